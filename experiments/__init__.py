@@ -1,0 +1,1 @@
+"""Experiment binaries (absl): run them as `python -m experiments.NAME`."""
