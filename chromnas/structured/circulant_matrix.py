@@ -7,19 +7,13 @@ each row is the previous one shifted cyclically by one to the right, and the
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
+
+from chromnas.numpy_policy import circulant_indices
 
 
 def num_params(shape: tuple[int, int]) -> int:
   """Trainable values of a circulant `(rows, cols)` matrix: `max(rows, cols)`."""
   return max(shape)
-
-
-def circulant_indices(shape: tuple[int, int]) -> np.ndarray:
-  """Static `(rows, cols)` int array: `(j - i) mod max(rows, cols)`."""
-  rows, cols = shape
-  p = max(rows, cols)
-  return np.mod(np.arange(cols)[None, :] - np.arange(rows)[:, None], p).astype(np.int32)
 
 
 def circulant(params: jnp.ndarray, shape: tuple[int, int]) -> jnp.ndarray:

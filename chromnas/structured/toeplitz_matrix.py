@@ -8,20 +8,14 @@ Convention (the poster's): `params = (w_0 .. w_{rows+cols-2})`; the first row is
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
+
+from chromnas.numpy_policy import toeplitz_indices
 
 
 def num_params(shape: tuple[int, int]) -> int:
   """Trainable values of a Toeplitz `(rows, cols)` matrix: `rows + cols - 1`."""
   rows, cols = shape
   return rows + cols - 1
-
-
-def toeplitz_indices(shape: tuple[int, int]) -> np.ndarray:
-  """Static `(rows, cols)` int array mapping each entry to its index in `params`."""
-  rows, cols = shape
-  diff = np.arange(cols)[None, :] - np.arange(rows)[:, None]  # j - i
-  return np.where(diff >= 0, diff, cols - 1 - diff).astype(np.int32)
 
 
 def toeplitz(params: jnp.ndarray, shape: tuple[int, int]) -> jnp.ndarray:

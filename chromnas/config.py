@@ -1,0 +1,130 @@
+"""Training configuration: the defaults every experiment config starts from, and validation.
+
+Configs are `ml_collections.ConfigDict`s; `configs/*.py` files call `default_config()` and
+override fields.  `validate` runs before anything is built or compiled and raises one
+`ValueError` naming the offending field.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from chromnas import policies
+from chromnas import structured
+from chromnas import tasks
+
+PARTITION_SOURCES = ("none", "fixed", "random", "enas", "evolution")
+OPTIMIZERS = ("sgd", "adam")
+SHAPINGS = ("centered_rank", "std", "none")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The README's main job: chromatic linear policy, 17 shared values, HalfCheetah-v5 on the host pool."""
+  c = ml_collections.ConfigDict()
+  c.task = "halfcheetah"
+  c.engine = "host"  # 'host' (worker processes) or 'brax' (jit/vmap on device)
+  c.backend = "positional"  # Brax pipeline, used when engine == 'brax'
+  c.host_backend = "local"  # 'local' processes or 'ray'
+  c.ray_address = ""  # '' starts a local Ray instance
+  c.num_workers = 0  # host workers; 0 = all cores
+  c.env_kwargs = ml_collections.ConfigDict()  # extra keyword arguments of the host environment
+  c.architecture = "L"  # 'L', 'H41', 'H41,H41', ...
+  c.family = "chromatic"  # unstructured | toeplitz | circulant | masked | chromatic
+  c.num_colors = 17  # K, shared values of a chromatic network
+  c.mask_budget = 0  # masked family: kept-edge budget (0 = no budget)
+  c.partition_source = "fixed"  # none | fixed | random | enas | evolution
+  c.episode_length = 1000
+  c.action_repeat = 1
+  c.num_directions = 16  # t: antithetic pairs per iteration (population 2t)
+  c.top_directions = 0  # ARS top-b (0 = use all directions)
+  c.sigma = 0.03
+  c.optimizer = "adam"
+  c.learning_rate = 0.02
+  c.fitness_shaping = "centered_rank"
+  c.normalize_observations = True
+  c.obs_clip = 10.0
+  c.num_iterations = 300
+  c.max_env_steps = 0  # stop early after this many env steps (0 = no limit)
+  c.max_wall_minutes = 0.0  # stop early after this long (0 = no limit)
+  c.eval_every = 10
+  c.eval_episodes = 4
+  c.checkpoint_every = 10
+  c.keep_checkpoints = 3
+  c.seed = 0
+  c.noise_size = 1 << 22
+  c.max_lost_fraction = 0.5
+  c.controller = ml_collections.ConfigDict()
+  c.controller.hidden_size = 32
+  c.controller.learning_rate = 0.01
+  c.controller.entropy_coef = 1e-3
+  c.controller.baseline_decay = 0.95
+  c.controller.temperature = 1.0
+  c.controller.tanh_constant = 2.5
+  c.evolution = ml_collections.ConfigDict()
+  c.evolution.population_size = 50
+  c.evolution.tournament_size = 5
+  return c
+
+
+def _fail(field: str, message: str):
+  raise ValueError(f"config.{field}: {message}")
+
+
+def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
+  """Checks every field and returns the policy spec; raises `ValueError('config.<field>: ...')`."""
+  try:
+    task = tasks.get_task(c.task)
+  except ValueError as e:
+    _fail("task", str(e))
+  if c.engine not in ("host", "brax"):
+    _fail("engine", f"unknown engine {c.engine!r}; use 'host' or 'brax'")
+  if c.engine not in task.engines:
+    _fail("engine", f"task {c.task!r} is not provided by the {c.engine} engine (it has: {', '.join(task.engines)})")
+  if c.engine == "brax":
+    try:
+      tasks.engine_task(c.task, "brax", c.backend)
+    except ValueError as e:
+      _fail("backend", str(e))
+  if c.host_backend not in ("local", "ray"):
+    _fail("host_backend", f"unknown host backend {c.host_backend!r}; use 'local' or 'ray'")
+  if c.family not in structured.FAMILIES:
+    _fail("family", f"unknown family {c.family!r}; choose one of {structured.FAMILIES}")
+  try:
+    hidden = policies.parse_architecture(c.architecture)
+  except ValueError as e:
+    _fail("architecture", str(e))
+  et = task.engines[c.engine]
+  num_edges = sum(a * b for a, b in zip((et.obs_dim, *hidden), (*hidden, et.act_dim)))
+  if c.family == "chromatic" and not 1 <= c.num_colors <= num_edges:
+    _fail("num_colors", f"K={c.num_colors} must lie in [1, {num_edges}] (the number of weights of a "
+          f"{c.architecture} policy for {c.task} with dims ({et.obs_dim}, {et.act_dim}))")
+  if c.family == "masked" and not 0 <= c.mask_budget <= num_edges:
+    _fail("mask_budget", f"{c.mask_budget} must lie in [0, {num_edges}]")
+  if c.partition_source not in PARTITION_SOURCES:
+    _fail("partition_source", f"unknown source {c.partition_source!r}; choose one of {PARTITION_SOURCES}")
+  needs_structure = c.family in ("chromatic", "masked")
+  if needs_structure and c.partition_source == "none":
+    _fail("partition_source", f"the {c.family} family needs a partition source (fixed, random, enas or evolution)")
+  if not needs_structure and c.partition_source not in ("none", "fixed"):
+    _fail("partition_source", f"the {c.family} family has no structure to search; use 'none'")
+  for field in ("sigma", "learning_rate", "obs_clip"):
+    if not c[field] > 0:
+      _fail(field, f"must be positive, got {c[field]}")
+  for field in ("num_directions", "episode_length", "action_repeat", "num_iterations", "eval_every",
+                "checkpoint_every", "keep_checkpoints", "eval_episodes"):
+    if not (isinstance(c[field], int) and c[field] >= 1):
+      _fail(field, f"must be a positive integer, got {c[field]!r}")
+  if not 0 <= c.top_directions <= c.num_directions:
+    _fail("top_directions", f"must lie in [0, num_directions={c.num_directions}], got {c.top_directions}")
+  if c.optimizer not in OPTIMIZERS:
+    _fail("optimizer", f"unknown optimizer {c.optimizer!r}; choose one of {OPTIMIZERS}")
+  if c.fitness_shaping not in SHAPINGS:
+    _fail("fitness_shaping", f"unknown shaping {c.fitness_shaping!r}; choose one of {SHAPINGS}")
+  if c.num_workers < 0:
+    _fail("num_workers", f"must be >= 0 (0 = all cores), got {c.num_workers}")
+  if c.max_env_steps < 0 or c.max_wall_minutes < 0:
+    _fail("max_env_steps", "limits must be >= 0")
+  if not 0.0 <= c.max_lost_fraction < 1.0:
+    _fail("max_lost_fraction", f"must lie in [0, 1), got {c.max_lost_fraction}")
+  if c.noise_size < 1000:
+    _fail("noise_size", f"must be >= 1000, got {c.noise_size}")
+  return policies.PolicySpec(et.obs_dim, et.act_dim, hidden, c.family, c.num_colors if c.family == "chromatic" else 0)

@@ -1,0 +1,130 @@
+"""One ES iteration as two pure halves, `ask` and `tell`, shared by every engine.
+
+`ask` draws the perturbation offsets and a structure for every member of the antithetic
+population (each side of a pair its own, from the partition source); the evaluator runs the
+episodes; `tell` shapes the returns, estimates the gradient of the smoothed objective,
+applies it through optax, merges the observation statistics and updates the partition
+source.  Non-finite returns (a diverging simulator, a lost worker) are counted and their
+pairs excluded: they never reach the parameters.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from chromnas import es
+from chromnas import noise as noise_lib
+from chromnas import normalizer
+from chromnas.evaluators.base import EvalResult
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a run needs to continue: parameters, optimiser, normaliser, partition source,
+  PRNG key (raw uint32), iteration, and the best policy evaluated so far."""
+
+  params: jax.Array  # (D,)
+  opt_state: Any
+  obs_stats: normalizer.RunningStats
+  source_state: Any
+  key: jax.Array  # (2,) uint32
+  iteration: jax.Array  # () int32
+  best_return: jax.Array  # () float32, -inf until the first evaluation
+  best_params: jax.Array  # (D,)
+  best_structure: jax.Array  # (E,) int32
+  best_obs_stats: normalizer.RunningStats
+
+
+class Request(NamedTuple):
+  """What `ask` hands the evaluator: `offsets (t,)`, `structures (2t, E)`, the episodes' key."""
+
+  offsets: jax.Array
+  structures: jax.Array
+  episode_key: jax.Array
+
+
+@struct.dataclass
+class StepConfig:
+  """Static hyper-parameters of an ES iteration."""
+
+  num_directions: int = struct.field(pytree_node=False)
+  sigma: float = struct.field(pytree_node=False)
+  fitness_shaping: str = struct.field(pytree_node=False)
+  top_directions: int = struct.field(pytree_node=False)
+  noise_size: int = struct.field(pytree_node=False)
+  normalize_observations: bool = struct.field(pytree_node=False)
+
+
+def shaped_gradient(noise, returns_pos, returns_neg, sigma, *, shaping: str = "centered_rank", top_b: int = 0):
+  """Antithetic ES gradient with fitness shaping, top-b selection and non-finite pairs excluded.
+
+  `noise (t, D)`, returns `(t,)` each.  Returns `(gradient (D,), number of valid pairs used)`:
+  `sum_i v_i g_i (s+_i - s-_i) / (2 sigma n_valid)` with `s` the shaped returns and `v_i`
+  the validity of pair `i`.
+  """
+  valid = jnp.isfinite(returns_pos) & jnp.isfinite(returns_neg)
+  fill = jnp.sum(jnp.where(valid, returns_pos + returns_neg, 0.0)) / jnp.maximum(2.0 * jnp.sum(valid), 1.0)
+  rp, rn = jnp.where(valid, returns_pos, fill), jnp.where(valid, returns_neg, fill)
+  if top_b and top_b < noise.shape[0]:
+    score = jnp.where(valid, jnp.maximum(rp, rn), -jnp.inf)
+    _, idx = jax.lax.top_k(score, top_b)
+    noise, rp, rn, valid = noise[idx], rp[idx], rn[idx], valid[idx]
+  if shaping == "centered_rank":
+    ranks = es.centered_ranks(jnp.concatenate([rp, rn]))
+    rp, rn = jnp.split(ranks, 2)
+  elif shaping == "std":
+    both = jnp.concatenate([rp, rn])
+    w = jnp.concatenate([valid, valid]).astype(both.dtype)
+    mean = jnp.sum(w * both) / jnp.maximum(jnp.sum(w), 1.0)
+    std = jnp.sqrt(jnp.sum(w * (both - mean) ** 2) / jnp.maximum(jnp.sum(w), 1.0))
+    std = jnp.where(std > 1e-8, std, 1.0)
+    rp, rn = rp / std, rn / std
+  n_valid = jnp.sum(valid)
+  weights = jnp.where(valid, rp - rn, 0.0) / (2.0 * sigma * jnp.maximum(n_valid, 1))
+  return weights @ noise, n_valid
+
+
+def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
+  """Draws offsets and structures for the next population: `(new_state, Request)`."""
+  key, k_off, k_src, k_ep = jax.random.split(state.key, 4)
+  offsets = noise_lib.sample_offsets(k_off, cfg.num_directions, num_params, cfg.noise_size)
+  structures = source.ask(state.source_state, k_src, 2 * cfg.num_directions)
+  return state.replace(key=key), Request(offsets, structures, k_ep)
+
+
+def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: StepConfig, source,
+         optimizer: optax.GradientTransformation):
+  """Updates parameters, normaliser and partition source from `result`: `(new_state, metrics)`."""
+  t = cfg.num_directions
+  returns = jnp.asarray(result.returns, jnp.float32)
+  noise = noise_lib.rows_jax(table, request.offsets, state.params.shape[0])
+  grad, n_valid = shaped_gradient(noise, returns[:t], returns[t:], cfg.sigma, shaping=cfg.fitness_shaping,
+                                  top_b=cfg.top_directions)
+  new_params, new_opt = es.apply_gradient(optimizer, grad, state.opt_state, state.params)
+  ok = n_valid > 0
+  params = jnp.where(ok, new_params, state.params)
+  opt_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_opt, state.opt_state)
+  obs_stats = state.obs_stats
+  if cfg.normalize_observations:
+    obs_stats = normalizer.merge(obs_stats, normalizer.RunningStats(*(jnp.asarray(x, jnp.float32)
+                                                                      for x in result.obs_stats)))
+  source_state, source_metrics = source.tell(state.source_state, request.structures, returns)
+  finite = jnp.isfinite(returns)
+  metrics = {
+      "reward_mean": jnp.sum(jnp.where(finite, returns, 0.0)) / jnp.maximum(jnp.sum(finite), 1),
+      "reward_max": jnp.max(jnp.where(finite, returns, -jnp.inf)),
+      "num_nonfinite": jnp.sum(~finite),
+      "valid_pairs": n_valid,
+      "grad_norm": jnp.linalg.norm(grad),
+      "params_norm": jnp.linalg.norm(params),
+      "episode_steps": jnp.sum(jnp.asarray(result.lengths, jnp.int32)),
+      **source_metrics,
+  }
+  new_state = state.replace(params=params, opt_state=opt_state, obs_stats=obs_stats, source_state=source_state,
+                            iteration=state.iteration + 1)
+  return new_state, metrics
+

@@ -1,0 +1,193 @@
+"""A fault-tolerant pool of host worker processes with dynamic job dispatch.
+
+Each worker is a separate Python process (`chromnas.evaluators.host_worker`) connected by a
+socket pair.  Per iteration the pool broadcasts the centre once to every worker, then hands
+out jobs one at a time to whichever worker is free.  A worker that dies or hangs past
+`job_timeout` is replaced; its job is retried up to `max_retries` times, then dropped (its
+result is NaN and counted as lost).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait
+
+import numpy as np
+
+
+class WorkerLost(RuntimeError):
+  pass
+
+
+class _Worker:
+
+  def __init__(self, init_cfg: dict, start_timeout: float):
+    parent, child = socket.socketpair()
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    self.proc = subprocess.Popen([sys.executable, "-m", "chromnas.evaluators.host_worker", f"--fd={child.fileno()}"],
+                                 pass_fds=(child.fileno(),), env=env)
+    child.close()
+    self.conn = Connection(parent.detach())
+    self.conn.send(("init", init_cfg))
+    if not self.conn.poll(start_timeout):
+      self.kill()
+      raise WorkerLost(f"host worker did not start within {start_timeout:.0f}s")
+    try:
+      msg = self.conn.recv()
+    except (EOFError, OSError) as e:
+      self.kill()
+      raise WorkerLost(f"host worker exited while starting (exit code {self.proc.poll()})") from e
+    if msg[0] != "ready":
+      self.kill()
+      raise RuntimeError(f"host worker failed to start:\n{msg[1]}")
+    self.obs_dim, self.act_dim = msg[1], msg[2]
+    self.job = None
+    self.started = 0.0
+
+  def kill(self):
+    try:
+      self.proc.kill()
+      self.proc.wait(timeout=5)
+    except Exception:  # pylint: disable=broad-except
+      pass
+    try:
+      self.conn.close()
+    except Exception:  # pylint: disable=broad-except
+      pass
+
+
+class HostPool:
+  """`num_workers` processes running episodes; see the module docstring."""
+
+  def __init__(self, init_cfg: dict, num_workers: int, *, job_timeout: float = 600.0, max_retries: int = 2,
+               start_timeout: float = 120.0):
+    if num_workers < 1:
+      raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+    self.init_cfg = init_cfg
+    self.job_timeout = job_timeout
+    self.max_retries = max_retries
+    self.start_timeout = start_timeout
+    self.workers: list[_Worker] = []
+    self.broadcast_msg = None
+    self.stats = collections.Counter()
+    try:
+      for _ in range(num_workers):
+        self.workers.append(_Worker(init_cfg, start_timeout))
+    except BaseException:
+      self.close()
+      raise
+    self.obs_dim, self.act_dim = self.workers[0].obs_dim, self.workers[0].act_dim
+
+  def _replace(self, idx: int) -> None:
+    self.workers[idx].kill()
+    self.stats["workers_replaced"] += 1
+    worker = _Worker(self.init_cfg, self.start_timeout)
+    if self.broadcast_msg is not None:
+      worker.conn.send(self.broadcast_msg)
+    self.workers[idx] = worker
+
+  def broadcast(self, msg: tuple) -> None:
+    """Sends `msg` (a 'broadcast' tuple) to every worker; later replacements get it too."""
+    self.broadcast_msg = msg
+    for i, w in enumerate(self.workers):
+      try:
+        w.conn.send(msg)
+      except (OSError, EOFError):
+        self._replace(i)
+
+  def run(self, jobs: list[tuple]) -> dict[int, tuple]:
+    """Runs `jobs` (each `('job', index, ...)`) and returns `{index: result fields}`.
+
+    Lost jobs (worker died more than `max_retries` times on them) are absent from the answer.
+    """
+    pending = collections.deque((job, 0) for job in jobs)
+    results: dict[int, tuple] = {}
+    busy: dict[int, tuple] = {}
+    while pending or busy:
+      for i, w in enumerate(self.workers):
+        if i not in busy and pending:
+          job, tries = pending.popleft()
+          try:
+            w.conn.send(job)
+            w.started = time.monotonic()
+            busy[i] = (job, tries)
+          except (OSError, EOFError):
+            pending.appendleft((job, tries))
+            self._replace(i)
+      conns = {self.workers[i].conn: i for i in busy}
+      ready = wait(list(conns), timeout=1.0)
+      for conn in ready:
+        i = conns[conn]
+        job, tries = busy[i]
+        try:
+          msg = conn.recv()
+        except (EOFError, OSError):
+          msg = None
+        if msg is not None and msg[0] == "result":
+          results[msg[1]] = msg[2:]
+          del busy[i]
+          continue
+        # The worker died (or reported an error): retry its job elsewhere, replace it.
+        del busy[i]
+        self._retry(job, tries, pending)
+        self._replace(i)
+      now = time.monotonic()
+      for i in list(busy):
+        w = self.workers[i]
+        if w.proc.poll() is not None and not w.conn.poll() or now - w.started > self.job_timeout:
+          job, tries = busy.pop(i)
+          self._retry(job, tries, pending)
+          self._replace(i)
+    return results
+
+  def _retry(self, job, tries, pending) -> None:
+    if tries < self.max_retries:
+      self.stats["jobs_retried"] += 1
+      pending.append((job, tries + 1))
+    else:
+      self.stats["jobs_lost"] += 1
+
+  def close(self) -> None:
+    """Asks every worker to exit, then kills stragglers.  Safe to call twice."""
+    for w in self.workers:
+      try:
+        w.conn.send(("close",))
+      except Exception:  # pylint: disable=broad-except
+        pass
+    deadline = time.monotonic() + 5.0
+    for w in self.workers:
+      try:
+        w.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+      except subprocess.TimeoutExpired:
+        pass
+      w.kill()
+    self.workers = []
+
+
+def pid_list(pool: HostPool) -> list[int]:
+  """Process ids of the pool's workers (for tests and monitoring)."""
+  return [w.proc.pid for w in pool.workers]
+
+
+def combine_results(results: dict[int, tuple], num: int, obs_dim: int):
+  """Arrays `(returns (num,), lengths (num,), count, obs_sum, obs_sq)` from per-job results in
+  index order (missing jobs give NaN returns); sums are float64 and order-independent."""
+  returns = np.full((num,), np.nan, np.float32)
+  lengths = np.zeros((num,), np.int32)
+  count, s, ss = 0.0, np.zeros(obs_dim), np.zeros(obs_dim)
+  for i in range(num):
+    if i in results:
+      ret, length, c, osum, osq = results[i]
+      returns[i], lengths[i] = ret, length
+      count += c
+      s = s + osum
+      ss = ss + osq
+  return returns, lengths, count, s, ss

@@ -1,0 +1,64 @@
+"""Metrics sinks: `WORKDIR/metrics.csv` (one row per iteration) and TensorBoard event files."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+CSV_FIELDS = ("iteration", "env_steps", "reward_mean", "reward_max", "eval_return", "steps_per_s", "wall_s")
+
+
+class MetricsWriter:
+  """Appends rows to `metrics.csv` and scalars to TensorBoard (`WORKDIR/tb`).
+
+  On resume, `truncate_after(iteration)` drops CSV rows newer than the restored checkpoint,
+  so the file never holds two rows for one iteration.
+  """
+
+  def __init__(self, workdir: str, extra_fields=(), tensorboard: bool = True):
+    self.path = os.path.join(workdir, "metrics.csv")
+    self.fields = list(CSV_FIELDS) + [f for f in extra_fields if f not in CSV_FIELDS]
+    self._tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(os.path.join(workdir, "tb"))
+    if not os.path.exists(self.path):
+      with open(self.path, "w", newline="") as f:
+        csv.writer(f).writerow(self.fields)
+
+  def truncate_after(self, iteration: int) -> None:
+    """Keeps the header and rows with `iteration <= iteration`."""
+    rows = read_csv(self.path)
+    with open(self.path, "w", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+      w.writeheader()
+      for r in rows:
+        if int(float(r["iteration"])) <= iteration:
+          w.writerow(r)
+
+  def write(self, row: dict) -> None:
+    with open(self.path, "a", newline="") as f:
+      csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore").writerow(
+          {k: _fmt(row.get(k, "")) for k in self.fields})
+    if self._tb is not None:
+      step = int(row["env_steps"])
+      for k, v in row.items():
+        if k not in ("iteration", "env_steps") and isinstance(v, (int, float)) and math.isfinite(v):
+          self._tb.add_scalar(k, v, step)
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = None
+
+
+def _fmt(v):
+  if isinstance(v, float):
+    return "" if math.isnan(v) else f"{v:.6g}"
+  return v
+
+
+def read_csv(path: str) -> list[dict]:
+  """Rows of a metrics CSV as dicts of strings."""
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))

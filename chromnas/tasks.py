@@ -1,0 +1,108 @@
+"""Task registry: one name per task, the engines that provide it, and their sizes.
+
+`engine` is `"brax"` (jit/vmap rollouts on an accelerator; `backend` picks the Brax
+pipeline) or `"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet
+environments).  Sizes are static so configs can be validated before anything compiles;
+`tests/test_tasks.py` checks them against the real environments.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineTask:
+  """How one engine provides a task."""
+
+  obs_dim: int
+  act_dim: int
+  episode_length: int
+  make: str  # "gymnasium:<id>", "brax:<name>" or "<module>:<function>:<name>"
+  backends: tuple[str, ...] = ()  # Brax backends that run this task
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  name: str
+  poster_dims: tuple[int, int] | None
+  engines: dict
+  note: str = ""
+
+
+def _brax(name, obs, act, length=1000, backends=("positional", "generalized", "spring", "mjx")):
+  return EngineTask(obs, act, length, f"brax:{name}", tuple(backends))
+
+
+def _gym(env_id, obs, act, length=1000):
+  return EngineTask(obs, act, length, f"gymnasium:{env_id}")
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("halfcheetah", (17, 6), {"brax": _brax("halfcheetah", 17, 6), "host": _gym("HalfCheetah-v5", 17, 6)}),
+    Task("hopper", (11, 3), {"brax": _brax("hopper", 11, 3), "host": _gym("Hopper-v5", 11, 3)}),
+    Task("walker2d", (17, 6), {"brax": _brax("walker2d", 17, 6), "host": _gym("Walker2d-v5", 17, 6)}),
+    Task("swimmer", (8, 2), {"brax": _brax("swimmer", 8, 2, backends=("generalized",)),
+                             "host": _gym("Swimmer-v5", 8, 2)}),
+    Task("reacher", (11, 2), {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
+         note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2)."),
+    Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
+    Task("debug_target", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_target")},
+         note="Test task with a known optimum (return 0); see chromnas.debug_envs."),
+    Task("debug_nan", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_nan")},
+         note="Test task whose odd-seeded episodes diverge to NaN."),
+    Task("debug_crash", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_crash")},
+         note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every)."),
+    Task("ant", (111, 8), {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
+         note="Brax's Ant has 27 observations and Gymnasium's Ant-v5 105 (no contact forces); the poster's 111 "
+              "is the old gym Ant-v2 with contact forces."),
+]}
+
+
+def register(task: Task) -> None:
+  """Adds (or replaces) a task in the registry."""
+  TASKS[task.name] = task
+
+
+def get_task(name: str) -> Task:
+  """The task called `name`; `ValueError` listing the known names otherwise."""
+  if name not in TASKS:
+    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+  return TASKS[name]
+
+
+def engine_task(name: str, engine: str, backend: str | None = None) -> EngineTask:
+  """The `EngineTask` of `name` on `engine` (and Brax `backend`), or a `ValueError` saying why not."""
+  task = get_task(name)
+  if engine not in ("brax", "host"):
+    raise ValueError(f"unknown engine {engine!r}; use 'brax' or 'host'")
+  if engine not in task.engines:
+    raise ValueError(f"task {name!r} is not provided by the {engine} engine (it has: {', '.join(task.engines)})")
+  et = task.engines[engine]
+  if engine == "brax":
+    if backend not in BRAX_BACKENDS:
+      raise ValueError(f"unknown brax backend {backend!r}; use one of {BRAX_BACKENDS}")
+    if backend not in et.backends:
+      raise ValueError(f"task {name!r} does not run on the brax backend {backend!r} (it runs on {et.backends})")
+  return et
+
+
+def make_host_env(make: str, **kwargs: Any):
+  """Builds a host (Gymnasium-API) environment from an `EngineTask.make` string."""
+  if make.startswith("gymnasium:"):
+    import gymnasium
+    return gymnasium.make(make.split(":", 1)[1], **kwargs)
+  module, fn, name = make.split(":")
+  return getattr(importlib.import_module(module), fn)(name, **kwargs)
+
+
+def make_brax_env(make: str, backend: str, **kwargs: Any):
+  """Builds a Brax environment from an `EngineTask.make` string."""
+  if make.startswith("brax:"):
+    from brax import envs
+    return envs.get_environment(make.split(":", 1)[1], backend=backend, **kwargs)
+  module, fn, name = make.split(":")
+  return getattr(importlib.import_module(module), fn)(name, **kwargs)
