@@ -49,7 +49,7 @@ class HostEvaluator(Evaluator):
     self.max_lost_fraction = max_lost_fraction
     self.noise_table = noise_lib.make_table(noise_seed, noise_size)
     env_kwargs = dict(env_kwargs or {})
-    if et.make.startswith("gymnasium:"):
+    if et.make.startswith(tasks.TAKES_MAX_STEPS):
       env_kwargs.setdefault("max_episode_steps", self.episode_length * action_repeat)
     cfg = {"make": et.make, "env_kwargs": env_kwargs, "family": spec.family, "layer_sizes": spec.layer_sizes,
            "num_colors": spec.num_colors, "noise_seed": noise_seed, "noise_size": noise_size,

@@ -1,0 +1,142 @@
+"""Mailman matvec for chromatic matrices in JAX: `O(rows * cols / log_K rows)` adds and lookups.
+
+For `W[i, j] = values[colors[i, j]]` with `K` distinct values (the poster's fast-inference
+claim, after Liberty and Zucker's mailman algorithm):
+
+1. cut the columns into blocks of `b ~ log_K(rows)` columns (the last block may be ragged; it
+   is padded with color 0 against zero inputs, which adds exactly nothing);
+2. in each block the colors of row `i` form one of `K^b` patterns,
+   `p(i, blk) = sum_j colors[i, blk*b + j] * K^j`, precomputed once per coloring (`prepare`);
+3. per input `x`, for every block the table of all pattern sums
+   `T[blk, p] = sum_j values[p_j] * x[blk*b + j]` is built recursively,
+   `T_{j+1}[c*K^j + p] = T_j[p] + values[c] * x[blk*b + j]` (about `K/(K-1)` adds per entry);
+4. `y[i] = sum_blk T[blk, p(i, blk)]`: one lookup per row and block.
+
+Cost: `cols/b * (K^b K/(K-1) + rows)`, i.e. `O(rows*cols / log_K rows)` when `K^b ~ rows`, against
+`rows*cols` multiply-adds for the dense product.  Whether that wins in wall time depends on the
+hardware (a dense GEMV streams memory at full bandwidth, lookups are gathers): see
+`experiments/bench_inference.py`.
+
+How XLA (CPU) runs it: the blocks go through a `lax.scan` whose carry holds the current block's
+table, so the table is a real buffer and the lookups are one gather from it.  (Without that,
+XLA fuses the whole recursion into the gather and re-derives every looked-up entry from its
+`b` digits.)  Inside a step XLA compiles the `b`-step recursion into a single loop over the
+`K^b` entries, evaluating each from its digits (`b` adds, vectorised) rather than reusing the
+previous level, so table building costs `b K^b` adds per block in practice; at `K^b ~ rows` that
+is `rows * cols` cheap SIMD adds over a table in cache, and the lookups dominate.
+
+`prepare` works on concrete or traced colorings (shapes, `num_colors` and `block` are static);
+`mailman_matvec` is `jit`- and `vmap`-safe, and the plan is a pytree whose ints are static.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from chromnas.runtime import mailman_block_size
+from chromnas.runtime import mailman_index_dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class MailmanPlan:
+  """Precomputed patterns of one `(rows, cols)` coloring.
+
+  `index (num_blocks, rows)`: pattern of every row in every block, in the smallest unsigned
+  dtype holding `K^block` values.  `rows`, `cols`, `num_colors`, `block` are static metadata.
+  """
+
+  index: jax.Array
+  rows: int
+  cols: int
+  num_colors: int
+  block: int
+
+  @property
+  def num_blocks(self) -> int:
+    return -(-self.cols // self.block)
+
+  @property
+  def table_size(self) -> int:
+    return self.num_colors ** self.block
+
+  @property
+  def nbytes(self) -> int:
+    """Bytes of the plan's index array."""
+    return int(np.prod(self.index.shape)) * np.dtype(self.index.dtype).itemsize
+
+
+jax.tree_util.register_dataclass(MailmanPlan, data_fields=["index"],
+                                 meta_fields=["rows", "cols", "num_colors", "block"])
+
+
+def prepare(colors, num_colors: int, block: int | None = None) -> MailmanPlan:
+  """Plans the mailman matvec of a `(rows, cols)` coloring with values in `[0, num_colors)`.
+
+  `block` defaults to `chromnas.runtime.mailman_block_size` (`b ~ log_K rows`).  Concrete
+  colorings are checked (range); traced ones are not.
+  """
+  num_colors = int(num_colors)
+  if jnp.ndim(colors) != 2:
+    raise ValueError(f"colors must be a (rows, cols) matrix, got shape {jnp.shape(colors)}")
+  rows, cols = jnp.shape(colors)
+  if num_colors < 1:
+    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
+  if not isinstance(colors, jax.core.Tracer):
+    host = np.asarray(colors)
+    if host.size and (host.min() < 0 or host.max() >= num_colors):
+      raise ValueError(f"colors must lie in [0, {num_colors}), found [{host.min()}, {host.max()}]")
+  block = mailman_block_size(rows, cols, num_colors) if block is None else int(block)
+  if block < 1 or num_colors ** block > np.iinfo(np.int32).max:
+    raise ValueError(f"block must be >= 1 with K^block < 2^31, got block={block} for K={num_colors}")
+  num_blocks = -(-cols // block)
+  padded = jnp.pad(jnp.asarray(colors, jnp.int32), ((0, 0), (0, num_blocks * block - cols)))
+  powers = jnp.asarray(num_colors ** np.arange(block), jnp.int32)
+  index = jnp.einsum("ikj,j->ki", padded.reshape(rows, num_blocks, block), powers)
+  return MailmanPlan(index.astype(mailman_index_dtype(num_colors ** block)), rows, cols, num_colors, block)
+
+
+def block_table(deltas: jax.Array, x_block: jax.Array) -> jax.Array:
+  """`(..., K^b)` pattern sums of one block, `T[..., p] = sum_j deltas[p_j] x_block[..., j]`,
+  built recursively: `T_{j+1}[c K^j + p] = T_j[p] + deltas[c] x_block[..., j]`."""
+  table = deltas * x_block[..., 0, None]
+  for j in range(1, x_block.shape[-1]):
+    table = (table[..., None, :] + deltas[:, None] * x_block[..., j, None, None]).reshape(*x_block.shape[:-1], -1)
+  return table
+
+
+def mailman_matvec(values: jax.Array, plan: MailmanPlan, x: jax.Array) -> jax.Array:
+  """`x @ values[colors].T` for `values (K,)`, `x (cols,)` or `(..., cols)`; returns `(..., rows)`.
+
+  Uses `values[c] = values[0] + deltas[c]` with `deltas[0] = 0`, so that
+  `y = values[0] * sum(x) + sum_blk T_blk[p(i, blk)]` with tables of `deltas`: the `c = 0` half
+  of every recursion step is free.  The blocks run in a `lax.scan` that builds the next block's
+  table while looking up the current one: the table then lives in the loop carry, a real
+  buffer, so the lookups read it instead of XLA fusing the recursion into the gather (which it
+  does otherwise on CPU, re-evaluating `b` terms per lookup).
+  """
+  x = jnp.asarray(x)
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    x = x.astype(jnp.float32)
+  if x.shape[-1] != plan.cols:
+    raise ValueError(f"x has trailing size {x.shape[-1]}, the plan is for {plan.cols} columns")
+  if jnp.shape(values) != (plan.num_colors,):
+    raise ValueError(f"values must have shape ({plan.num_colors},), got {jnp.shape(values)}")
+  batch, block, num_blocks = x.shape[:-1], plan.block, plan.num_blocks
+  values = jnp.asarray(values).astype(x.dtype)
+  deltas = values - values[0]
+  # One extra all-zero block so that the last iteration has a (discarded) next table to build.
+  padded = jnp.pad(x, [(0, 0)] * len(batch) + [(0, (num_blocks + 1) * block - plan.cols)])
+  blocks = jnp.moveaxis(padded.reshape(*batch, num_blocks + 1, block), -2, 0)  # (nb+1, ..., b)
+
+  def step(carry, inputs):
+    y, table = carry
+    next_block, index = inputs
+    y = y + table.at[..., index.astype(jnp.int32)].get(mode="promise_in_bounds")
+    return (y, block_table(deltas, next_block)), None
+
+  init = (jnp.zeros((*batch, plan.rows), x.dtype), block_table(deltas, blocks[0]))
+  (y, _), _ = jax.lax.scan(step, init, (blocks[1:], plan.index))
+  return y + values[0] * jnp.sum(x, axis=-1, keepdims=True)

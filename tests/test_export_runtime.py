@@ -1,0 +1,310 @@
+"""Binary policy format (`chromnas.export`) and the NumPy-only runtime (`chromnas.runtime`)."""
+import dataclasses
+import math
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from chromnas import export
+from chromnas import partitions
+from chromnas import policies
+from chromnas import runtime
+from chromnas import structured
+from chromnas.bundle import PolicyBundle
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+OBS, ACT = 17, 6
+ARCHS = ("L", "H41", "H41,H41")
+
+
+def make_bundle(family, arch, seed=0, num_colors=17, env="halfcheetah", keep=None):
+  spec = policies.make_spec(OBS, ACT, arch, family, num_colors if family == "chromatic" else 0)
+  rng = np.random.default_rng(seed)
+  params = rng.standard_normal(spec.num_params).astype(np.float32)
+  structure = rng.integers(0, spec.num_choices, spec.structure_size).astype(np.int32)
+  if keep is not None:
+    structure = np.zeros(spec.structure_size, np.int32)
+    structure[rng.choice(spec.structure_size, keep, replace=False)] = 1
+  return PolicyBundle(spec, params, structure, rng.standard_normal(OBS).astype(np.float32),
+                      rng.uniform(0.5, 2.0, OBS).astype(np.float32), 5.0, env)
+
+
+def num_kept(bundle):
+  return int(bundle.structure.sum()) if bundle.spec.family == "masked" else None
+
+
+def reference_actions(bundle, obs):
+  """`policies.apply` (JAX) on observations normalised with the bundle's normaliser."""
+  norm = jnp.clip((obs - bundle.obs_mean) / bundle.obs_std, -bundle.obs_clip, bundle.obs_clip)
+  return np.asarray(_apply(bundle.spec, bundle.params, bundle.structure, norm))
+
+
+_apply = jax.jit(policies.apply, static_argnums=0)
+
+
+@pytest.fixture(scope="module")
+def cases():
+  """Every family x architecture: (bundle, file bytes, observations, reference actions)."""
+  obs = np.random.default_rng(7).normal(0.0, 3.0, (8, OBS)).astype(np.float32)
+  out = {}
+  for family in structured.FAMILIES:
+    for arch in ARCHS:
+      bundle = make_bundle(family, arch, seed=len(out))
+      out[family, arch] = (bundle, export.dumps(bundle), obs, reference_actions(bundle, obs))
+  return out
+
+
+@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_runtime_matches_policies_apply(cases, family, arch):
+  bundle, data, obs, expected = cases[family, arch]
+  policy = runtime.load_policy(data)
+  batch = policy.act(obs)
+  assert batch.shape == (8, ACT) and batch.dtype == np.float32
+  np.testing.assert_allclose(batch, expected, atol=1e-5, rtol=1e-5)
+  single = policy.act(obs[3])
+  assert single.shape == (ACT,) and single.dtype == np.float32
+  np.testing.assert_allclose(single, expected[3], atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(policy(obs.astype(np.float64)), expected, atol=1e-5, rtol=1e-5)
+  if family == "chromatic":
+    np.testing.assert_allclose(runtime.load_policy(data, matvec="mailman").act(obs), expected, atol=1e-5, rtol=1e-5)
+  for mine, ref in zip(policy.weight_matrices(), policies.weight_matrices(bundle.spec, bundle.params,
+                                                                          bundle.structure)):
+    np.testing.assert_allclose(mine, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_payload_is_the_footprint(cases, family, arch):
+  bundle, data, _, _ = cases[family, arch]
+  spec = bundle.spec
+  bits = partitions.spec_footprint(spec, num_kept(bundle)).bits
+  overhead = 8 + 2 + 4 + 1 + 1 + 4 + 4 + 4 * len(spec.hidden) + 4 + 8 + 2 + len(bundle.env) + 8 * spec.obs_dim + 4
+  assert len(data) - overhead == math.ceil(bits / 8)
+  assert export.loads(data).payload_bits == bits
+
+
+def test_poster_halfcheetah_sizes():
+  chromatic = make_bundle("chromatic", "H41", num_colors=17, env="")
+  masked = make_bundle("masked", "H41", keep=40, env="")
+  overhead = 8 + 2 + 4 + 1 + 1 + 4 + 4 + 4 + 4 + 8 + 2 + 8 * OBS + 4
+  assert len(export.dumps(chromatic)) - overhead == math.ceil(6571 / 8)  # 32*(17+41) + 943*5
+  assert len(export.dumps(masked)) - overhead == math.ceil(8250 / 8)  # 32*(40+41) + 943*6
+
+
+@pytest.mark.parametrize("family", structured.FAMILIES)
+def test_roundtrip_to_bundle(cases, family):
+  bundle, data, obs, expected = cases[family, "H41"]
+  back = export.load_bundle(data)
+  assert back.spec == bundle.spec and back.env == bundle.env and back.obs_clip == bundle.obs_clip
+  np.testing.assert_array_equal(back.obs_mean, bundle.obs_mean)
+  np.testing.assert_array_equal(back.obs_std, bundle.obs_std)
+  np.testing.assert_array_equal(back.structure, bundle.structure)
+  params = bundle.params.copy()
+  if family == "masked":  # dropped edges are not stored
+    params[:bundle.spec.num_edges] *= bundle.structure
+  np.testing.assert_array_equal(back.params, params)
+  np.testing.assert_allclose(reference_actions(back, obs), expected, atol=1e-6)
+  assert export.dumps(back) == data
+
+
+def test_write_and_load_from_path(cases, tmp_path):
+  bundle, data, obs, expected = cases["chromatic", "H41,H41"]
+  path = tmp_path / "policy.chromnas"
+  assert export.write_policy(path, bundle) == len(data)
+  assert path.read_bytes() == data
+  for p in (path, str(path)):
+    np.testing.assert_allclose(runtime.load_policy(p).act(obs), expected, atol=1e-5)
+  assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_header_fields(cases):
+  bundle, data, _, _ = cases["chromatic", "H41"]
+  decoded = export.loads(data)
+  assert (decoded.family, decoded.obs_dim, decoded.act_dim, decoded.hidden) == ("chromatic", OBS, ACT, (41,))
+  assert decoded.num_colors == 17 and decoded.env == "halfcheetah" and decoded.obs_clip == 5.0
+  assert decoded.version == export.FORMAT_VERSION and data[:8] == export.MAGIC
+  policy = runtime.load_policy(data)
+  assert "chromatic H41" in repr(policy) and policy.num_colors == 17
+
+
+# ---- corrupted data ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample(cases):
+  return cases["masked", "H41"][1]
+
+
+@pytest.mark.parametrize("cut", [0, 5, 12, 30, -100, -5, -1])
+def test_truncated_raises(sample, cut):
+  with pytest.raises(ValueError, match="truncated"):
+    runtime.load_policy(sample[:cut])
+
+
+def test_wrong_magic_raises(sample):
+  with pytest.raises(ValueError, match="wrong magic"):
+    export.loads(b"NOTCHROM" + sample[8:])
+  with pytest.raises(ValueError, match="wrong magic"):
+    runtime.load_policy(b"PK\x03\x04" + sample)
+
+
+def test_unknown_version_raises(sample):
+  data = bytearray(sample)
+  data[8:10] = (99).to_bytes(2, "little")
+  with pytest.raises(ValueError, match="unknown policy format version 99"):
+    export.loads(bytes(data))
+
+
+def test_trailing_bytes_raise(sample):
+  with pytest.raises(ValueError, match="trailing"):
+    export.loads(sample + b"\x00")
+
+
+def test_flipped_byte_in_payload_is_a_checksum_error(sample):
+  data = bytearray(sample)
+  data[len(data) // 2] ^= 0x10
+  with pytest.raises(ValueError, match="checksum mismatch"):
+    runtime.load_policy(bytes(data))
+
+
+@pytest.mark.parametrize("family", ["chromatic", "masked", "toeplitz"])
+def test_every_flipped_byte_raises(cases, family):
+  data = cases[family, "H41"][1]
+  for pos in range(len(data)):
+    for mask in (0x01, 0x80):
+      corrupted = bytearray(data)
+      corrupted[pos] ^= mask
+      with pytest.raises(ValueError):
+        export.loads(bytes(corrupted))
+
+
+def test_header_checks_after_a_valid_checksum(sample):
+  """A file whose CRC was recomputed over a nonsense header still fails, naming the field."""
+  data = bytearray(sample[:-4])
+  data[14] = 9  # family code
+  data += zlib.crc32(bytes(data)).to_bytes(4, "little")
+  with pytest.raises(ValueError, match="unknown family code 9"):
+    export.loads(bytes(data))
+
+
+# ---- writer checks and masked encoding --------------------------------------------------------
+
+def test_writer_rejects_bad_bundles():
+  good = make_bundle("chromatic", "L")
+  with pytest.raises(ValueError, match="NaN"):
+    export.dumps(dataclasses.replace(good, params=np.full_like(good.params, np.nan)))
+  with pytest.raises(ValueError, match="structure has length"):
+    export.dumps(dataclasses.replace(good, structure=good.structure[:-1]))
+  with pytest.raises(ValueError, match=r"must lie in \[0, 17\)"):
+    export.dumps(dataclasses.replace(good, structure=good.structure + 17))
+  with pytest.raises(ValueError, match="params has length"):
+    export.dumps(dataclasses.replace(good, params=good.params[:-1]))
+  with pytest.raises(ValueError, match="std"):
+    export.dumps(dataclasses.replace(good, obs_std=np.zeros(OBS, np.float32)))
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2, 3, 64, 102])
+def test_masked_extremes(keep):
+  spec = policies.make_spec(OBS, ACT, "L", "masked")
+  bundle = make_bundle("masked", "L", keep=keep)
+  data = export.dumps(bundle)
+  decoded = export.loads(data)
+  np.testing.assert_array_equal(decoded.structure, bundle.structure)
+  assert decoded.num_values == keep
+  if keep >= 2:  # the exact footprint; kept = 1 needs 1 bit per edge, kept = 0 none
+    assert decoded.payload_bits == partitions.spec_footprint(spec, keep).bits
+  obs = np.random.default_rng(0).standard_normal((3, OBS)).astype(np.float32)
+  np.testing.assert_allclose(runtime.load_policy(data).act(obs), reference_actions(bundle, obs), atol=1e-5)
+
+
+@settings(max_examples=40)
+@given(st.lists(st.booleans(), min_size=1, max_size=80))
+def test_mask_code_roundtrip(mask):
+  mask = np.asarray(mask)
+  codes, bits = export.encode_mask(mask)
+  kept = int(mask.sum())
+  assert bits == export.structure_bits_per_edge("masked", kept)
+  if kept >= 2:
+    assert bits == partitions.index_bits(kept) and codes.max() < 2**bits
+  packed = export.pack_bits(codes, bits)
+  assert len(packed) == (mask.size * bits + 7) // 8
+  np.testing.assert_array_equal(export.decode_mask(export.unpack_bits(packed, mask.size, bits), kept, mask.size),
+                                mask.astype(np.int32))
+
+
+def test_runtime_rejects_bad_obs_and_options(cases):
+  _, data, _, _ = cases["toeplitz", "L"]
+  policy = runtime.load_policy(data)
+  with pytest.raises(ValueError, match="obs_dim=17"):
+    policy.act(np.zeros(OBS + 1, np.float32))
+  with pytest.raises(ValueError, match="chromatic"):
+    runtime.load_policy(data, matvec="mailman")
+  with pytest.raises(ValueError, match="matvec"):
+    runtime.load_policy(data, matvec="fast")
+
+
+# ---- JAX-free import --------------------------------------------------------------------------
+
+def test_runtime_works_with_jax_hidden(cases, tmp_path):
+  _, data, obs, expected = cases["chromatic", "H41,H41"]
+  path = tmp_path / "policy.chromnas"
+  path.write_bytes(data)
+  np.save(tmp_path / "obs.npy", obs)
+  script = textwrap.dedent(f"""
+      import sys
+      for name in ("jax", "jaxlib", "flax", "optax", "chex"):
+          sys.modules[name] = None  # any import of these now raises ImportError
+      import numpy as np
+      from chromnas import runtime
+      policy = runtime.load_policy({str(path)!r})
+      mailman = runtime.load_policy({str(path)!r}, matvec="mailman")
+      obs = np.load({str(tmp_path / "obs.npy")!r})
+      np.save({str(tmp_path / "act.npy")!r}, np.stack([policy.act(obs), mailman.act(obs)]))
+      loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "flax") and sys.modules[m])
+      assert not loaded, loaded
+      print("ok")
+  """)
+  env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                        timeout=60)
+  assert proc.returncode == 0, proc.stderr
+  actions = np.load(tmp_path / "act.npy")
+  np.testing.assert_allclose(actions[0], expected, atol=1e-5)
+  np.testing.assert_allclose(actions[1], expected, atol=1e-5)
+
+
+# ---- the export binary --------------------------------------------------------------------------
+
+def test_export_binary_with_a_loader(cases, tmp_path):
+  from experiments import export as export_binary
+  bundle, data, obs, expected = cases["chromatic", "H41"]
+  out = tmp_path / "best.chromnas"
+  summary = export_binary.export_workdir("unused", str(out), loader=lambda workdir, which: bundle)
+  assert out.read_bytes() == data
+  assert "chromatic" in summary and f"{len(data)} bytes" in summary
+
+
+def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
+  try:
+    from chromnas import trainer
+  except ImportError as e:  # the trainer is not importable in this checkout
+    pytest.skip(f"chromnas.trainer unavailable: {e}")
+  if not hasattr(trainer, "save_bundle"):
+    pytest.skip("chromnas.trainer.save_bundle unavailable")
+  from experiments import export as export_binary
+  bundle, data, obs, expected = cases["masked", "H41,H41"]
+  trainer.save_bundle(str(tmp_path / "best_policy.npz"), bundle)
+  out = tmp_path / "best.chromnas"
+  export_binary.export_workdir(str(tmp_path), str(out))
+  np.testing.assert_allclose(runtime.load_policy(out).act(obs), expected, atol=1e-5)

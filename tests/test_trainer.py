@@ -1,0 +1,125 @@
+"""End-to-end training on the host pool with tiny tasks: learning, metrics, checkpoints,
+interrupt-and-resume determinism, corrupt checkpoints, diverging simulators, the binaries."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chromnas import config
+from chromnas import trainer
+
+
+def tiny_config(**overrides):
+  c = config.default_config()
+  c.task = "debug_target"
+  c.family = "chromatic"
+  c.num_colors = 4
+  c.episode_length = 20
+  c.num_directions = 4
+  c.num_workers = 2
+  c.num_iterations = 6
+  c.eval_every = 2
+  c.eval_episodes = 2
+  c.checkpoint_every = 2
+  c.noise_size = 100_000
+  c.learning_rate = 0.05
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def _quiet(row, cfg):
+  del row, cfg
+
+
+def test_learns_known_optimum(tmp_path):
+  cfg = tiny_config(family="unstructured", partition_source="none", num_iterations=40, eval_every=40,
+                    eval_episodes=4, sigma=0.05, num_directions=8)
+  state = trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+  first, last = float(rows[0]["reward_mean"]), float(rows[-1]["reward_mean"])
+  assert last > 0.5 * first  # rewards are negative; the error at least halves
+  assert float(state.best_return) > 0.5 * first
+
+
+def test_metrics_checkpoints_and_best_policy(tmp_path):
+  trainer.train(tiny_config(), str(tmp_path), progress_fn=_quiet)
+  rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+  assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+  for field in ("iteration", "env_steps", "reward_mean", "reward_max", "eval_return", "steps_per_s", "wall_s"):
+    assert field in rows[0]
+  assert int(rows[-1]["env_steps"]) == 6 * 8 * 20
+  assert rows[1]["eval_return"] != "" and rows[0]["eval_return"] == ""
+  assert sorted(os.listdir(tmp_path / "checkpoints"))[-1] == "6"
+  bundle = trainer.load_policy_bundle(str(tmp_path), "best")
+  assert bundle.structure.shape == (8,) and bundle.params.shape == (4,)
+  assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
+  straight = trainer.train(tiny_config(), str(tmp_path / "a"), progress_fn=_quiet)
+
+  def interrupt_at_3(row, cfg):
+    del cfg
+    if row["iteration"] == 3:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    trainer.train(tiny_config(), str(tmp_path / "b"), progress_fn=interrupt_at_3)
+  assert "3" in os.listdir(tmp_path / "b" / "checkpoints")  # Ctrl-C saved the last finished iteration
+  resumed = trainer.train(tiny_config(), str(tmp_path / "b"), progress_fn=_quiet)
+  np.testing.assert_array_equal(np.asarray(straight.params), np.asarray(resumed.params))
+  np.testing.assert_array_equal(np.asarray(straight.obs_stats.mean), np.asarray(resumed.obs_stats.mean))
+  rows = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
+  assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+
+
+def test_corrupt_checkpoint_falls_back_then_fails_clearly(tmp_path):
+  cfg = tiny_config(num_iterations=4)
+  trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  ckpts = tmp_path / "checkpoints"
+  for root, _, files in os.walk(ckpts / "4"):
+    for f in files:
+      with open(os.path.join(root, f), "wb") as fh:
+        fh.write(b"garbage")
+  state = trainer.train(tiny_config(num_iterations=4), str(tmp_path), progress_fn=_quiet)
+  assert int(state.iteration) == 4  # resumed from checkpoint 2 and redid 3..4
+  for step in os.listdir(ckpts):
+    shutil.rmtree(ckpts / step / "state")
+  with pytest.raises(RuntimeError, match="no checkpoint .* could be read"):
+    trainer.train(tiny_config(num_iterations=6), str(tmp_path), progress_fn=_quiet)
+
+
+def test_diverging_simulator_never_reaches_parameters(tmp_path):
+  state = trainer.train(tiny_config(task="debug_nan", num_iterations=4), str(tmp_path), progress_fn=_quiet)
+  rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+  assert sum(float(r["num_nonfinite"]) for r in rows) > 0
+  assert np.all(np.isfinite(np.asarray(state.params)))
+  assert np.all(np.isfinite(np.asarray(state.obs_stats.mean)))
+
+
+def test_workdir_with_other_config_is_refused(tmp_path):
+  trainer.train(tiny_config(num_iterations=2), str(tmp_path), progress_fn=_quiet)
+  with pytest.raises(ValueError, match="config.num_colors=4"):
+    trainer.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
+
+
+def test_train_and_evaluate_binaries(tmp_path):
+  args = [sys.executable, "-m", "experiments.train", "--config=configs/default.py", f"--workdir={tmp_path}",
+          "--config.task=debug_target", "--config.num_colors=4", "--config.episode_length=20",
+          "--config.num_directions=2", "--config.num_iterations=2", "--config.eval_every=1",
+          "--config.num_workers=1", "--config.noise_size=10000"]
+  out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "it     2/2" in out.stdout and "ETA" in out.stdout
+  ev = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}", "--episodes=3"],
+                      capture_output=True, text=True, timeout=300)
+  assert ev.returncode == 0, ev.stderr[-2000:]
+  assert "return" in ev.stdout and "+-" in ev.stdout and "over 3 episodes" in ev.stdout
+  missing = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
+                           capture_output=True, text=True, timeout=300)
+  assert missing.returncode == 2 and "training workdir" in missing.stderr
