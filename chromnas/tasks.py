@@ -55,6 +55,15 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("reacher", (11, 2), {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
          note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2)."),
     Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
+    Task("striker", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:striker"),
+                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_brax:striker", ("mjx",))},
+         note="Rebuilt on Gymnasium's Pusher arm (gym's Striker-v2 no longer exists); see chromnas.envs.arm_tasks."),
+    Task("thrower", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:thrower"),
+                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_brax:thrower", ("mjx",))},
+         note="Rebuilt on Gymnasium's Pusher arm (gym's Thrower-v2 no longer exists); see chromnas.envs.arm_tasks."),
+    Task("minitaur", (7, 13), {"host": EngineTask(28, 8, 1000, "chromnas.envs.minitaur:make_host:minitaur")},
+         note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
+              "base quaternion), 8 leg-model actions; the poster lists (7, 13)."),
     Task("debug_target", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_target")},
          note="Test task with a known optimum (return 0); see chromnas.debug_envs."),
     Task("debug_nan", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_nan")},
@@ -62,8 +71,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("debug_crash", None, {"host": EngineTask(4, 2, 20, "chromnas.debug_envs:make_host:debug_crash")},
          note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every)."),
     Task("ant", (111, 8), {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
-         note="Brax's Ant has 27 observations and Gymnasium's Ant-v5 105 (no contact forces); the poster's 111 "
-              "is the old gym Ant-v2 with contact forces."),
+         note="Brax's Ant has 27 observations (no contact forces) and Gymnasium's Ant-v5 105 (27 + 78 contact forces); the poster's 111 "
+              "is the old gym Ant-v2 (27 + 84 contact forces)."),
 ]}
 
 

@@ -1,0 +1,445 @@
+"""Striker and Thrower: the 7-DoF arm tasks of the old MuJoCo gym (v2), rebuilt on Gymnasium's Pusher arm.
+
+Neither Brax nor Gymnasium ships them any more.  Both models are built here with `mujoco.MjSpec`
+from the Pusher model in the installed Gymnasium package
+(`gymnasium/envs/mujoco/assets/pusher.xml`): its object and goal bodies are removed and a ball
+is added.  The same MJCF (`model_xml(name)`) drives a host version (`StrikerEnv`, `ThrowerEnv`:
+`gymnasium.Env` on the plain `mujoco` API) and a Brax version through MJX (`BraxStriker`,
+`BraxThrower`: `brax.envs.base.PipelineEnv`, `backend='mjx'`).
+
+Common to both tasks
+  * Physics step 0.01 s (the Pusher's), `frame_skip = 5` physics steps per control step
+    (dt = 0.05 s), episodes of `max_episode_steps = 100` control steps (5 s).
+  * Action: 7 joint torques in [-2, 2] N m (the Pusher's ctrlrange).  Host envs take torques
+    (`action_space = Box(-2, 2, (7,))`, clipped); Brax envs take `a` in [-1, 1] and apply
+    `2 a` (clipped), as Brax's own Pusher does.  Rewards use the torque `u`.
+  * Observation (23) = 7 arm joint angles, 7 arm joint velocities, tip position (3), ball
+    position (3), goal position (3).  The tip is the point between the two gripper fingers
+    (the centre of Pusher's `tips_arm` body); the ball position is its centre.  Positions are
+    computed from the current joint positions (kinematics rerun after the physics steps).
+    Host observations are float64, Brax observations float32.
+  * Initial state: arm at the zero pose with joint velocities `U(-v, v)` (v = 0.1 striker,
+    0.005 thrower), ball at rest, random goal.  Host and Brax draw from different generators
+    (NumPy / `jax.random`), so the same seed gives different episodes on the two engines;
+    `reset_to(qpos, qvel, goal)` starts either engine from a given state.
+
+Striker (gym's Striker-v2 idea): a ball of radius 0.05 m and 0.1 kg slides frictionlessly on
+  the table (x, y slide joints at height -0.275, damping 0.1 N s/m, so a struck ball glides for
+  ~1 s) from a fixed start (0.5, -0.175); it only collides with the three gripper capsules.  The
+  goal is uniform in x in [0.15, 0.7], y in [0.1, 1.0] at the ball's height (at least 0.275 m
+  from the start).  Reward after each control step:
+      r = -3 * d_min - 0.5 * n - 0.1 * |u|^2
+  with `d_min` the smallest ball-goal distance so far in the episode (a ball that passes over the
+  goal keeps its credit), `n = |tip - ball|` until the strike (the tip first comes within 0.1 m
+  of the ball, or the ball has moved by 0.01 m), 0 afterwards.  (gym's version used
+  `-|ball - strike point|` after the strike and computed the reward before the physics steps.)
+Thrower (gym's Thrower-v2 idea): gravity is on (-9.81) but the arm's bodies are
+  gravity-compensated (`gravcomp=1`: the arm floats as in Pusher; the ball's weight on it is not
+  compensated).  A tray under the gripper fingers (two rails and a front lip) holds a free ball
+  (radius 0.035 m, 0.05 kg, friction 0.8) that the arm must fling onto the table, at a goal
+  uniform in (0.575, 0.5) +- 0.3 on the table (z = -0.325), mostly beyond the arm's reach.  The
+  ball "lands" the first time its centre goes below z = -0.25; reward after each control step:
+      r = -|b_xy - g_xy| - 0.002 * |u|^2
+  with `b_xy` the landing point once landed, the ball's current (x, y) before.  (gym used the
+  same weights.)
+
+The goal is not part of the physics model: each environment stores it (host: an attribute;
+Brax: `state.info['goal']`), with the episode's reward latches (`min_dist`, `struck`, `ball0`
+for the striker, `landed`, `landing` for the thrower).
+
+MJX notes: the models use only MJX-supported features (plane, sphere and capsule geoms; hinge,
+slide and free joints; gravcomp; Euler integrator).  One simplification: the thrower's tray is
+made of capsules, because MJX's sphere-box collision missed the ball resting on a box tray.
+Brax fuses jointless bodies into their parents when it loads MJCF; that only renames bodies, the
+dynamics are the same (`tests/test_envs.py` checks that both engines give the same observations
+and rewards from the same state, to 1e-3 over a few steps).
+
+The Brax classes are created on first access (`arm_tasks.BraxStriker`), so importing this module
+(as the host worker processes do) does not import JAX or Brax.
+"""
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import gymnasium
+import mujoco
+import numpy as np
+
+OBS_DIM, ACT_DIM = 23, 7
+ARM_DOF = 7
+FRAME_SKIP = 5
+EPISODE_STEPS = 100
+TORQUE_LIMIT = 2.0
+TASKS = ("striker", "thrower")
+
+TABLE_Z = -0.325
+# Striker.
+STRIKER_BALL_RADIUS, STRIKER_BALL_MASS, STRIKER_BALL_DAMPING = 0.05, 0.1, 0.1
+STRIKER_BALL_START = (0.5, -0.175, TABLE_Z + STRIKER_BALL_RADIUS)
+STRIKER_GOAL_LOW, STRIKER_GOAL_HIGH = (0.15, 0.1), (0.7, 1.0)
+STRIKER_QVEL_NOISE = 0.1
+STRIKE_RADIUS, STRIKE_MOVE = 0.1, 0.01
+# Thrower.
+THROWER_BALL_RADIUS, THROWER_BALL_MASS = 0.035, 0.05
+THROWER_GOAL_CENTER, THROWER_GOAL_SPREAD = (0.575, 0.5), 0.3
+THROWER_QVEL_NOISE = 0.005
+LANDING_Z = -0.25
+TRAY_HOLD = (0.06, 0.0, 0.0)  # ball centre in the wrist-roll frame, between the fingers
+
+
+def pusher_xml_path() -> pathlib.Path:
+  """Path of Gymnasium's Pusher MJCF (the source of the arm)."""
+  return pathlib.Path(gymnasium.__file__).parent / "envs" / "mujoco" / "assets" / "pusher.xml"
+
+
+def _gripper_capsules(spec: mujoco.MjSpec) -> list:
+  """The three colliding capsules of the gripper (the unnamed geoms of `r_wrist_roll_link`)."""
+  return [g for g in spec.body("r_wrist_roll_link").geoms if g.type == mujoco.mjtGeom.mjGEOM_CAPSULE]
+
+
+def build_spec(name: str) -> mujoco.MjSpec:
+  """The `MjSpec` of `'striker'` or `'thrower'`: Pusher's arm, a ball, a `tip` and a `ball` site."""
+  if name not in TASKS:
+    raise ValueError(f"unknown arm task {name!r}; use one of {TASKS}")
+  spec = mujoco.MjSpec.from_file(str(pusher_xml_path()))
+  spec.modelname = name
+  for body in ("object", "goal"):
+    spec.delete(spec.body(body))
+  spec.body("tips_arm").add_site(name="tip", pos=[0.1, 0.0, 0.0], size=[0.01, 0.01, 0.01])
+  nolimit = mujoco.mjtLimited.mjLIMITED_FALSE
+  if name == "striker":
+    for g in _gripper_capsules(spec):  # the gripper also collides with the ball (contype 2)
+      g.conaffinity = 3
+    ball = spec.worldbody.add_body(name="ball", pos=list(STRIKER_BALL_START))
+    for axis, jname in (([1, 0, 0], "ball_x"), ([0, 1, 0], "ball_y")):
+      ball.add_joint(name=jname, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=axis, limited=nolimit,
+                     armature=0.0, damping=STRIKER_BALL_DAMPING)
+    ball.add_geom(name="ball", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[STRIKER_BALL_RADIUS, 0, 0],
+                  mass=STRIKER_BALL_MASS, contype=2, conaffinity=2, condim=1, rgba=[1, 1, 1, 1])
+    ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
+    return spec
+  # Thrower: gravity, gravity-compensated arm, a tray under the fingers and a free ball on it.
+  spec.option.gravity = [0.0, 0.0, -9.81]
+  for body in spec.bodies:
+    if body.name != "world":
+      body.gravcomp = 1.0
+  wrist = spec.body("r_wrist_roll_link")
+  # The tray: two rails along the gripper under the ball (capsules, so that every ball contact is an
+  # analytic sphere-capsule one in both MuJoCo and MJX; MJX's sphere-box test misses a resting
+  # ball) and a lip across the open front, which keeps the resting ball in: it rolls out when the
+  # tray tilts by more than ~45 degrees, or is flung out by the arm's motion.
+  rail_r, rail_y = 0.01, 0.03
+  rail_z = TRAY_HOLD[2] - float(np.sqrt((THROWER_BALL_RADIUS + rail_r) ** 2 - rail_y ** 2))
+  for side, y in (("rail_l", -rail_y), ("rail_r", rail_y)):
+    wrist.add_geom(name=side, type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[rail_r, 0, 0],
+                   fromto=[0.0, y, rail_z, 0.12, y, rail_z], contype=1, conaffinity=1)
+  wrist.add_geom(name="lip", type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[0.012, 0, 0],
+                 fromto=[0.12, -0.08, rail_z, 0.12, 0.08, rail_z], contype=1, conaffinity=1)
+  wrist.add_site(name="hold", pos=list(TRAY_HOLD), size=[0.01, 0.01, 0.01])
+  # Place the ball on the tray at the arm's zero pose.
+  model = spec.compile()
+  data = mujoco.MjData(model)
+  mujoco.mj_kinematics(model, data)
+  hold = data.site_xpos[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "hold")].copy()
+  ball = spec.worldbody.add_body(name="ball", pos=hold.tolist())
+  ball.add_freejoint(name="ball_free")
+  ball.add_geom(name="ball", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[THROWER_BALL_RADIUS, 0, 0],
+                mass=THROWER_BALL_MASS, contype=1, conaffinity=1, condim=3, rgba=[1, 1, 1, 1])
+  ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
+  return spec
+
+
+@functools.lru_cache(maxsize=None)
+def model_xml(name: str) -> str:
+  """MJCF text of `'striker'` or `'thrower'` (what both the host and the Brax versions load)."""
+  return build_spec(name).to_xml()
+
+
+# --- rewards (shared by both engines; `xp` is numpy or jax.numpy) ----------------------------------
+def striker_reward(xp, tip, ball, goal, torque, min_dist, struck, ball0):
+  """Striker reward from positions `(3,)` after the step, torque `(7,)` and the episode's latches.
+
+  `ball0 (3,)` is the ball's position at the start of the episode.  Returns
+  `(reward, min_dist, struck, terms)`: the updated smallest ball-goal distance and "struck" flag
+  (the tip came within `STRIKE_RADIUS` of the ball or the ball moved by more than
+  `STRIKE_MOVE`), and a dict of the reward's terms.
+  """
+  dist = xp.linalg.norm(ball - goal)
+  near = xp.linalg.norm(tip - ball)
+  moved = xp.linalg.norm(ball - ball0)
+  struck = xp.logical_or(struck, xp.logical_or(near < STRIKE_RADIUS, moved > STRIKE_MOVE))
+  min_dist = xp.minimum(min_dist, dist)
+  near_term = xp.where(struck, 0.0, near)
+  ctrl = xp.sum(torque * torque)
+  reward = -3.0 * min_dist - 0.5 * near_term - 0.1 * ctrl
+  return reward, min_dist, struck, {"reward_dist": -min_dist, "reward_near": -near_term, "reward_ctrl": -ctrl}
+
+
+def thrower_reward(xp, ball, goal, torque, landed, landing):
+  """Thrower reward from the ball / goal positions `(3,)`, torque `(7,)` and the landing latches.
+
+  Returns `(reward, landed, landing, terms)`: `landing (2,)` is the ball's (x, y), frozen at
+  the first step its centre is below `LANDING_Z`.
+  """
+  landing = xp.where(landed, landing, ball[:2])
+  landed = xp.logical_or(landed, ball[2] < LANDING_Z)
+  dist = xp.linalg.norm(landing - goal[:2])
+  ctrl = xp.sum(torque * torque)
+  reward = -dist - 0.002 * ctrl
+  return reward, landed, landing, {"reward_dist": -dist, "reward_ctrl": -ctrl}
+
+
+# --- host (Gymnasium) versions ----------------------------------------------------------------------
+class _HostArmEnv(gymnasium.Env):
+  """Common part of the host arm tasks (see the module docstring)."""
+
+  metadata = {"render_modes": []}
+  task = ""
+
+  def __init__(self, max_episode_steps: int = EPISODE_STEPS, frame_skip: int = FRAME_SKIP):
+    self.max_episode_steps = int(max_episode_steps)
+    self.frame_skip = int(frame_skip)
+    self.model = build_spec(self.task).compile()
+    self.data = mujoco.MjData(self.model)
+    self._tip = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, "tip")
+    self._ball = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, "ball")
+    self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float64)
+    self.action_space = gymnasium.spaces.Box(-TORQUE_LIMIT, TORQUE_LIMIT, (ACT_DIM,), np.float64)
+    self.dt = self.model.opt.timestep * self.frame_skip
+    self.np_random = np.random.default_rng(0)  # until `reset(seed=...)`: explicit, not from the OS
+    self._goal = np.zeros(3)
+    self._t = 0
+
+  def sample_initial_state(self, rng: np.random.Generator):
+    """`(qpos (nq,), qvel (nv,), goal (3,))` of a new episode."""
+    raise NotImplementedError
+
+  def reset(self, *, seed=None, options=None):
+    """New episode (seeded when `seed` is given); returns `(obs (23,), info)`."""
+    super().reset(seed=seed)  # reseeds `self.np_random` when `seed` is given
+    return self.reset_to(*self.sample_initial_state(self.np_random))
+
+  def reset_to(self, qpos, qvel, goal):
+    """Starts an episode from `qpos (nq,)`, `qvel (nv,)`, `goal (3,)`; returns `(obs (23,), info)`."""
+    mujoco.mj_resetData(self.model, self.data)
+    self.data.qpos[:] = qpos
+    self.data.qvel[:] = qvel
+    mujoco.mj_forward(self.model, self.data)
+    self._goal = np.array(goal, np.float64)
+    self._t = 0
+    self._init_latches()
+    return self._obs(), {}
+
+  def positions(self):
+    """Tip, ball and goal positions `(3,), (3,), (3,)` at the current state."""
+    return self.data.site_xpos[self._tip].copy(), self.data.site_xpos[self._ball].copy(), self._goal.copy()
+
+  def _obs(self) -> np.ndarray:
+    tip, ball, goal = self.positions()
+    return np.concatenate([self.data.qpos[:ARM_DOF], self.data.qvel[:ARM_DOF], tip, ball, goal])
+
+  def step(self, action):
+    """One control step (`frame_skip` physics steps); `(obs, reward, terminated, truncated, info)`."""
+    torque = np.clip(np.asarray(action, np.float64), -TORQUE_LIMIT, TORQUE_LIMIT)
+    self.data.ctrl[:] = torque
+    mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+    mujoco.mj_kinematics(self.model, self.data)
+    reward, info = self._reward(torque)
+    self._t += 1
+    return self._obs(), float(reward), False, self._t >= self.max_episode_steps, info
+
+
+class StrikerEnv(_HostArmEnv):
+  """Striker on the host (`gymnasium.Env`); kwargs `max_episode_steps=100`, `frame_skip=5`."""
+
+  task = "striker"
+
+  def sample_initial_state(self, rng):
+    """Arm at zero with velocities `U(-0.1, 0.1)`, ball at its start, goal uniform in its box."""
+    qpos = self.model.qpos0.copy()
+    qvel = np.zeros(self.model.nv)
+    qvel[:ARM_DOF] = rng.uniform(-STRIKER_QVEL_NOISE, STRIKER_QVEL_NOISE, ARM_DOF)
+    goal_xy = rng.uniform(STRIKER_GOAL_LOW, STRIKER_GOAL_HIGH)
+    return qpos, qvel, np.array([goal_xy[0], goal_xy[1], STRIKER_BALL_START[2]])
+
+  def _init_latches(self):
+    _, ball, goal = self.positions()
+    self._min_dist = float(np.linalg.norm(ball - goal))
+    self._struck = False
+    self._ball0 = ball
+
+  def _reward(self, torque):
+    reward, self._min_dist, self._struck, terms = striker_reward(np, *self.positions(), torque, self._min_dist,
+                                                                 self._struck, self._ball0)
+    return reward, {k: float(v) for k, v in terms.items()}
+
+
+class ThrowerEnv(_HostArmEnv):
+  """Thrower on the host (`gymnasium.Env`); kwargs `max_episode_steps=100`, `frame_skip=5`."""
+
+  task = "thrower"
+
+  def sample_initial_state(self, rng):
+    """Arm at zero with velocities `U(-0.005, 0.005)`, ball on the tray, goal uniform in its square."""
+    qpos = self.model.qpos0.copy()
+    qvel = np.zeros(self.model.nv)
+    qvel[:ARM_DOF] = rng.uniform(-THROWER_QVEL_NOISE, THROWER_QVEL_NOISE, ARM_DOF)
+    goal_xy = np.asarray(THROWER_GOAL_CENTER) + rng.uniform(-THROWER_GOAL_SPREAD, THROWER_GOAL_SPREAD, 2)
+    return qpos, qvel, np.array([goal_xy[0], goal_xy[1], TABLE_Z])
+
+  def _init_latches(self):
+    self._landed = False
+    self._landing = self.positions()[1][:2]
+
+  def _reward(self, torque):
+    _, ball, goal = self.positions()
+    reward, self._landed, self._landing, terms = thrower_reward(np, ball, goal, torque, self._landed, self._landing)
+    self._landed = bool(self._landed)
+    return reward, {**{k: float(v) for k, v in terms.items()}, "landed": self._landed}
+
+
+HOST_ENVS = {"striker": StrikerEnv, "thrower": ThrowerEnv}
+
+
+def make_host(name: str, **kwargs) -> _HostArmEnv:
+  """`'striker'` or `'thrower'` as a `gymnasium.Env` (kwargs: `max_episode_steps`, `frame_skip`)."""
+  if name not in HOST_ENVS:
+    raise ValueError(f"unknown arm task {name!r}; use one of {TASKS}")
+  return HOST_ENVS[name](**kwargs)
+
+
+# --- Brax (MJX) versions ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _brax_classes() -> dict:
+  """Defines the Brax classes (imports JAX / Brax / MJX only when first called)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from brax.envs.base import PipelineEnv  # pylint: disable=import-outside-toplevel
+  from brax.envs.base import State  # pylint: disable=import-outside-toplevel
+  from brax.io import mjcf  # pylint: disable=import-outside-toplevel
+  from jax import numpy as jp  # pylint: disable=import-outside-toplevel
+  from mujoco import mjx  # pylint: disable=import-outside-toplevel
+
+  class _BraxArmEnv(PipelineEnv):
+    """Common part of the Brax arm tasks (see the module docstring); only `backend='mjx'`."""
+
+    task = ""
+
+    def __init__(self, backend: str = "mjx", n_frames: int = FRAME_SKIP, **kwargs):
+      if backend != "mjx":
+        raise ValueError(f"the {self.task} model runs on the 'mjx' Brax backend only, not {backend!r}")
+      sys = mjcf.loads(model_xml(self.task))
+      super().__init__(sys=sys, backend=backend, n_frames=n_frames, **kwargs)
+      mj = sys.mj_model
+      self._tip = mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_SITE, "tip")
+      self._ball = mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_SITE, "ball")
+      self._nq, self._nv = mj.nq, mj.nv
+      self._qpos0 = np.asarray(mj.qpos0)
+
+    @property
+    def observation_size(self) -> int:
+      return OBS_DIM
+
+    @property
+    def action_size(self) -> int:
+      return ACT_DIM
+
+    def positions(self, pipeline_state, goal):
+      """Tip, ball and goal positions `(3,)` from fresh kinematics of `pipeline_state`."""
+      sites = mjx.kinematics(self.sys, pipeline_state).site_xpos
+      return sites[self._tip], sites[self._ball], goal
+
+    def _obs(self, pipeline_state, goal):
+      tip, ball, goal = self.positions(pipeline_state, goal)
+      return jp.concatenate([pipeline_state.qpos[:ARM_DOF], pipeline_state.qvel[:ARM_DOF], tip, ball, goal])
+
+    def reset(self, rng: jax.Array) -> State:
+      """New episode from a PRNG key."""
+      return self.reset_to(*self.sample_initial_state(rng))
+
+    def reset_to(self, qpos, qvel, goal) -> State:
+      """Episode starting from `qpos (nq,)`, `qvel (nv,)`, `goal (3,)`."""
+      qpos, qvel, goal = (jp.asarray(x, jp.float32) for x in (qpos, qvel, goal))
+      pipeline_state = self.pipeline_init(qpos, qvel)
+      obs = self._obs(pipeline_state, goal)
+      info = {"goal": goal, **self._init_latches(obs)}
+      zero = jp.zeros(())
+      metrics = {k: zero for k in self._metric_names}
+      return State(pipeline_state, obs, zero, zero, metrics, info)
+
+    def step(self, state: State, action: jax.Array) -> State:
+      """One control step; `action (7,)` in [-1, 1] is applied as torque `2 * action`."""
+      torque = jp.clip(action * TORQUE_LIMIT, -TORQUE_LIMIT, TORQUE_LIMIT)
+      pipeline_state = self.pipeline_step(state.pipeline_state, torque)
+      goal = state.info["goal"]
+      obs = self._obs(pipeline_state, goal)
+      reward, latches, terms = self._reward(obs, torque, state.info)
+      metrics = {**state.metrics, **terms}
+      return state.replace(pipeline_state=pipeline_state, obs=obs, reward=reward, metrics=metrics,
+                           info={**state.info, **latches})
+
+  class BraxStriker(_BraxArmEnv):
+    """Striker through MJX (`PipelineEnv`); kwargs `backend='mjx'`, `n_frames=5`."""
+
+    task = "striker"
+    _metric_names = ("reward_dist", "reward_near", "reward_ctrl")
+
+    def sample_initial_state(self, rng):
+      """`(qpos, qvel, goal)`: arm velocities `U(-0.1, 0.1)`, goal uniform in its box."""
+      k1, k2 = jax.random.split(rng)
+      qpos = jp.asarray(self._qpos0, jp.float32)
+      qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
+          jax.random.uniform(k1, (ARM_DOF,), minval=-STRIKER_QVEL_NOISE, maxval=STRIKER_QVEL_NOISE))
+      goal_xy = jax.random.uniform(k2, (2,), minval=jp.array(STRIKER_GOAL_LOW), maxval=jp.array(STRIKER_GOAL_HIGH))
+      return qpos, qvel, jp.concatenate([goal_xy, jp.array([STRIKER_BALL_START[2]])])
+
+    def _init_latches(self, obs):
+      return {"min_dist": jp.linalg.norm(obs[17:20] - obs[20:23]), "struck": jp.bool_(False), "ball0": obs[17:20]}
+
+    def _reward(self, obs, torque, info):
+      reward, min_dist, struck, terms = striker_reward(jp, obs[14:17], obs[17:20], obs[20:23], torque,
+                                                       info["min_dist"], info["struck"], info["ball0"])
+      return reward, {"min_dist": min_dist, "struck": struck}, terms
+
+  class BraxThrower(_BraxArmEnv):
+    """Thrower through MJX (`PipelineEnv`); kwargs `backend='mjx'`, `n_frames=5`."""
+
+    task = "thrower"
+    _metric_names = ("reward_dist", "reward_ctrl")
+
+    def sample_initial_state(self, rng):
+      """`(qpos, qvel, goal)`: arm velocities `U(-0.005, 0.005)`, goal uniform in its square."""
+      k1, k2 = jax.random.split(rng)
+      qpos = jp.asarray(self._qpos0, jp.float32)
+      qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
+          jax.random.uniform(k1, (ARM_DOF,), minval=-THROWER_QVEL_NOISE, maxval=THROWER_QVEL_NOISE))
+      goal_xy = jp.array(THROWER_GOAL_CENTER) + jax.random.uniform(
+          k2, (2,), minval=-THROWER_GOAL_SPREAD, maxval=THROWER_GOAL_SPREAD)
+      return qpos, qvel, jp.concatenate([goal_xy, jp.array([TABLE_Z])])
+
+    def _init_latches(self, obs):
+      return {"landed": jp.bool_(False), "landing": obs[17:19]}
+
+    def _reward(self, obs, torque, info):
+      reward, landed, landing, terms = thrower_reward(jp, obs[17:20], obs[20:23], torque, info["landed"],
+                                                      info["landing"])
+      return reward, {"landed": landed, "landing": landing}, terms
+
+  classes = {"BraxStriker": BraxStriker, "BraxThrower": BraxThrower}
+  for cls_name, cls in classes.items():  # picklable / printable as `arm_tasks.BraxStriker`
+    cls.__module__, cls.__qualname__ = __name__, cls_name
+  return classes
+
+
+def __getattr__(name: str):
+  """Module attributes `BraxStriker` / `BraxThrower`, defined on first access (PEP 562)."""
+  if name in ("BraxStriker", "BraxThrower"):
+    return _brax_classes()[name]
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_brax(name: str, backend: str = "mjx", **kwargs):
+  """`'striker'` or `'thrower'` as a Brax `PipelineEnv` on MJX (kwargs: `n_frames`, `debug`)."""
+  if name not in TASKS:
+    raise ValueError(f"unknown arm task {name!r}; use one of {TASKS}")
+  return _brax_classes()["BraxStriker" if name == "striker" else "BraxThrower"](backend=backend, **kwargs)

@@ -1,0 +1,60 @@
+"""The registry's sizes are the real environments' sizes; every host task runs an episode."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chromnas import tasks
+
+HOST_TASKS = [n for n, t in tasks.TASKS.items() if "host" in t.engines]
+BRAX_TASKS = [(n, t.engines["brax"].backends[0]) for n, t in tasks.TASKS.items() if "brax" in t.engines]
+
+
+@pytest.mark.parametrize("name", HOST_TASKS)
+def test_host_task_sizes_and_episode(name):
+  et = tasks.engine_task(name, "host")
+  kwargs = {"max_episode_steps": 5} if et.make.startswith(tasks.TAKES_MAX_STEPS) else {}
+  env = tasks.make_host_env(et.make, **kwargs)
+  try:
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.shape == (et.obs_dim,) and obs.shape == (et.obs_dim,)
+    assert env.action_space.shape == (et.act_dim,)
+    for _ in range(5):
+      obs, reward, terminated, truncated, _ = env.step(np.zeros(et.act_dim))
+      assert np.isfinite(reward) and np.all(np.isfinite(obs))
+      if terminated or truncated:
+        break
+  finally:
+    env.close()
+
+
+@pytest.mark.parametrize("name, backend", [b for b in BRAX_TASKS if b[1] != "mjx"])
+def test_brax_task_sizes(name, backend):
+  et = tasks.engine_task(name, "brax", backend)
+  env = tasks.make_brax_env(et.make, backend)
+  assert (env.observation_size, env.action_size) == (et.obs_dim, et.act_dim)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, backend", [b for b in BRAX_TASKS if b[1] == "mjx"])
+def test_mjx_task_sizes(name, backend):
+  et = tasks.engine_task(name, "brax", backend)
+  env = tasks.make_brax_env(et.make, backend)
+  assert (env.observation_size, env.action_size) == (et.obs_dim, et.act_dim)
+
+
+def test_unknown_task_engine_backend():
+  with pytest.raises(ValueError, match="unknown task 'cartpole'; known tasks:"):
+    tasks.get_task("cartpole")
+  with pytest.raises(ValueError, match="not provided by the brax engine"):
+    tasks.engine_task("minitaur", "brax", "mjx")
+  with pytest.raises(ValueError, match="does not run on the brax backend 'positional'"):
+    tasks.engine_task("striker", "brax", "positional")
+
+
+def test_list_tasks_command():
+  out = subprocess.run([sys.executable, "-m", "experiments.list_tasks"], capture_output=True, text=True, check=True)
+  for name in ("halfcheetah", "striker", "thrower", "minitaur", "ant"):
+    assert name in out.stdout
+  assert "debug_target" not in out.stdout
