@@ -2,16 +2,29 @@
 
 `WORKDIR/checkpoints/<iteration>/` holds the state pytree (`StandardSave`) and a JSON
 `meta` (host-side counters, the config).  `restore_latest` tries the newest checkpoint first
-and falls back to older ones if one cannot be read, so an interrupted write or a damaged
-file never costs more than the iterations since the previous checkpoint.
+and falls back to older ones if one cannot be read (moving the unreadable ones aside to
+`checkpoints_unreadable/`, never deleting them), so an interrupted write or a damaged file
+never costs more than the iterations since the previous checkpoint.
 """
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+
+def _pad_empty(tree):
+  """Orbax cannot store zero-size arrays: store a 1-element placeholder instead."""
+  return jax.tree.map(lambda x: np.zeros((1,), np.asarray(x).dtype) if np.size(x) == 0 else x, tree)
+
+
+def _unpad_empty(tree, like):
+  return jax.tree.map(lambda x, ref: np.zeros(np.shape(ref), np.asarray(ref).dtype) if np.size(ref) == 0 else x,
+                      tree, like)
 
 
 class CheckpointStore:
@@ -24,7 +37,7 @@ class CheckpointStore:
 
   def save(self, step: int, state, meta: dict) -> None:
     """Writes `state` (a pytree) and `meta` (JSON-able) as checkpoint `step`, waiting until durable."""
-    self.manager.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+    self.manager.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(_pad_empty(state)),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
     self.manager.wait_until_finished()
 
@@ -34,10 +47,10 @@ class CheckpointStore:
 
   def restore(self, step: int, like):
     """Checkpoint `step` restored onto the structure of `like`: `(state, meta)`."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _pad_empty(like))
     out = self.manager.restore(int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                   meta=ocp.args.JsonRestore()))
-    return out.state, out.meta
+    return _unpad_empty(out.state, like), out.meta
 
   def restore_latest(self, like):
     """The newest readable checkpoint as `(step, state, meta)`, or `None` if there is none.
@@ -46,20 +59,33 @@ class CheckpointStore:
     read, raises `RuntimeError` naming the directory (nothing is overwritten).
     """
     steps = self.steps()
-    errors = []
+    errors, bad = [], []
     for step in reversed(steps):
       try:
         state, meta = self.restore(step, like)
         if errors:
           logging.warning("restored checkpoint %d after skipping unreadable ones: %s", step, "; ".join(errors))
+          self._quarantine(bad)
         return step, state, meta
       except Exception as e:  # pylint: disable=broad-except
         errors.append(f"{step}: {type(e).__name__}: {str(e)[:200]}")
+        bad.append(step)
         logging.warning("checkpoint %d in %s is unreadable (%s); trying an older one", step, self.directory, e)
     if steps:
       raise RuntimeError(f"no checkpoint in {self.directory} could be read ({'; '.join(errors)}); "
                          "move the directory away to start afresh")
     return None
+
+  def _quarantine(self, steps) -> None:
+    """Moves unreadable checkpoints to `<directory>_unreadable/` (kept, never deleted) so the
+    run can write those steps again."""
+    target = self.directory + "_unreadable"
+    os.makedirs(target, exist_ok=True)
+    for step in steps:
+      dest = os.path.join(target, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+      os.rename(os.path.join(self.directory, str(step)), dest)
+      logging.warning("moved unreadable checkpoint %d to %s", step, dest)
+    self.manager.reload()
 
   def close(self) -> None:
     self.manager.close()

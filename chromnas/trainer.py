@@ -218,14 +218,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
   state = init_state(cfg, spec, source, optimizer)
   store = CheckpointStore(os.path.join(workdir, "checkpoints"), keep=cfg.keep_checkpoints)
   env_steps, wall_offset = 0, 0.0
+  _check_same_run(cfg, workdir)
   restored = store.restore_latest(state)
   if restored is not None:
     step, state, meta = restored
-    old = meta.get("config", {})
-    for field in IDENTITY_FIELDS:
-      if field in old and old[field] != cfg[field]:
-        raise ValueError(f"{workdir} holds a run with config.{field}={old[field]!r}, this command asks for "
-                         f"{cfg[field]!r}; use another --workdir")
     env_steps, wall_offset = int(meta["env_steps"]), float(meta["wall_s"])
     logging.info("resuming from checkpoint %d in %s", step, workdir)
     print(f"resuming {workdir} at iteration {step} ({env_steps} env steps)", flush=True)
@@ -300,6 +296,19 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
       writer.close()
     store.close()
   return state
+
+
+def _check_same_run(cfg, workdir: str) -> None:
+  """Refuses to resume a workdir whose saved config differs in a field that defines the run."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  for field in IDENTITY_FIELDS:
+    if field in old and old[field] != cfg[field]:
+      raise ValueError(f"{workdir} holds a run with config.{field}={old[field]!r}, this command asks for "
+                       f"{cfg[field]!r}; use another --workdir")
 
 
 def _lost(evaluator) -> int:

@@ -34,27 +34,36 @@ def run_episode(env, policy: tuple, obs_norm: tuple, *, seed: int, episode_lengt
   """Runs one episode of at most `episode_length` control steps.
 
   `policy = (mats, biases)` from `numpy_policy.weight_matrices`; `obs_norm = (mean, std, clip)`.
-  Each control step repeats the action `action_repeat` times, summing rewards.  A non-finite
-  observation or reward, or an exception from the simulator, marks the episode diverged (NaN).
+  The policy sees `clip((obs - mean) / std, -clip, clip)` and acts with the same float
+  maths as `numpy_policy.forward` (in float64 here).  Each control step repeats the action
+  `action_repeat` times, summing rewards.  A non-finite observation or reward, or an exception
+  from the simulator, marks the episode diverged (NaN return); only the observations before
+  the first non-finite one enter the statistics.  The hot loop does the least work per step:
+  observations go into a preallocated buffer and are summed once at the end.
   """
   mats, biases = policy
   mean, std, clip = obs_norm
+  mean = np.asarray(mean, np.float64)
+  inv_std = 1.0 / np.asarray(std, np.float64)
+  weights_t = [np.ascontiguousarray(np.asarray(w, np.float64).T) for w in mats]
+  biases = [np.asarray(b, np.float64) for b in biases]
+  num_hidden = len(biases)
   scale = scale or (lambda a: a)
-  total, length = 0.0, 0
-  obs_sum = obs_sq = None
-  count = 0.0
+  total, length, diverged = 0.0, 0, False
+  buf = None
   try:
     obs, _ = env.reset(seed=int(seed))
-    obs_sum = np.zeros(np.shape(obs), np.float64)
-    obs_sq = np.zeros(np.shape(obs), np.float64)
-    for _ in range(episode_length):
-      obs = np.asarray(obs, np.float64)
-      if not np.all(np.isfinite(obs)):
-        return EpisodeResult(math.nan, length, count, obs_sum, obs_sq)
-      obs_sum += obs
-      obs_sq += obs * obs
-      count += 1.0
-      action = scale(numpy_policy.forward(mats, biases, numpy_policy.normalize(obs, mean, std, clip)).astype(np.float64))
+    buf = np.empty((episode_length, np.shape(obs)[0]), np.float64)
+    for t in range(episode_length):
+      buf[t] = obs
+      h = (buf[t] - mean) * inv_std
+      np.clip(h, -clip, clip, out=h)
+      for layer, wt in enumerate(weights_t):
+        h = h @ wt
+        if layer < num_hidden:
+          h += biases[layer]
+        np.tanh(h, out=h)
+      action = scale(h)
       done = False
       for _ in range(action_repeat):
         obs, reward, terminated, truncated, _ = env.step(action)
@@ -62,13 +71,20 @@ def run_episode(env, policy: tuple, obs_norm: tuple, *, seed: int, episode_lengt
         if terminated or truncated:
           done = True
           break
-      length += 1
+      length = t + 1
       if not math.isfinite(total):
-        return EpisodeResult(math.nan, length, count, obs_sum, obs_sq)
+        diverged = True
+        break
       if done:
         break
   except Exception:  # a simulator that blows up mid-episode counts as diverged  # pylint: disable=broad-except
-    if obs_sum is None:
+    if buf is None:
       raise
-    return EpisodeResult(math.nan, length, count, obs_sum, obs_sq)
-  return EpisodeResult(total, length, count, obs_sum, obs_sq)
+    diverged = True
+  seen = buf[:length]
+  finite_rows = np.all(np.isfinite(seen), axis=1)
+  if not finite_rows.all():
+    diverged = True
+    seen = seen[:int(np.argmin(finite_rows))]
+  return EpisodeResult(math.nan if diverged else total, length, float(seen.shape[0]), seen.sum(axis=0),
+                       np.einsum("ij,ij->j", seen, seen))

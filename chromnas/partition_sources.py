@@ -1,0 +1,175 @@
+"""Pluggable sources of partitions (structures) for the trainer: `init`, `ask`, `tell`.
+
+A source proposes one structure per population member and learns from the rewards they got:
+
+* `none`: families without structure; structures of shape `(n, 0)`.
+* `fixed`: one random partition drawn at `init` (or `seed_structure`), used for every member.
+* `random`: the ENAS controller at its initial parameters, never trained (the poster's
+  "random controller" baseline).
+* `enas`: the controller trained by REINFORCE on the rewards of the partitions it sampled.
+* `evolution`: regularized evolution over colorings (tournament selection, one-position
+  mutations, the oldest member replaced), as in the ES-ENAS follow-up.
+
+Every state keeps `best_structure` / `best_reward`: the partition with the highest single
+reward seen so far (the trainer evaluates the current values with it).  Non-finite rewards
+(diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
+jit, checkpoint and restore with everything else.  For the masked family (`num_choices = 2`),
+`budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
+`enas` controller and `evolution` learn from (a soft budget on kept edges).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from chromnas import controller as ctrl
+
+
+class PartitionSource(NamedTuple):
+  init: Callable[[jax.Array], Any]
+  ask: Callable[[Any, jax.Array, int], jax.Array]
+  tell: Callable[[Any, jax.Array, jax.Array], tuple[Any, dict]]
+
+
+@struct.dataclass
+class FixedState:
+  structure: jax.Array
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+@struct.dataclass
+class ControllerState:
+  reinforce: ctrl.ReinforceState
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+@struct.dataclass
+class EvolutionState:
+  population: jax.Array  # (P, E)
+  fitness: jax.Array  # (P,)
+  next_slot: jax.Array  # () ring-buffer position of the oldest member
+  filled: jax.Array  # () members evaluated so far (up to P)
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+def _update_best(best_structure, best_reward, structures, rewards):
+  """Keeps the structure with the highest finite reward seen so far."""
+  r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
+  i = jnp.argmax(r)
+  better = r[i] > best_reward
+  return jnp.where(better, structures[i], best_structure), jnp.where(better, r[i], best_reward)
+
+
+def _budget_penalty(structures, rewards, num_choices: int, budget: int):
+  if num_choices != 2 or not budget:
+    return rewards
+  kept = jnp.sum(structures, axis=-1)
+  scale = jnp.abs(jnp.nanmean(jnp.where(jnp.isfinite(rewards), rewards, jnp.nan)))
+  return rewards - jnp.nan_to_num(scale) * jnp.maximum(0.0, kept / budget - 1.0)
+
+
+def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structure=None, budget: int = 0,
+                hidden_size: int = 32, learning_rate: float = 0.01, entropy_coef: float = 1e-3,
+                baseline_decay: float = 0.95, temperature: float = 1.0, tanh_constant: float = 2.5,
+                population_size: int = 50, tournament_size: int = 5) -> PartitionSource:
+  """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`."""
+  e, c = int(num_positions), int(num_choices)
+
+  if kind == "none":
+    return PartitionSource(
+        init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
+        ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
+        tell=lambda state, structures, rewards: (state, {}))
+
+  if e < 1 or c < 1:
+    raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
+
+  if kind == "fixed":
+
+    def init_fixed(key):
+      s = (jnp.asarray(seed_structure, jnp.int32) if seed_structure is not None
+           else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32))
+      return FixedState(s, s, jnp.float32(-jnp.inf))
+
+    def tell_fixed(state, structures, rewards):
+      r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
+      best = jnp.maximum(state.best_reward, jnp.max(r))
+      return state.replace(best_reward=best), {"best_reward": best}
+
+    return PartitionSource(init_fixed, lambda state, key, n: jnp.tile(state.structure[None], (n, 1)), tell_fixed)
+
+  if kind in ("enas", "random"):
+    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant)
+    optimizer = optax.adam(learning_rate)
+
+    def init_ctrl(key):
+      k1, k2 = jax.random.split(key)
+      rs = ctrl.reinforce_init(config, k1, optimizer)
+      first = ctrl.sample(config, rs.params, k2, 1)[0][0]
+      return ControllerState(rs, first, jnp.float32(-jnp.inf))
+
+    def ask_ctrl(state, key, n):
+      return ctrl.sample(config, state.reinforce.params, key, n)[0]
+
+    def tell_ctrl(state, structures, rewards):
+      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+      if kind == "enas":
+        rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures,
+                                            _budget_penalty(structures, rewards, c, budget), optimizer,
+                                            entropy_coef=entropy_coef, baseline_decay=baseline_decay)
+      else:
+        rs = state.reinforce
+        _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
+        metrics = {"controller_loss": jnp.float32(0.0), "controller_entropy": ent[0] / e,
+                   "controller_baseline": rs.baseline}
+      return ControllerState(rs, best_s, best_r), {**metrics, "best_reward": best_r}
+
+    return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl)
+
+  if kind == "evolution":
+    pop = int(population_size)
+    if pop < 2 or not 1 <= tournament_size <= pop:
+      raise ValueError(f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
+                       f"got {population_size}, {tournament_size}")
+
+    def init_evo(key):
+      population = jax.random.randint(key, (pop, e), 0, c, dtype=jnp.int32)
+      return EvolutionState(population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0],
+                            jnp.float32(-jnp.inf))
+
+    def ask_evo(state, key, n):
+      k_rand, k_tour, k_pos, k_val = jax.random.split(key, 4)
+      random = jax.random.randint(k_rand, (n, e), 0, c, dtype=jnp.int32)
+      contestants = jax.random.randint(k_tour, (n, tournament_size), 0, jnp.maximum(state.filled, 1))
+      winners = contestants[jnp.arange(n), jnp.argmax(state.fitness[contestants], axis=1)]
+      parents = state.population[winners]
+      pos = jax.random.randint(k_pos, (n,), 0, e)
+      shift = jax.random.randint(k_val, (n,), 1, max(c, 2))  # a different choice (when C > 1)
+      old = parents[jnp.arange(n), pos]
+      children = parents.at[jnp.arange(n), pos].set(((old + shift) % c).astype(jnp.int32))
+      return jnp.where(state.filled >= pop, children, random)
+
+    def tell_evo(state, structures, rewards):
+      fit = _budget_penalty(structures, rewards, c, budget)
+      fit = jnp.where(jnp.isfinite(fit), fit, -jnp.inf)
+      n = structures.shape[0]
+      slots = (state.next_slot + jnp.arange(n)) % pop
+      population = state.population.at[slots].set(structures)
+      fitness = state.fitness.at[slots].set(fit)
+      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+      new = EvolutionState(population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop),
+                           best_s, best_r)
+      finite = jnp.isfinite(fitness)
+      return new, {"best_reward": best_r,
+                   "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1)}
+
+    return PartitionSource(init_evo, ask_evo, tell_evo)
+
+  raise ValueError(f"unknown partition source {kind!r}; choose one of none, fixed, random, enas, evolution")
