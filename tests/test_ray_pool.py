@@ -184,6 +184,46 @@ def test_actor_killed_between_iterations():
     pool.close()
 
 
+def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
+  @ray.remote(num_cpus=1)
+  class Blocker:
+
+    def ready(self):
+      return True
+
+  pool = ray_pool.RayPool(_cfg(), 2)
+  pool.start_timeout = 1.0
+  blocker = None
+  try:
+    msg = _broadcast_msg([0.1, 0.1, 0.1])
+    pool.broadcast(msg)
+    jobs = _jobs(list(range(200, 206)))
+    first = pool.run(jobs)
+    # Lose an actor and let another job take its CPU: the replacement cannot be scheduled.
+    victim = pool.workers[0]
+    ray.kill(victim)
+    _wait_until_dead(victim)
+    blocker = Blocker.remote()
+    assert ray.get(blocker.ready.remote(), timeout=60)
+    pool.broadcast(msg)
+    # The surviving actor runs everything, past the replacement's start_timeout.
+    more = [("job", 100 + i, i, 1.0, None, jobs[0][5], i) for i in range(1500)]
+    with caplog.at_level(logging.WARNING, logger="chromnas.evaluators.ray_pool"):
+      second = pool.run(jobs + more)
+    assert "has not started within start_timeout" in caplog.text
+    assert len(second) == len(jobs) + len(more)
+    _assert_same({i: second[i] for i in first}, first)
+    assert pool.stats["workers_replaced"] == 1 and pool.stats["jobs_lost"] == 0
+    assert len(pool.workers) == 2
+    ray.kill(blocker)
+    blocker = None
+    assert len(set(ray_pool.pid_list(pool, timeout=60))) == 2  # the replacement starts once the CPU is back
+  finally:
+    if blocker is not None:
+      ray.kill(blocker)
+    pool.close()
+
+
 def test_job_past_timeout_is_retried_then_lost():
   # An episode of 10^8 steps stands in for a hung simulator.
   pool = ray_pool.RayPool(_cfg(episode_length=10**8), 2, job_timeout=1.0, max_retries=1)

@@ -1,0 +1,83 @@
+"""ENAS controller: shapes, determinism, log-probs that match sampling frequencies, REINFORCE."""
+import itertools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from chromnas import controller as ctrl
+
+CFG = ctrl.ControllerConfig(num_positions=2, num_choices=3, hidden_size=8)
+
+
+@pytest.fixture(scope="module")
+def params():
+  p = ctrl.init(CFG, jax.random.PRNGKey(0))
+  # Non-zero head so the distribution is far from uniform and depends on the previous choice.
+  p["head_w"] = jax.random.normal(jax.random.PRNGKey(1), p["head_w"].shape)
+  return p
+
+
+def test_sample_shapes_range_determinism(params):
+  sample = jax.jit(lambda k: ctrl.sample(CFG, params, k, 5))
+  a, logp = sample(jax.random.PRNGKey(2))
+  b, _ = sample(jax.random.PRNGKey(2))
+  chex.assert_shape(a, (5, 2))
+  chex.assert_type(a, jnp.int32)
+  chex.assert_shape(logp, (5,))
+  np.testing.assert_array_equal(a, b)
+  assert int(a.min()) >= 0 and int(a.max()) < 3
+  np.testing.assert_allclose(logp, ctrl.log_prob(CFG, params, a), rtol=1e-5, atol=1e-6)
+
+
+def test_log_prob_matches_sampling_frequencies(params):
+  n = 20000
+  samples, _ = jax.jit(lambda k: ctrl.sample(CFG, params, k, n))(jax.random.PRNGKey(3))
+  samples = np.asarray(samples)
+  all_colorings = jnp.array(list(itertools.product(range(3), repeat=2)), jnp.int32)
+  probs = np.exp(np.asarray(ctrl.log_prob(CFG, params, all_colorings)))
+  np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+  for coloring, p in zip(np.asarray(all_colorings), probs):
+    freq = np.mean(np.all(samples == coloring, axis=1))
+    assert abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n) + 1e-3
+
+
+def test_entropy_nonnegative_and_maximal_at_uniform_start():
+  cfg = ctrl.ControllerConfig(num_positions=6, num_choices=4)
+  p = ctrl.init(cfg, jax.random.PRNGKey(0))  # zero head: uniform
+  choices, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 3)
+  ent = ctrl.entropy(cfg, p, choices)
+  np.testing.assert_allclose(ent, 6 * np.log(4), rtol=1e-5)
+  g = ctrl.greedy(cfg, p)
+  chex.assert_shape(g, (6,))
+
+
+def test_reinforce_moves_probability_to_rewarded_choice():
+  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8)
+  opt = optax.adam(0.1)
+  state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
+
+  @jax.jit
+  def step(state, key):
+    choices, _ = ctrl.sample(cfg, state.params, key, 16)
+    rewards = jnp.sum(choices == 1, axis=1).astype(jnp.float32)  # all-ones is best
+    return ctrl.reinforce_update(cfg, state, choices, rewards, opt)[0], rewards.mean()
+
+  state, curve = jax.lax.scan(step, state, jax.random.split(jax.random.PRNGKey(1), 60))
+  assert float(curve[-10:].mean()) > 2.5 > float(curve[:5].mean())
+  np.testing.assert_array_equal(ctrl.greedy(cfg, state.params), [1, 1, 1])
+
+
+def test_nan_rewards_do_not_corrupt_controller():
+  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8)
+  opt = optax.adam(0.1)
+  state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
+  choices, _ = ctrl.sample(cfg, state.params, jax.random.PRNGKey(1), 4)
+  new, metrics = ctrl.reinforce_update(cfg, state, choices, jnp.array([jnp.nan, 1.0, jnp.inf, 0.0]), opt)
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new.params))
+  assert np.isfinite(float(metrics["controller_loss"]))
+  same, _ = ctrl.reinforce_update(cfg, state, choices, jnp.full((4,), jnp.nan), opt)
+  chex.assert_trees_all_equal(same.params, state.params)
