@@ -56,3 +56,13 @@ def test_train_binary_reports_bad_config(tmp_path):
                          "--config.task=cartpole", f"--workdir={tmp_path}"], capture_output=True, text=True)
   assert proc.returncode == 2
   assert "config.task: unknown task 'cartpole'" in proc.stderr
+
+
+def test_every_config_file_validates():
+  import importlib
+  import pathlib
+  files = [p.stem for p in pathlib.Path("configs").glob("*.py") if p.stem not in ("__init__", "poster_row")]
+  assert len(files) >= 30
+  for name in files:
+    cfg = importlib.import_module(f"configs.{name}").get_config()
+    config.validate(cfg)

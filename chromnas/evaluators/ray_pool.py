@@ -13,6 +13,10 @@ runs past `job_timeout`) is retried on another actor up to `max_retries` times, 
 (absent from the answer, counted in `stats['jobs_lost']`); the actor is killed and replaced by
 a fresh one (`stats['workers_replaced']`) that receives the current broadcast before any job.
 Actors are created with `max_restarts=0`, so Ray never restarts one behind the pool's back.
+A replacement whose constructor fails is replaced again; `max_start_failures` such failures in
+a row make `run` raise.  One that is still not running after `start_timeout` (typically waiting
+for CPUs after a node was lost) is left to start while the other actors go on; `run` raises
+only when no actor at all is running.  `pool.workers` always has `num_workers` handles.
 
 Ray is an optional dependency (`pip install chromnas[ray]`).  Without an address (and without
 `RAY_ADDRESS` in the environment) the pool starts a local Ray instance, without dashboard, and
@@ -84,6 +88,7 @@ class _Slot:
     self.ref = ref  # the pending call: readiness / broadcast acknowledgement, or a job
     self.deadline = deadline
     self.fresh = True  # not yet answered anything (a failure now is a failure to start)
+    self.overdue = False  # fresh and past its start deadline: left to start when it can
     self.job = None  # (job tuple, tries) while busy
 
 
@@ -98,7 +103,8 @@ class RayPool:
     address: Ray address to connect to (`'auto'`, `'HOST:PORT'`, `'ray://HOST:10001'`); `None`
       uses `RAY_ADDRESS` if set, else starts a local instance.  Ignored if Ray is already
       initialised in this process.
-    start_timeout: seconds an actor may take to start (or to acknowledge a broadcast).
+    start_timeout: seconds the first actors may take to start (the constructor raises after it),
+      and a live actor may take to acknowledge a broadcast (it is replaced after it).
     num_cpus_per_worker: CPUs Ray reserves for each actor.
     max_start_failures: consecutive actor start failures after which `run` raises.
     scheduling_strategy: Ray scheduling strategy of the actors (default `'SPREAD'` over nodes).
@@ -190,6 +196,7 @@ class RayPool:
     actor = self._new_actor()
     ref = actor.info.remote() if self._broadcast_ref is None else actor.set_broadcast.remote(self._broadcast_ref)
     slot.actor, slot.ref, slot.state, slot.fresh, slot.job = actor, ref, _STARTING, True, None
+    slot.overdue = False
     slot.deadline = time.monotonic() + self.start_timeout
 
   def broadcast(self, msg: tuple) -> None:
@@ -222,7 +229,8 @@ class RayPool:
         waiting = {s.ref: s for s in self._slots if s.state != _IDLE}
         if not waiting:
           continue
-        timeout = min(1.0, max(0.0, min(s.deadline for s in waiting.values()) - now))
+        deadlines = [s.deadline for s in waiting.values() if not s.overdue]
+        timeout = min([1.0] + [max(0.0, d - now) for d in deadlines])
         ready, rest = ray.wait(list(waiting), num_returns=1, timeout=timeout)
         if ready and rest:
           more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
@@ -231,13 +239,24 @@ class RayPool:
           self._collect(waiting[ref], ref, pending, results)
         now = time.monotonic()
         for slot in self._slots:
-          if slot.state != _IDLE and now > slot.deadline:
-            if slot.state == _BUSY:
-              index = slot.job[0][1]
-              self._retry(slot, pending)
-              self._replace(slot, f"job {index} ran past job_timeout={self.job_timeout:g}s")
-            else:
-              self._replace(slot, f"no answer within start_timeout={self.start_timeout:g}s")
+          if slot.state == _IDLE or slot.overdue or now <= slot.deadline:
+            continue
+          if slot.state == _BUSY:
+            index = slot.job[0][1]
+            self._retry(slot, pending)
+            self._replace(slot, f"job {index} ran past job_timeout={self.job_timeout:g}s")
+          elif not slot.fresh:
+            self._replace(slot, f"no answer to the broadcast within start_timeout={self.start_timeout:g}s")
+          else:
+            # Most likely waiting for free CPUs (a lost node): recreating it would not help, and
+            # the other actors go on working.  It joins in when it starts.
+            slot.overdue = True
+            _log.warning("RayPool: a new worker has not started within start_timeout=%gs (waiting for "
+                         "resources?); going on with the others", self.start_timeout)
+        if pending and all(s.state == _STARTING and s.overdue for s in self._slots):
+          raise RuntimeError(f"no Ray host worker has started within start_timeout={self.start_timeout:g}s "
+                             f"(cluster CPUs: {self._ray.cluster_resources().get('CPU', 0.0):g}, available: "
+                             f"{self._ray.available_resources().get('CPU', 0.0):g})")
     finally:
       for slot in self._slots:
         if slot.state == _BUSY:  # interrupted: the job's answer, when it comes, is discarded
@@ -260,7 +279,7 @@ class RayPool:
       results[slot.job[0][1]] = value
     slot.state, slot.ref, slot.job = _IDLE, None, None
     if slot.fresh:
-      slot.fresh = False
+      slot.fresh = slot.overdue = False
       self._start_failures = 0
 
   def _retry(self, slot: _Slot, pending) -> None:
@@ -293,10 +312,12 @@ class RayPool:
           ray.shutdown()
 
 
-def pid_list(pool: RayPool) -> list[int]:
-  """Process ids of the pool's actors (on their nodes; for tests and monitoring)."""
+def pid_list(pool: RayPool, timeout: float | None = None) -> list[int]:
+  """Process ids of the pool's actors, on their nodes (for tests and monitoring); waits for
+  starting actors up to `timeout` seconds (default: the pool's `start_timeout`)."""
   ray = pool._ray  # pylint: disable=protected-access
-  return [info[2] for info in ray.get([a.info.remote() for a in pool.workers], timeout=pool.start_timeout)]
+  refs = [a.info.remote() for a in pool.workers]
+  return [info[2] for info in ray.get(refs, timeout=pool.start_timeout if timeout is None else timeout)]
 
 
 __all__ = ["RayPool", "pid_list"]

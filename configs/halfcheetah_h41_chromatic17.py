@@ -1,0 +1,6 @@
+"""Poster row: halfcheetah, H41, chromatic (K=17), host engine (override with --config.engine=brax)."""
+from configs import poster_row
+
+
+def get_config():
+  return poster_row.make("halfcheetah", "H41", "chromatic", num_colors=17)

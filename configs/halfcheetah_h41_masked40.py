@@ -1,0 +1,6 @@
+"""Poster row: halfcheetah, H41, masked (40 kept edges), host engine (override with --config.engine=brax)."""
+from configs import poster_row
+
+
+def get_config():
+  return poster_row.make("halfcheetah", "H41", "masked", mask_budget=40)

@@ -1,0 +1,6 @@
+"""Poster row: halfcheetah, L, chromatic (K=50), host engine (override with --config.engine=brax)."""
+from configs import poster_row
+
+
+def get_config():
+  return poster_row.make("halfcheetah", "L", "chromatic", num_colors=50)

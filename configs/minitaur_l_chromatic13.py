@@ -1,0 +1,6 @@
+"""Poster row: minitaur, L, chromatic (K=13), host engine (override with --config.engine=brax)."""
+from configs import poster_row
+
+
+def get_config():
+  return poster_row.make("minitaur", "L", "chromatic", num_colors=13)

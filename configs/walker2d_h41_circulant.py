@@ -1,0 +1,6 @@
+"""Poster row: walker2d, H41, circulant (no structure), host engine (override with --config.engine=brax)."""
+from configs import poster_row
+
+
+def get_config():
+  return poster_row.make("walker2d", "H41", "circulant")
