@@ -296,12 +296,7 @@ def test_export_binary_with_a_loader(cases, tmp_path):
 
 
 def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
-  try:
-    from chromnas import trainer
-  except ImportError as e:  # the trainer is not importable in this checkout
-    pytest.skip(f"chromnas.trainer unavailable: {e}")
-  if not hasattr(trainer, "save_bundle"):
-    pytest.skip("chromnas.trainer.save_bundle unavailable")
+  from chromnas import trainer
   from experiments import export as export_binary
   bundle, data, obs, expected = cases["masked", "H41,H41"]
   trainer.save_bundle(str(tmp_path / "best_policy.npz"), bundle)

@@ -120,6 +120,16 @@ def test_train_and_evaluate_binaries(tmp_path):
                       capture_output=True, text=True, timeout=300)
   assert ev.returncode == 0, ev.stderr[-2000:]
   assert "return" in ev.stdout and "+-" in ev.stdout and "over 3 episodes" in ev.stdout
+  out_file = tmp_path / "policy.chromnas"
+  ex = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={tmp_path}", f"--out={out_file}"],
+                      capture_output=True, text=True, timeout=300)
+  assert ex.returncode == 0, ex.stderr[-2000:]
+  from chromnas import policies, runtime
+  bundle = trainer.load_policy_bundle(str(tmp_path))
+  obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+  normed = np.clip((obs - bundle.obs_mean) / bundle.obs_std, -bundle.obs_clip, bundle.obs_clip)
+  np.testing.assert_allclose(runtime.load_policy(out_file).act(obs),
+                             policies.apply(bundle.spec, bundle.params, bundle.structure, normed), atol=1e-5)
   missing = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
                            capture_output=True, text=True, timeout=300)
   assert missing.returncode == 2 and "training workdir" in missing.stderr
