@@ -130,6 +130,16 @@ def test_train_and_evaluate_binaries(tmp_path):
   normed = np.clip((obs - bundle.obs_mean) / bundle.obs_std, -bundle.obs_clip, bundle.obs_clip)
   np.testing.assert_allclose(runtime.load_policy(out_file).act(obs),
                              policies.apply(bundle.spec, bundle.params, bundle.structure, normed), atol=1e-5)
+  png = tmp_path / "partition.png"
+  draw = subprocess.run([sys.executable, "-m", "experiments.draw_partition", f"--workdir={tmp_path}", f"--out={png}"],
+                        capture_output=True, text=True, timeout=300)
+  assert draw.returncode == 0, draw.stderr[-2000:]
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  curves = tmp_path / "curves.png"
+  plot = subprocess.run([sys.executable, "-m", "experiments.plot_curves", f"--out={curves}", f"a={tmp_path},{tmp_path}"],
+                        capture_output=True, text=True, timeout=300)
+  assert plot.returncode == 0, plot.stderr[-2000:]
+  assert curves.read_bytes()[:4] == b"\x89PNG"
   missing = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
                            capture_output=True, text=True, timeout=300)
   assert missing.returncode == 2 and "training workdir" in missing.stderr

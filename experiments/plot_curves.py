@@ -1,0 +1,66 @@
+"""Plots learning curves of several workdirs on one figure: mean and spread over seeds.
+
+  python -m experiments.plot_curves --out=curves.png --metric=eval_return \
+      enas=runs/enas_s0,runs/enas_s1,runs/enas_s2 random=runs/random_s0,runs/random_s1
+
+Each positional argument is `label=workdir[,workdir...]`; the runs of one label are seeds,
+drawn as their mean (line) and min-max band against env steps.
+"""
+from __future__ import annotations
+
+from absl import app
+from absl import flags
+
+_OUT = flags.DEFINE_string("out", "curves.png", "PNG file to write.")
+_METRIC = flags.DEFINE_string("metric", "reward_mean", "metrics.csv column to plot.")
+
+
+def load_curve(workdir: str, metric: str):
+  """`(env_steps, values)` of the rows of `workdir/metrics.csv` where `metric` is set."""
+  import os
+
+  import numpy as np
+
+  from chromnas.metrics import read_csv
+  rows = [r for r in read_csv(os.path.join(workdir, "metrics.csv")) if r.get(metric, "") != ""]
+  if not rows:
+    raise ValueError(f"{workdir}/metrics.csv has no values for {metric!r}")
+  return np.array([float(r["env_steps"]) for r in rows]), np.array([float(r[metric]) for r in rows])
+
+
+def plot(groups: dict, metric: str, path: str) -> None:
+  """`groups = {label: [workdir, ...]}`; seeds are aligned on the shortest run's env steps."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for label, workdirs in groups.items():
+    curves = [load_curve(w, metric) for w in workdirs]
+    grid = np.linspace(0, min(c[0][-1] for c in curves), 200)
+    values = np.stack([np.interp(grid, steps, vals) for steps, vals in curves])
+    ax.plot(grid, values.mean(0), label=f"{label} (n={len(workdirs)})")
+    ax.fill_between(grid, values.min(0), values.max(0), alpha=0.2)
+  ax.set_xlabel("env steps")
+  ax.set_ylabel(metric)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def main(argv):
+  groups = {}
+  for arg in argv[1:]:
+    label, _, dirs = arg.partition("=")
+    if not dirs:
+      raise app.UsageError(f"expected label=workdir[,workdir...], got {arg!r}")
+    groups[label] = dirs.split(",")
+  if not groups:
+    raise app.UsageError("give at least one label=workdir[,workdir...]")
+  plot(groups, _METRIC.value, _OUT.value)
+  print(f"wrote {_OUT.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)
