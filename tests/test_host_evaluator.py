@@ -118,3 +118,11 @@ def test_numpy_policy_matches_jax_policy():
     obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
     mats, biases = numpy_policy.weight_matrices(family, spec.layer_sizes, spec.num_colors, np.asarray(p), np.asarray(s))
     np.testing.assert_allclose(numpy_policy.forward(mats, biases, obs), policies.apply(spec, p, s, obs), atol=1e-5)
+
+
+def test_worker_modules_do_not_import_jax():
+  import subprocess
+  import sys
+  code = ("import sys; import chromnas.evaluators.host_worker, chromnas.mujoco_tasks, chromnas.debug_envs; "
+          "import chromnas.envs.arm_tasks, chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'")
+  subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,10 +18,12 @@ a row make `run` raise.  One that is still not running after `start_timeout` (ty
 for CPUs after a node was lost) is left to start while the other actors go on; `run` raises
 only when no actor at all is running.  `pool.workers` always has `num_workers` handles.
 
-Ray is an optional dependency (`pip install chromnas[ray]`).  Without an address (and without
-`RAY_ADDRESS` in the environment) the pool starts a local Ray instance, without dashboard, and
-shuts it down on `close()`; a Ray instance that was already initialised in this process (or a
-cluster it connected to) is used as is and left running.
+Ray is an optional dependency (`pip install chromnas[ray]`).  If Ray is already initialised in
+this process (by the caller, or a test), the pool uses that instance and leaves it running.
+Otherwise, with an address (or `RAY_ADDRESS` in the environment, as under `ray job submit`) it
+connects to that cluster and disconnects on `close()` (the cluster keeps running); without one
+it starts a local instance (no dashboard, `num_cpus = max(num_workers, cores)`) and shuts it
+down on `close()` (after the last open pool using it closes).
 """
 from __future__ import annotations
 
