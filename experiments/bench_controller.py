@@ -1,0 +1,67 @@
+"""Share of an ES iteration's wall time spent sampling and updating the ENAS controller.
+
+  python -m experiments.bench_controller [--config=configs/halfcheetah_h41_chromatic17.py] [--iterations=3]
+
+Times, in one process: (1) the controller's `ask` (sample a coloring for every population
+member) and `tell` (REINFORCE update) jitted, and (2) a whole ES iteration of the config
+(which includes them), after compilation; prints both and the share (target < 5%).
+"""
+from __future__ import annotations
+
+import time
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/halfcheetah_h41_chromatic17.py", "Config to time.")
+_ITERS = flags.DEFINE_integer("iterations", 3, "Timed iterations.")
+
+
+def main(argv):
+  del argv
+  import jax
+  import jax.numpy as jnp
+
+  from chromnas import config as config_lib
+  from chromnas import trainer
+  cfg = _CONFIG.value
+  spec = config_lib.validate(cfg)
+  source = trainer.make_source(cfg, spec)
+  n = 2 * cfg.num_directions
+  state = source.init(jax.random.PRNGKey(0))
+  ask = jax.jit(source.ask, static_argnums=2)
+  tell = jax.jit(source.tell)
+  rewards = jnp.linspace(0.0, 1.0, n)
+  s = ask(state, jax.random.PRNGKey(1), n)
+  jax.block_until_ready(tell(state, s, rewards))
+  t0 = time.perf_counter()
+  for i in range(_ITERS.value):
+    s = ask(state, jax.random.PRNGKey(i), n)
+    state, _ = tell(state, s, rewards)
+  jax.block_until_ready(state)
+  ctrl_s = (time.perf_counter() - t0) / _ITERS.value
+
+  opt = trainer.make_optimizer(cfg)
+  tstate = trainer.init_state(cfg, spec, source, opt)
+  evaluator = trainer.make_evaluator_from_config(cfg, spec)
+  try:
+    it = trainer.Iteration(cfg, spec, evaluator, source, opt)
+    tstate, _ = it(tstate)
+    t0 = time.perf_counter()
+    steps = 0
+    for _ in range(_ITERS.value):
+      tstate, m = it(tstate)
+      steps += m["episode_steps"]
+    iter_s = (time.perf_counter() - t0) / _ITERS.value
+  finally:
+    evaluator.close()
+  print(f"{cfg.task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, population {n}, "
+        f"engine {cfg.engine}, {steps / _ITERS.value:.0f} env steps per iteration")
+  print(f"controller ask+tell: {ctrl_s * 1e3:8.1f} ms per iteration")
+  print(f"whole ES iteration:  {iter_s * 1e3:8.1f} ms per iteration")
+  print(f"controller share:    {100 * ctrl_s / iter_s:8.2f} %  (target < 5%)")
+
+
+if __name__ == "__main__":
+  app.run(main)
