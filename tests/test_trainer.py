@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -60,8 +61,11 @@ def test_metrics_checkpoints_and_best_policy(tmp_path):
   assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
-  straight = trainer.train(tiny_config(), str(tmp_path / "a"), progress_fn=_quiet)
+@pytest.mark.parametrize("source", ["fixed", "enas"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source):
+  """Same seed: a run interrupted (Ctrl-C) at iteration 3 and resumed ends with the same
+  parameters, normaliser and (for enas) controller as one that ran straight through."""
+  straight = trainer.train(tiny_config(partition_source=source), str(tmp_path / "a"), progress_fn=_quiet)
 
   def interrupt_at_3(row, cfg):
     del cfg
@@ -69,10 +73,12 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
       raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    trainer.train(tiny_config(), str(tmp_path / "b"), progress_fn=interrupt_at_3)
+    trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=interrupt_at_3)
   assert "3" in os.listdir(tmp_path / "b" / "checkpoints")  # Ctrl-C saved the last finished iteration
-  resumed = trainer.train(tiny_config(), str(tmp_path / "b"), progress_fn=_quiet)
+  resumed = trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=_quiet)
   np.testing.assert_array_equal(np.asarray(straight.params), np.asarray(resumed.params))
+  for a, b in zip(jax.tree.leaves(straight.source_state), jax.tree.leaves(resumed.source_state)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(np.asarray(straight.obs_stats.mean), np.asarray(resumed.obs_stats.mean))
   rows = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
   assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]

@@ -149,11 +149,7 @@ class HostPool:
     return results
 
   def _retry(self, job, tries, pending) -> None:
-    if tries < self.max_retries:
-      self.stats["jobs_retried"] += 1
-      pending.append((job, tries + 1))
-    else:
-      self.stats["jobs_lost"] += 1
+    requeue(self.stats, pending, job, tries, self.max_retries)
 
   def close(self) -> None:
     """Asks every worker to exit, then kills stragglers.  Safe to call twice."""
@@ -170,6 +166,15 @@ class HostPool:
         pass
       w.kill()
     self.workers = []
+
+
+def requeue(stats: collections.Counter, pending: collections.deque, job, tries: int, max_retries: int) -> None:
+  """Puts a failed job back on `pending` with one more try, or counts it lost after `max_retries`."""
+  if tries < max_retries:
+    stats["jobs_retried"] += 1
+    pending.append((job, tries + 1))
+  else:
+    stats["jobs_lost"] += 1
 
 
 def pid_list(pool: HostPool) -> list[int]:

@@ -32,6 +32,8 @@ import logging
 import os
 import time
 
+from chromnas.evaluators import host_pool
+
 _log = logging.getLogger(__name__)
 
 _STARTING, _IDLE, _BUSY = "starting", "idle", "busy"
@@ -287,11 +289,7 @@ class RayPool:
   def _retry(self, slot: _Slot, pending) -> None:
     job, tries = slot.job
     slot.job = None
-    if tries < self.max_retries:
-      self.stats["jobs_retried"] += 1
-      pending.append((job, tries + 1))
-    else:
-      self.stats["jobs_lost"] += 1
+    host_pool.requeue(self.stats, pending, job, tries, self.max_retries)
 
   def close(self) -> None:
     """Kills the actors; shuts Ray down if this module started it and no other pool uses it.
