@@ -58,3 +58,19 @@ def test_list_tasks_command():
   for name in ("halfcheetah", "striker", "thrower", "minitaur", "ant"):
     assert name in out.stdout
   assert "debug_target" not in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, backend", BRAX_TASKS)
+def test_brax_task_runs_an_episode(name, backend):
+  """A short jitted episode of every Brax task (compiles each environment: minutes in all)."""
+  import jax
+  from chromnas import normalizer, partitions, policies
+  from chromnas.evaluators import make_evaluator
+  et = tasks.engine_task(name, "brax", backend)
+  spec = policies.make_spec(et.obs_dim, et.act_dim, "L", "chromatic", 3)
+  ev = make_evaluator("brax", name, spec, backend=backend, episode_length=5, noise_size=10_000)
+  params = jax.random.normal(jax.random.PRNGKey(0), (2, spec.num_params))
+  res = jax.jit(ev.evaluate_params)(params, partitions.random_structure(spec, jax.random.PRNGKey(1), (2,)),
+                                    normalizer.init_stats(et.obs_dim), jax.random.PRNGKey(2))
+  assert np.all(np.isfinite(res.returns)) and np.all(np.asarray(res.lengths) >= 1)
