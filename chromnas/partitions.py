@@ -119,3 +119,33 @@ def canonical_coloring(colors) -> np.ndarray:
 def colors_used(colors) -> int:
   """How many distinct colors a coloring actually uses."""
   return int(np.unique(np.asarray(colors)).size)
+
+
+# The poster's comparison table: (env, (obs, act), architecture, chromatic K, masked kept edges).
+COMPARISON_ROWS = (
+    ("Striker", (23, 7), "H41", 23, 25),
+    ("HalfCheetah", (17, 6), "H41", 17, 40),
+    ("Hopper", (11, 3), "H41", 11, 17),
+    ("Walker2d", (17, 6), "H41", 17, 19),
+)
+FAMILY_ORDER = ("chromatic", "masked", "toeplitz", "circulant", "unstructured")
+
+
+def comparison_table() -> list[dict]:
+  """The 20 rows (4 envs x 5 families) of the poster's comparison table, reward aside."""
+  rows = []
+  for env, (obs, act), arch, k, kept in COMPARISON_ROWS:
+    for family in FAMILY_ORDER:
+      fp = footprint(family, obs, act, arch, num_colors=k if family == "chromatic" else None,
+                     num_kept=kept if family == "masked" else None)
+      rows.append({"env": env, "family": family, "weight_params": fp.weight_params,
+                   "compression_pct": fp.compression_pct, "bits": fp.bits})
+  return rows
+
+
+def format_comparison_table(rows: list[dict]) -> str:
+  """Fixed-width text rendering of `comparison_table()`."""
+  lines = [f"{'env':<12} {'family':<13} {'# weight-params':>15} {'compression':>11} {'# bits':>8}"]
+  for r in rows:
+    lines.append(f"{r['env']:<12} {r['family']:<13} {r['weight_params']:>15d} {r['compression_pct']:>10d}% {r['bits']:>8d}")
+  return "\n".join(lines)

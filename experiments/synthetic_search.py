@@ -17,12 +17,11 @@ import json
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app
 from absl import flags
 
-from chromnas import partition_sources
+from chromnas import synthetic
 
 _K = flags.DEFINE_integer("num_colors", 4, "K, the number of colors (and target levels).")
 _ROWS = flags.DEFINE_integer("rows", 8, "Rows of the target matrix.")
@@ -34,50 +33,12 @@ _METHODS = flags.DEFINE_list("methods", ["enas", "random", "evolution", "fixed"]
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 
 
-def make_problem(key, rows: int, cols: int, num_colors: int):
-  """`(target (E,), hidden coloring (E,))` with well-separated levels `0, 1, .., K-1`."""
-  coloring = jax.random.randint(key, (rows * cols,), 0, num_colors)
-  return jnp.arange(num_colors, dtype=jnp.float32)[coloring], coloring
-
-
-def fit_reward(target, colorings, num_colors: int):
-  """Negative normalised least-squares residual of fitting `target (E,)` with one value per
-  color, for `colorings (n, E)`; returns `(n,)` in `[-1, 0]`."""
-  one_hot = jax.nn.one_hot(colorings, num_colors)  # (n, E, K)
-  counts = one_hot.sum(1)
-  means = jnp.einsum("nek,e->nk", one_hot, target) / jnp.maximum(counts, 1)
-  fitted = jnp.einsum("nek,nk->ne", one_hot, means)
-  total = jnp.sum((target - target.mean()) ** 2)
-  return -jnp.sum((target - fitted) ** 2, axis=1) / total
-
-
-def run_synthetic(kind: str, key, *, rows: int = 8, cols: int = 8, num_colors: int = 4, samples: int = 32,
-                  iterations: int = 150, learning_rate: float = 0.05) -> dict:
-  """Runs one method; returns final mean reward of its samples, the best reward, and the curve."""
-  k_problem, k_init, k_run = jax.random.split(key, 3)
-  target, _ = make_problem(k_problem, rows, cols, num_colors)
-  source = partition_sources.make_source(kind, rows * cols, num_colors, learning_rate=learning_rate,
-                                         population_size=samples, tournament_size=4, entropy_coef=1e-4)
-
-  def step(state, k):
-    structures = source.ask(state, k, samples)
-    rewards = fit_reward(target, structures, num_colors)
-    state, _ = source.tell(state, structures, rewards)
-    return state, rewards.mean()
-
-  state, curve = jax.jit(lambda s, ks: jax.lax.scan(step, s, ks))(source.init(k_init),
-                                                                   jax.random.split(k_run, iterations))
-  tail = max(1, iterations // 10)
-  return {"final_mean": float(curve[-tail:].mean()), "best": float(state.best_reward),
-          "curve": np.asarray(curve).tolist()}
-
-
 def main(argv):
   del argv
   t0 = time.time()
   results = {}
   for method in _METHODS.value:
-    runs = [run_synthetic(method, jax.random.PRNGKey(seed), rows=_ROWS.value, cols=_COLS.value, num_colors=_K.value,
+    runs = [synthetic.run_synthetic(method, jax.random.PRNGKey(seed), rows=_ROWS.value, cols=_COLS.value, num_colors=_K.value,
                           samples=_SAMPLES.value, iterations=_ITERS.value) for seed in range(_SEEDS.value)]
     results[method] = {"final_mean": float(np.mean([r["final_mean"] for r in runs])),
                        "final_mean_per_seed": [r["final_mean"] for r in runs],

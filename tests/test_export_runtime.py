@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from chromnas import deploy
 from chromnas import export
 from chromnas import partitions
 from chromnas import policies
@@ -287,19 +288,17 @@ def test_runtime_works_with_jax_hidden(cases, tmp_path):
 # ---- the export binary --------------------------------------------------------------------------
 
 def test_export_binary_with_a_loader(cases, tmp_path):
-  from experiments import export as export_binary
   bundle, data, obs, expected = cases["chromatic", "H41"]
   out = tmp_path / "best.chromnas"
-  summary = export_binary.export_workdir("unused", str(out), loader=lambda workdir, which: bundle)
+  summary = deploy.export_workdir("unused", str(out), loader=lambda workdir, which: bundle)
   assert out.read_bytes() == data
   assert "chromatic" in summary and f"{len(data)} bytes" in summary
 
 
 def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
   from chromnas import trainer
-  from experiments import export as export_binary
   bundle, data, obs, expected = cases["masked", "H41,H41"]
   trainer.save_bundle(str(tmp_path / "best_policy.npz"), bundle)
   out = tmp_path / "best.chromnas"
-  export_binary.export_workdir(str(tmp_path), str(out))
+  deploy.export_workdir(str(tmp_path), str(out))
   np.testing.assert_allclose(runtime.load_policy(out).act(obs), expected, atol=1e-5)

@@ -8,7 +8,7 @@ import pytest
 from flax import serialization
 
 from chromnas import partition_sources
-from experiments import synthetic_search
+from chromnas import synthetic
 
 E, C, N = 12, 3, 6
 
@@ -54,9 +54,9 @@ def test_unknown_source():
 
 def test_enas_beats_random_controller_on_synthetic_task():
   """Known optimum: ENAS's samples fit the target far better than the untrained controller's."""
-  enas = [synthetic_search.run_synthetic("enas", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
+  enas = [synthetic.run_synthetic("enas", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
                                          samples=16, iterations=80)["final_mean"] for s in range(2)]
-  rand = [synthetic_search.run_synthetic("random", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
+  rand = [synthetic.run_synthetic("random", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
                                          samples=16, iterations=80)["final_mean"] for s in range(2)]
   assert max(enas) < 0 and min(rand) < 0
   for e, r in zip(enas, rand):
@@ -64,6 +64,6 @@ def test_enas_beats_random_controller_on_synthetic_task():
 
 
 def test_evolution_improves():
-  res = synthetic_search.run_synthetic("evolution", jax.random.PRNGKey(0), rows=4, cols=6, num_colors=3,
+  res = synthetic.run_synthetic("evolution", jax.random.PRNGKey(0), rows=4, cols=6, num_colors=3,
                                        samples=16, iterations=80)
   assert res["final_mean"] > 0.7 * res["curve"][0]

@@ -9,7 +9,6 @@ import pytest
 
 from chromnas import partitions
 from chromnas import policies
-from experiments import footprint as footprint_cmd
 
 # The poster's comparison table (weight-params, compression %, bits), reward column aside.
 POSTER = {
@@ -29,7 +28,7 @@ POSTER = {
 
 
 def test_comparison_table_matches_poster_cell_for_cell():
-  rows = footprint_cmd.comparison_table()
+  rows = partitions.comparison_table()
   assert len(rows) == 20
   got = {(r["env"], r["family"]): (r["weight_params"], r["compression_pct"], r["bits"]) for r in rows}
   assert got == POSTER
