@@ -11,6 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
+# NumPy's clip ufunc itself: `np.clip` wraps it in Python code that costs several times the
+# arithmetic on policy-sized vectors; the host episode loops call it once per step.
+clip_ufunc = (getattr(np, "_core", None) or np.core).umath.clip
+
 
 def toeplitz_indices(shape: tuple[int, int]) -> np.ndarray:
   """`(rows, cols)` int32 map into Toeplitz params: `j - i` on and above the diagonal,

@@ -241,6 +241,12 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
                 bundle_from_state(cfg, spec, st.params, eval_structure(st, source, spec), st.obs_stats),
                 {"iteration": int(st.iteration)})
 
+  if progress_fn is not None:
+    workers = f", {evaluator.num_workers} workers" if hasattr(evaluator, "num_workers") else ""
+    k = f" K={spec.num_colors}" if spec.family == "chromatic" else ""
+    print(f"{cfg.task} ({cfg.engine}{workers}): {spec.family} {spec.architecture}{k} policy, {spec.num_params} "
+          f"trainable values; population {2 * cfg.num_directions} x {cfg.episode_length} steps; "
+          f"partitions: {cfg.partition_source}; workdir {workdir}", flush=True)
   try:
     iteration = Iteration(cfg, spec, evaluator, source, optimizer)
     extra = ["best_return", "num_nonfinite", "grad_norm", "params_norm", "episodes_lost"]
@@ -287,10 +293,16 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
         break
     if int(state.iteration) != last_saved:
       save(state, env_steps, wall_offset + time.time() - t_start)
-  except KeyboardInterrupt:
+  except BaseException as e:
+    # Ctrl-C, a lost worker pool, a closed output pipe...: `state` only ever holds completed
+    # iterations, so keep them before the error propagates.
     if int(state.iteration) != last_saved:
-      print(f"\ninterrupted: saving a checkpoint at iteration {int(state.iteration)}", file=sys.stderr, flush=True)
-      save(state, env_steps, wall_offset + time.time() - t_start)
+      what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopping on {type(e).__name__}"
+      try:
+        save(state, env_steps, wall_offset + time.time() - t_start)
+        print(f"\n{what}: saved a checkpoint at iteration {int(state.iteration)}", file=sys.stderr, flush=True)
+      except Exception as save_error:  # pylint: disable=broad-except
+        logging.error("could not save a checkpoint at iteration %d: %s", int(state.iteration), save_error)
     raise
   finally:
     evaluator.close()

@@ -61,20 +61,22 @@ def test_metrics_checkpoints_and_best_policy(tmp_path):
   assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
 
 
-@pytest.mark.parametrize("source", ["fixed", "enas"])
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source):
-  """Same seed: a run interrupted (Ctrl-C) at iteration 3 and resumed ends with the same
-  parameters, normaliser and (for enas) controller as one that ran straight through."""
+@pytest.mark.parametrize("source,error", [("fixed", KeyboardInterrupt), ("enas", KeyboardInterrupt),
+                                          ("fixed", BrokenPipeError)])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source, error):
+  """Same seed: a run stopped at iteration 3 (Ctrl-C, or an error such as a closed output pipe)
+  and resumed ends with the same parameters, normaliser and (for enas) controller as one that
+  ran straight through."""
   straight = trainer.train(tiny_config(partition_source=source), str(tmp_path / "a"), progress_fn=_quiet)
 
-  def interrupt_at_3(row, cfg):
+  def stop_at_3(row, cfg):
     del cfg
     if row["iteration"] == 3:
-      raise KeyboardInterrupt
+      raise error
 
-  with pytest.raises(KeyboardInterrupt):
-    trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=interrupt_at_3)
-  assert "3" in os.listdir(tmp_path / "b" / "checkpoints")  # Ctrl-C saved the last finished iteration
+  with pytest.raises(error):
+    trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=stop_at_3)
+  assert "3" in os.listdir(tmp_path / "b" / "checkpoints")  # the last finished iteration was saved
   resumed = trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=_quiet)
   np.testing.assert_array_equal(np.asarray(straight.params), np.asarray(resumed.params))
   for a, b in zip(jax.tree.leaves(straight.source_state), jax.tree.leaves(resumed.source_state)):
