@@ -32,6 +32,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.num_colors = 17  # K, shared values of a chromatic network
   c.mask_budget = 0  # masked family: kept-edge budget (0 = no budget)
   c.partition_source = "fixed"  # none | fixed | random | enas | evolution
+  # 0: every member samples its own partition; k: one partition per k antithetic pairs.  1 (both
+  # sides of a pair share one) learned best on HalfCheetah ENAS (WORKSPACE_NOTES.md, session 2).
+  c.pairs_per_partition = 1
   c.episode_length = 1000
   c.action_repeat = 1
   c.num_directions = 16  # t: antithetic pairs per iteration (population 2t)
@@ -54,7 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.max_lost_fraction = 0.5
   c.controller = ml_collections.ConfigDict()
   c.controller.hidden_size = 32
-  c.controller.learning_rate = 0.01
+  c.controller.learning_rate = 0.05  # best of 0.01 / 0.05 / 0.1 (synthetic task and HalfCheetah)
   c.controller.entropy_coef = 1e-3
   c.controller.baseline_decay = 0.95
   c.controller.temperature = 1.0
@@ -101,6 +104,10 @@ def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
     _fail("mask_budget", f"{c.mask_budget} must lie in [0, {num_edges}]")
   if c.partition_source not in PARTITION_SOURCES:
     _fail("partition_source", f"unknown source {c.partition_source!r}; choose one of {PARTITION_SOURCES}")
+  if not (isinstance(c.pairs_per_partition, int) and c.pairs_per_partition >= 0
+          and (c.pairs_per_partition == 0 or c.num_directions % c.pairs_per_partition == 0)):
+    _fail("pairs_per_partition", f"must be 0 or a divisor of num_directions={c.num_directions}, "
+          f"got {c.pairs_per_partition!r}")
   needs_structure = c.family in ("chromatic", "masked")
   if needs_structure and c.partition_source == "none":
     _fail("partition_source", f"the {c.family} family needs a partition source (fixed, random, enas or evolution)")

@@ -57,6 +57,7 @@ class StepConfig:
   top_directions: int = struct.field(pytree_node=False)
   noise_size: int = struct.field(pytree_node=False)
   normalize_observations: bool = struct.field(pytree_node=False)
+  pairs_per_partition: int = struct.field(pytree_node=False, default=0)
 
 
 def shaped_gradient(noise, returns_pos, returns_neg, sigma, *, shaping: str = "centered_rank", top_b: int = 0):
@@ -89,10 +90,21 @@ def shaped_gradient(noise, returns_pos, returns_neg, sigma, *, shaping: str = "c
 
 
 def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
-  """Draws offsets and structures for the next population: `(new_state, Request)`."""
+  """Draws offsets and structures for the next population: `(new_state, Request)`.
+
+  `cfg.pairs_per_partition = 0` draws a structure for every member (each side of an
+  antithetic pair its own); `k >= 1` draws `t / k` structures, each used by both sides of `k`
+  consecutive pairs, so a pair's return difference measures the perturbation of the values
+  under one partition and each partition's reward averages `2k` episodes.
+  """
   key, k_off, k_src, k_ep = jax.random.split(state.key, 4)
-  offsets = noise_lib.sample_offsets(k_off, cfg.num_directions, num_params, cfg.noise_size)
-  structures = source.ask(state.source_state, k_src, 2 * cfg.num_directions)
+  t, k = cfg.num_directions, cfg.pairs_per_partition
+  offsets = noise_lib.sample_offsets(k_off, t, num_params, cfg.noise_size)
+  if k:
+    structures = jnp.repeat(source.ask(state.source_state, k_src, t // k), k, axis=0)
+    structures = jnp.concatenate([structures, structures])
+  else:
+    structures = source.ask(state.source_state, k_src, 2 * t)
   return state.replace(key=key), Request(offsets, structures, k_ep)
 
 

@@ -11,7 +11,10 @@ A source proposes one structure per population member and learns from the reward
   mutations, the oldest member replaced), as in the ES-ENAS follow-up.
 
 Every state keeps `best_structure` / `best_reward`: the partition with the highest single
-reward seen so far (the trainer evaluates the current values with it).  Non-finite rewards
+reward seen so far.  `current(state)` is the partition the source stands for now, which the
+trainer evaluates the current shared values with: the fixed partition, the controller's most
+likely coloring (`enas`, `random`), or the fittest member (`evolution`).  (The best single
+reward is a stale choice for a controller: it was earned by other, perturbed values.)  Non-finite rewards
 (diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
 jit, checkpoint and restore with everything else.  For the masked family (`num_choices = 2`),
 `budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
@@ -30,9 +33,14 @@ from chromnas import controller as ctrl
 
 
 class PartitionSource(NamedTuple):
+  """`init(key) -> state`; `ask(state, key, n) -> structures (n, E)`;
+  `tell(state, structures, rewards) -> (state, metrics)`; `current(state) -> (E,)`, the
+  structure the source would deploy now (the trainer evaluates the current values with it)."""
+
   init: Callable[[jax.Array], Any]
   ask: Callable[[Any, jax.Array, int], jax.Array]
   tell: Callable[[Any, jax.Array, jax.Array], tuple[Any, dict]]
+  current: Callable[[Any], jax.Array]
 
 
 @struct.dataclass
@@ -86,7 +94,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
     return PartitionSource(
         init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
         ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
-        tell=lambda state, structures, rewards: (state, {}))
+        tell=lambda state, structures, rewards: (state, {}),
+        current=lambda state: jnp.zeros((0,), jnp.int32))
 
   if e < 1 or c < 1:
     raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
@@ -103,7 +112,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       best = jnp.maximum(state.best_reward, jnp.max(r))
       return state.replace(best_reward=best), {"best_reward": best}
 
-    return PartitionSource(init_fixed, lambda state, key, n: jnp.tile(state.structure[None], (n, 1)), tell_fixed)
+    return PartitionSource(init_fixed, lambda state, key, n: jnp.tile(state.structure[None], (n, 1)), tell_fixed,
+                           jax.jit(lambda state: state.structure))
 
   if kind in ("enas", "random"):
     config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant)
@@ -131,7 +141,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                    "controller_baseline": rs.baseline}
       return ControllerState(rs, best_s, best_r), {**metrics, "best_reward": best_r}
 
-    return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl)
+    return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl,
+                           jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)))
 
   if kind == "evolution":
     pop = int(population_size)
@@ -170,6 +181,9 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       return new, {"best_reward": best_r,
                    "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1)}
 
-    return PartitionSource(init_evo, ask_evo, tell_evo)
+    def current_evo(state):
+      return jnp.where(state.filled > 0, state.population[jnp.argmax(state.fitness)], state.best_structure)
+
+    return PartitionSource(init_evo, ask_evo, tell_evo, jax.jit(current_evo))
 
   raise ValueError(f"unknown partition source {kind!r}; choose one of none, fixed, random, enas, evolution")

@@ -85,11 +85,11 @@ def init_state(cfg, spec: policies.PolicySpec, source, optimizer) -> TrainState:
 
 
 def eval_structure(state: TrainState, source, spec: policies.PolicySpec):
-  """The structure the current policy is evaluated with: the source's best so far (its
-  `best_structure`), or an empty one for families without structure."""
+  """The structure the current policy is evaluated with: the source's `current` partition
+  (see `chromnas.partition_sources`), or an empty one for families without structure."""
   if spec.structure_size == 0:
     return jnp.zeros((0,), jnp.int32)
-  return jnp.asarray(state.source_state.best_structure, jnp.int32)
+  return jnp.asarray(source.current(state.source_state), jnp.int32)
 
 
 class Iteration:
@@ -100,7 +100,7 @@ class Iteration:
     self.evaluator = evaluator
     self.table = jnp.asarray(evaluator.noise_table)
     step_cfg = StepConfig(cfg.num_directions, float(cfg.sigma), cfg.fitness_shaping, cfg.top_directions,
-                          int(cfg.noise_size), bool(cfg.normalize_observations))
+                          int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition))
     self._ask = jax.jit(lambda s: ask(s, step_cfg, source, spec.num_params))
     self._tell = jax.jit(lambda s, r, res, table: tell(s, r, res, table, step_cfg, source, optimizer))
     sigma = float(cfg.sigma)

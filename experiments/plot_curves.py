@@ -4,7 +4,9 @@
       enas=runs/enas_s0,runs/enas_s1,runs/enas_s2 random=runs/random_s0,runs/random_s1
 
 Each positional argument is `label=workdir[,workdir...]`; the runs of one label are seeds,
-drawn as their mean (line) and min-max band against env steps.
+drawn as their mean (line) and min-max band against env steps.  It also prints, per label,
+the mean and spread over seeds of: the population's mean reward over the first and the last
+10% of iterations, the highest single-episode reward, the last and the best evaluation return.
 """
 from __future__ import annotations
 
@@ -49,6 +51,32 @@ def plot(groups: dict, metric: str, path: str) -> None:
   plt.close(fig)
 
 
+def summary(groups: dict) -> str:
+  """Text table of per-label statistics over seeds (see the module docstring)."""
+  import os
+
+  import numpy as np
+
+  from chromnas.metrics import read_csv
+  cols = ("first reward_mean", "final reward_mean", "max reward_max", "last eval_return", "best eval_return", "env steps")
+  lines = [f"{'label':<12}" + "".join(f"{c:>22}" for c in cols)]
+  for label, workdirs in groups.items():
+    stats = []
+    for w in workdirs:
+      rows = read_csv(os.path.join(w, "metrics.csv"))
+      mean = np.array([float(r["reward_mean"]) for r in rows])
+      evals = np.array([float(r["eval_return"]) for r in rows if r.get("eval_return", "") not in ("", "nan")])
+      tail = max(1, len(rows) // 10)
+      stats.append((mean[:tail].mean(), mean[-tail:].mean(), max(float(r["reward_max"]) for r in rows),
+                    evals[-1] if evals.size else np.nan, evals.max() if evals.size else np.nan,
+                    float(rows[-1]["env_steps"])))
+    stats = np.array(stats)
+    cells = [f"{m:10.1f} +- {s:7.1f}" if i < 5 else f"{m:>20.3g}  "
+             for i, (m, s) in enumerate(zip(stats.mean(0), stats.std(0)))]
+    lines.append(f"{label:<12}" + "".join(f"{c:>22}" for c in cells))
+  return "\n".join(lines)
+
+
 def main(argv):
   groups = {}
   for arg in argv[1:]:
@@ -59,6 +87,7 @@ def main(argv):
   if not groups:
     raise app.UsageError("give at least one label=workdir[,workdir...]")
   plot(groups, _METRIC.value, _OUT.value)
+  print(summary(groups))
   print(f"wrote {_OUT.value}")
 
 

@@ -1,13 +1,9 @@
-"""Synthetic partition search with a known optimum: ENAS controller vs random controller.
+"""Synthetic partition search with a known optimum: ENAS controller vs random controller
+(and regularized evolution, and a fixed partition).
 
-A hidden coloring `c*` of a `rows x cols` matrix with `K` colors gives a target matrix
-`T = levels[c*]`.  The reward of a coloring `c` is how well `K` shared values can fit `T`
-under `c`: for each color the best value is the mean of the target entries of that color, so
-
-    reward(c) = -sum_k sum_{(i,j): c_ij = k} (T_ij - mean_k)^2 / sum_ij (T_ij - mean(T))^2,
-
-in `[-1, 0]`, 0 exactly at `c*` (up to relabelling).  Each method gets the same number of
-samples per iteration, iterations and seeds.
+The problem and its reward (how well `K` shared values fit a target matrix built from a
+hidden `K`-coloring; 0 is optimal) are in `chromnas.synthetic`.  Each method gets the same
+number of samples per iteration, iterations and seeds.
 
   python -m experiments.synthetic_search [--num_colors=4 --rows=8 --cols=8 --iterations=150 --seeds=3]
 """

@@ -35,6 +35,8 @@ def _cfg(**overrides):
     ({"episode_length": 0}, "episode_length"),
     ({"host_backend": "slurm"}, "host_backend"),
     ({"task": "debug_target", "engine": "brax"}, "engine"),
+    ({"pairs_per_partition": 3}, "pairs_per_partition"),
+    ({"pairs_per_partition": -1}, "pairs_per_partition"),
 ])
 def test_bad_field_is_named(overrides, field):
   with pytest.raises(ValueError, match=rf"^config\.{field}:"):

@@ -8,6 +8,7 @@ from chromnas import normalizer
 from chromnas import numpy_policy
 from chromnas import partitions
 from chromnas import policies
+from chromnas.evaluators import host_episode
 from chromnas.evaluators import make_evaluator
 
 SPEC = policies.make_spec(4, 2, "L", "chromatic", 3)
@@ -118,6 +119,22 @@ def test_numpy_policy_matches_jax_policy():
     obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
     mats, biases = numpy_policy.weight_matrices(family, spec.layer_sizes, spec.num_colors, np.asarray(p), np.asarray(s))
     np.testing.assert_allclose(numpy_policy.forward(mats, biases, obs), policies.apply(spec, p, s, obs), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["L", "H41", "H41,H41"])
+def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
+  """The workers' policy (normalisation folded into layer 1, float64) equals
+  `policies.apply(normalize(obs))`, clipped observations included."""
+  spec = policies.make_spec(5, 3, arch, "chromatic", num_colors=4)
+  p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
+  s = partitions.random_structure(spec, jax.random.PRNGKey(1))
+  rng = np.random.default_rng(0)
+  mean, std, clip = rng.normal(size=5), rng.uniform(0.2, 2.0, 5), 2.0
+  mats, biases = numpy_policy.weight_matrices("chromatic", spec.layer_sizes, 4, np.asarray(p), np.asarray(s))
+  policy = host_episode.PreparedPolicy(mats, biases, mean, std, clip)
+  for obs in rng.normal(0, 4, (6, 5)):  # scale 4: some entries clip
+    normed = np.clip((obs - mean) / std, -clip, clip).astype(np.float32)
+    np.testing.assert_allclose(policy(obs), policies.apply(spec, p, s, normed), atol=1e-5)
 
 
 def test_worker_modules_do_not_import_jax():

@@ -31,6 +31,38 @@ def test_matches_gymnasium_v5(name):
         break
 
 
+@pytest.mark.parametrize("name", ["halfcheetah", "hopper"])
+def test_fused_rollout_equals_the_step_loop(name):
+  """`MujocoTask.rollout` (what the host workers run) gives the same return, length and
+  observations as `reset` + `step` driven by the same policy."""
+  from chromnas.evaluators import host_episode
+  rng = np.random.default_rng(1)
+  env = mujoco_tasks.make_host(name, max_episode_steps=300)
+  n, m = env.observation_space.shape[0], env.action_space.shape[0]
+  policy = host_episode.PreparedPolicy([rng.normal(0, 0.5, (m, n))], [], rng.normal(0, 0.1, n),
+                                       rng.uniform(0.5, 2, n), 3.0)
+  buf = np.empty((300, n))
+  env.reset(seed=3)
+  total, length = env.rollout(policy, buf, episode_length=300, action_repeat=2)
+  obs, _ = env.reset(seed=3)
+  ref_total, ref_len, ref_obs = 0.0, 0, []
+  for t in range(300):
+    ref_obs.append(obs)
+    action = policy(obs).copy()
+    done = False
+    for _ in range(2):
+      obs, r, term, trunc, _ = env.step(action)
+      ref_total += r
+      if term or trunc:
+        done = True
+        break
+    ref_len = t + 1
+    if done:
+      break
+  assert (total, length) == (ref_total, ref_len)
+  np.testing.assert_array_equal(buf[:length], np.array(ref_obs))
+
+
 def test_unknown_task():
   with pytest.raises(ValueError, match="unknown native MuJoCo task"):
     mujoco_tasks.make_host("ant")

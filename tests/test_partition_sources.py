@@ -34,6 +34,49 @@ def test_ask_tell_contract_and_serialisation(kind):
   assert "best_reward" in metrics
 
 
+@pytest.mark.parametrize("kind", ["none", "fixed", "random", "enas", "evolution"])
+def test_current_is_what_the_source_stands_for(kind):
+  e = 0 if kind == "none" else E
+  src = partition_sources.make_source(kind, e, C, population_size=4, tournament_size=2)
+  state = src.init(jax.random.PRNGKey(0))
+  for step in range(3):  # fill the evolution population, train the controller a little
+    s = src.ask(state, jax.random.PRNGKey(step), 4)
+    state, _ = src.tell(state, s, jnp.arange(4.0) + step)
+  current = src.current(state)
+  chex.assert_shape(current, (e,))
+  if kind == "fixed":
+    np.testing.assert_array_equal(current, state.structure)
+  elif kind in ("enas", "random"):
+    from chromnas import controller  # the controller's most likely coloring
+    cfg = controller.ControllerConfig(E, C)
+    np.testing.assert_array_equal(current, controller.greedy(cfg, state.reinforce.params))
+  elif kind == "evolution":
+    np.testing.assert_array_equal(current, state.population[int(jnp.argmax(state.fitness))])
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_pairs_per_partition_groups_the_population(k):
+  from chromnas import es_step, normalizer
+  t = 4
+  src = partition_sources.make_source("random", E, C)
+  cfg = es_step.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
+  zero = jnp.zeros((5,))
+  state = es_step.TrainState(zero, None, normalizer.init_stats(3), src.init(jax.random.PRNGKey(0)),
+                             jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(0), zero, jnp.zeros((E,), jnp.int32),
+                             normalizer.init_stats(3))
+  _, req = es_step.ask(state, cfg, src, 5)
+  s = np.asarray(req.structures)
+  assert s.shape == (2 * t, E)
+  distinct = {tuple(row) for row in s}
+  if k == 0:
+    assert len(distinct) == 2 * t  # every member its own (an untrained controller over 3^12)
+  else:
+    np.testing.assert_array_equal(s[:t], s[t:])  # both sides of a pair share
+    for i in range(t):
+      np.testing.assert_array_equal(s[i], s[(i // k) * k])
+    assert len(distinct) == t // k
+
+
 def test_fixed_is_fixed_and_seedable():
   seed = jnp.arange(E, dtype=jnp.int32) % C
   src = partition_sources.make_source("fixed", E, C, seed_structure=seed)

@@ -148,6 +148,8 @@ def test_train_and_evaluate_binaries(tmp_path):
                         capture_output=True, text=True, timeout=300)
   assert plot.returncode == 0, plot.stderr[-2000:]
   assert curves.read_bytes()[:4] == b"\x89PNG"
+  summary = plot.stdout.splitlines()
+  assert summary[0].split()[:5] == ["label", "first", "reward_mean", "final", "reward_mean"] and summary[1].startswith("a ")
   missing = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
                            capture_output=True, text=True, timeout=300)
   assert missing.returncode == 2 and "training workdir" in missing.stderr
