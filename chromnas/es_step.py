@@ -89,6 +89,26 @@ def shaped_gradient(noise, returns_pos, returns_neg, sigma, *, shaping: str = "c
   return weights @ noise, n_valid
 
 
+def partition_rewards(structures, returns, cfg: StepConfig):
+  """What the partition source learns from: `(structures (G, E), rewards (G,))`.
+
+  With `pairs_per_partition = k >= 1` the population holds `G = t / k` distinct partitions, each
+  run by `2k` episodes (both sides of `k` pairs); each is reported once with the mean of its
+  finite returns (NaN if none is finite).  For REINFORCE this is the same gradient direction as
+  reporting every episode, at `1 / 2k` of the controller's cost.  With `k = 0` every episode
+  is its own partition.
+  """
+  k = cfg.pairs_per_partition
+  if not k:
+    return structures, returns
+  t = cfg.num_directions
+  groups = returns.reshape(2, t // k, k).transpose(1, 0, 2).reshape(t // k, 2 * k)
+  finite = jnp.isfinite(groups)
+  count = jnp.sum(finite, axis=1)
+  mean = jnp.sum(jnp.where(finite, groups, 0.0), axis=1) / jnp.maximum(count, 1)
+  return structures[:t:k], jnp.where(count > 0, mean, jnp.nan)
+
+
 def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
   """Draws offsets and structures for the next population: `(new_state, Request)`.
 
@@ -124,7 +144,7 @@ def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: St
   if cfg.normalize_observations:
     obs_stats = normalizer.merge(obs_stats, normalizer.RunningStats(*(jnp.asarray(x, jnp.float32)
                                                                       for x in result.obs_stats)))
-  source_state, source_metrics = source.tell(state.source_state, request.structures, returns)
+  source_state, source_metrics = source.tell(state.source_state, *partition_rewards(request.structures, returns, cfg))
   finite = jnp.isfinite(returns)
   metrics = {
       "reward_mean": jnp.sum(jnp.where(finite, returns, 0.0)) / jnp.maximum(jnp.sum(finite), 1),

@@ -2,9 +2,10 @@
 
   python -m experiments.bench_controller [--config=configs/halfcheetah_h41_chromatic17.py] [--iterations=3]
 
-Times, in one process: (1) the controller's `ask` (sample a coloring for every population
-member) and `tell` (REINFORCE update) jitted, and (2) a whole ES iteration of the config
-(which includes them), after compilation; prints both and the share (target < 5%).
+Times, in one process: (1) the controller's `ask` (sample the iteration's colorings: one per
+member, or one per `pairs_per_partition` antithetic pairs) and `tell` (REINFORCE update on
+them) jitted, and (2) a whole ES iteration of the config (which includes them), after
+compilation; prints both and the share (target < 5%).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def main(argv):
   cfg = _CONFIG.value
   spec = config_lib.validate(cfg)
   source = trainer.make_source(cfg, spec)
-  n = 2 * cfg.num_directions
+  k = cfg.pairs_per_partition
+  n = cfg.num_directions // k if k else 2 * cfg.num_directions  # partitions per iteration
   state = source.init(jax.random.PRNGKey(0))
   ask = jax.jit(source.ask, static_argnums=2)
   tell = jax.jit(source.tell)
@@ -56,7 +58,8 @@ def main(argv):
     iter_s = (time.perf_counter() - t0) / _ITERS.value
   finally:
     evaluator.close()
-  print(f"{cfg.task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, population {n}, "
+  print(f"{cfg.task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
+        f"population {2 * cfg.num_directions}, {n} partitions per iteration, "
         f"engine {cfg.engine}, {steps / _ITERS.value:.0f} env steps per iteration")
   print(f"controller ask+tell: {ctrl_s * 1e3:8.1f} ms per iteration")
   print(f"whole ES iteration:  {iter_s * 1e3:8.1f} ms per iteration")

@@ -77,6 +77,21 @@ def test_pairs_per_partition_groups_the_population(k):
     assert len(distinct) == t // k
 
 
+def test_partition_rewards_average_each_partitions_episodes():
+  from chromnas import es_step
+  cfg = es_step.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 2)
+  structures = jnp.repeat(jnp.arange(2)[:, None], 2, axis=0)  # pairs 0,1 -> partition 0; 2,3 -> 1
+  structures = jnp.concatenate([structures, structures])
+  returns = jnp.array([1.0, 3.0, 10.0, jnp.nan, 5.0, 7.0, jnp.nan, jnp.nan])  # +side pairs 0..3, -side
+  s, r = es_step.partition_rewards(structures, returns, cfg)
+  np.testing.assert_array_equal(s[:, 0], [0, 1])
+  np.testing.assert_allclose(r, [4.0, 10.0])  # (1+3+5+7)/4; only the finite 10
+  all_nan = es_step.partition_rewards(structures, returns.at[jnp.array([2, 3, 6, 7])].set(jnp.nan), cfg)[1]
+  assert np.isnan(all_nan[1])
+  cfg0 = es_step.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 0)
+  assert es_step.partition_rewards(structures, returns, cfg0)[1] is returns
+
+
 def test_fixed_is_fixed_and_seedable():
   seed = jnp.arange(E, dtype=jnp.int32) % C
   src = partition_sources.make_source("fixed", E, C, seed_structure=seed)
