@@ -76,8 +76,11 @@ class BraxEvaluator(Evaluator):
         rew = rew + jnp.where(live, nxt.reward, 0.0)
         return (nxt, rew, live & (nxt.done == 0)), None
 
-      (state, reward, still), _ = jax.lax.scan(sim_step, (state, jnp.float32(0.0), alive), None,
-                                               length=self.action_repeat)
+      if self.action_repeat == 1:  # no inner loop: XLA keeps a trip-count-1 while loop per step
+        (state, reward, still), _ = sim_step((state, jnp.float32(0.0), alive), None)
+      else:
+        (state, reward, still), _ = jax.lax.scan(sim_step, (state, jnp.float32(0.0), alive), None,
+                                                 length=self.action_repeat)
       bad = alive & (~jnp.isfinite(reward) | ~obs_ok)
       total = total + jnp.where(alive, reward, 0.0)
       length = length + alive
