@@ -117,10 +117,33 @@ def make_host_env(make: str, **kwargs: Any):
   return getattr(importlib.import_module(module), fn)(name, **kwargs)
 
 
+def _brax_fluid_compat() -> None:
+  """brax 0.14.2's fluid model (Swimmer's viscosity) calls `jnp.clip(x, a_min=...)`, which jax
+  0.10 no longer accepts.  Gives `brax.fluid` (that module only) a `jax.numpy` whose `clip`
+  takes the old keywords.  A no-op where jax still accepts them or brax has moved on."""
+  import inspect
+  import types
+
+  import jax.numpy as jnp
+  from brax import fluid
+  if "a_min" in inspect.signature(jnp.clip).parameters or getattr(fluid.jp, "_chromnas_compat", False):
+    return
+
+  def clip(x, min=None, max=None, *, a_min=None, a_max=None, **kwargs):  # pylint: disable=redefined-builtin
+    return jnp.clip(x, a_min if min is None else min, a_max if max is None else max, **kwargs)
+
+  compat = types.ModuleType("jax.numpy (chromnas compat for brax.fluid)")
+  compat.__dict__.update(jnp.__dict__)
+  compat.clip = clip
+  compat._chromnas_compat = True  # pylint: disable=protected-access
+  fluid.jp = compat
+
+
 def make_brax_env(make: str, backend: str, **kwargs: Any):
   """Builds a Brax environment from an `EngineTask.make` string."""
   if make.startswith("brax:"):
     from brax import envs
+    _brax_fluid_compat()
     return envs.get_environment(make.split(":", 1)[1], backend=backend, **kwargs)
   module, fn, name = make.split(":")
   return getattr(importlib.import_module(module), fn)(name, **kwargs)

@@ -74,3 +74,12 @@ def test_brax_task_runs_an_episode(name, backend):
   res = jax.jit(ev.evaluate_params)(params, partitions.random_structure(spec, jax.random.PRNGKey(1), (2,)),
                                     normalizer.init_stats(et.obs_dim), jax.random.PRNGKey(2))
   assert np.all(np.isfinite(res.returns)) and np.all(np.asarray(res.lengths) >= 1)
+
+
+def test_brax_fluid_model_runs_on_this_jax():
+  """Brax's Swimmer (fluid model) calls `jnp.clip(a_min=...)`; building a Brax env makes that
+  work on the installed jax (the full episode is the slow `test_brax_task_runs_an_episode`)."""
+  import jax.numpy as jnp
+  from brax import fluid
+  tasks.make_brax_env("brax:swimmer", "generalized")
+  np.testing.assert_allclose(fluid.jp.clip(jnp.array([-1.0, 2.0]), a_min=0.0), [0.0, 2.0])
