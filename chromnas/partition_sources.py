@@ -14,8 +14,8 @@ Every state keeps `best_structure` / `best_reward`: the partition with the highe
 reward seen so far.  `current(state)` is the partition the source stands for now, which the
 trainer evaluates the current shared values with: the fixed partition, the controller's most
 likely coloring (`enas`, `random`), or the fittest member (`evolution`).  (The best single
-reward is a stale choice for a controller: it was earned by other, perturbed values.)  Non-finite rewards
-(diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
+reward is a stale choice for a controller: it was earned by other, perturbed values.)
+Non-finite rewards (diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
 jit, checkpoint and restore with everything else.  For the masked family (`num_choices = 2`),
 `budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
 `enas` controller and `evolution` learn from (a soft budget on kept edges).

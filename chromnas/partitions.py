@@ -147,5 +147,6 @@ def format_comparison_table(rows: list[dict]) -> str:
   """Fixed-width text rendering of `comparison_table()`."""
   lines = [f"{'env':<12} {'family':<13} {'# weight-params':>15} {'compression':>11} {'# bits':>8}"]
   for r in rows:
-    lines.append(f"{r['env']:<12} {r['family']:<13} {r['weight_params']:>15d} {r['compression_pct']:>10d}% {r['bits']:>8d}")
+    lines.append(f"{r['env']:<12} {r['family']:<13} {r['weight_params']:>15d} "
+                 f"{r['compression_pct']:>10d}% {r['bits']:>8d}")
   return "\n".join(lines)
