@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from chromnas import controller
+from chromnas import partition_sources
 from chromnas import policies
 from chromnas import structured
 from chromnas import tasks
@@ -55,13 +57,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.noise_size = 1 << 22
   c.max_lost_fraction = 0.5
-  c.controller = ml_collections.ConfigDict()
-  c.controller.hidden_size = 32
-  c.controller.learning_rate = 0.05  # best of 0.01 / 0.05 / 0.1 (synthetic task and HalfCheetah)
-  c.controller.entropy_coef = 1e-3
-  c.controller.baseline_decay = 0.95
-  c.controller.temperature = 1.0
-  c.controller.tanh_constant = 2.5
+  # ENAS controller (also the `random` source's, never trained); fields and chosen values:
+  # `partition_sources.CONTROLLER_DEFAULTS`.  `advantage`: baseline | batch | rank
+  # (`controller.ADVANTAGES`); `init_logit_scale`: std of the per-position logits at init.
+  c.controller = ml_collections.ConfigDict(dict(partition_sources.CONTROLLER_DEFAULTS))
   c.evolution = ml_collections.ConfigDict()
   c.evolution.population_size = 50
   c.evolution.tournament_size = 5
@@ -122,6 +121,13 @@ def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
       _fail(field, f"must be a positive integer, got {c[field]!r}")
   if not 0 <= c.top_directions <= c.num_directions:
     _fail("top_directions", f"must lie in [0, num_directions={c.num_directions}], got {c.top_directions}")
+  if c.controller.advantage not in controller.ADVANTAGES:
+    _fail("controller.advantage", f"unknown advantage {c.controller.advantage!r}; choose one of "
+          f"{controller.ADVANTAGES}")
+  if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
+    _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
+  if not c.controller.learning_rate > 0:
+    _fail("controller.learning_rate", f"must be positive, got {c.controller.learning_rate}")
   if c.optimizer not in OPTIMIZERS:
     _fail("optimizer", f"unknown optimizer {c.optimizer!r}; choose one of {OPTIMIZERS}")
   if c.fitness_shaping not in SHAPINGS:

@@ -83,11 +83,38 @@ def _budget_penalty(structures, rewards, num_choices: int, budget: int):
   return rewards - jnp.nan_to_num(scale) * jnp.maximum(0.0, kept / budget - 1.0)
 
 
+# Settings of the `enas` / `random` controller sources (also `config.controller`), chosen by the
+# measurements in WORKSPACE_NOTES.md (session 3): batch-relative advantages, no tanh clipping of
+# the logits, per-position logits drawn with std 4 at initialisation (a spread-out random
+# coloring the controller starts near, instead of a uniform distribution that collapses to one
+# color on HalfCheetah), hidden size 16 (learns as well as 32 at half the controller's cost).
+CONTROLLER_DEFAULTS = {
+    "hidden_size": 16,
+    "learning_rate": 0.05,
+    "entropy_coef": 1e-3,
+    "baseline_decay": 0.95,
+    "advantage": "batch",
+    "temperature": 1.0,
+    "tanh_constant": 0.0,
+    "init_logit_scale": 4.0,
+}
+
+
 def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structure=None, budget: int = 0,
-                hidden_size: int = 32, learning_rate: float = 0.01, entropy_coef: float = 1e-3,
-                baseline_decay: float = 0.95, temperature: float = 1.0, tanh_constant: float = 2.5,
+                hidden_size: int = CONTROLLER_DEFAULTS["hidden_size"],
+                learning_rate: float = CONTROLLER_DEFAULTS["learning_rate"],
+                entropy_coef: float = CONTROLLER_DEFAULTS["entropy_coef"],
+                baseline_decay: float = CONTROLLER_DEFAULTS["baseline_decay"],
+                advantage: str = CONTROLLER_DEFAULTS["advantage"],
+                temperature: float = CONTROLLER_DEFAULTS["temperature"],
+                tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
+                init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
                 population_size: int = 50, tournament_size: int = 5) -> PartitionSource:
-  """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`."""
+  """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
+
+  Controller settings (`enas`, `random`) default to `CONTROLLER_DEFAULTS`; `population_size`
+  and `tournament_size` are evolution's; `budget` is the masked family's kept-edge budget.
+  """
   e, c = int(num_positions), int(num_choices)
 
   if kind == "none":
@@ -116,7 +143,9 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                            jax.jit(lambda state: state.structure))
 
   if kind in ("enas", "random"):
-    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant)
+    if advantage not in ctrl.ADVANTAGES:
+      raise ValueError(f"unknown advantage {advantage!r}; choose one of {ctrl.ADVANTAGES}")
+    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale)
     optimizer = optax.adam(learning_rate)
 
     def init_ctrl(key):
@@ -133,7 +162,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       if kind == "enas":
         rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures,
                                             _budget_penalty(structures, rewards, c, budget), optimizer,
-                                            entropy_coef=entropy_coef, baseline_decay=baseline_decay)
+                                            entropy_coef=entropy_coef, baseline_decay=baseline_decay,
+                                            advantage=advantage)
       else:
         rs = state.reinforce
         _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])

@@ -39,7 +39,7 @@ from chromnas.metrics import MetricsWriter
 
 # Config fields that define what is being trained: a workdir cannot resume under other values.
 IDENTITY_FIELDS = ("task", "engine", "architecture", "family", "num_colors", "partition_source", "seed",
-                   "num_directions", "noise_size")
+                   "num_directions", "noise_size", "controller.hidden_size")
 
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
@@ -312,6 +312,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
   return state
 
 
+_MISSING = object()
+
+
 def _check_same_run(cfg, workdir: str) -> None:
   """Refuses to resume a workdir whose saved config differs in a field that defines the run."""
   path = os.path.join(workdir, "config.json")
@@ -320,9 +323,13 @@ def _check_same_run(cfg, workdir: str) -> None:
   with open(path) as f:
     old = json.load(f)
   for field in IDENTITY_FIELDS:
-    if field in old and old[field] != cfg[field]:
-      raise ValueError(f"{workdir} holds a run with config.{field}={old[field]!r}, this command asks for "
-                       f"{cfg[field]!r}; use another --workdir")
+    saved, asked = old, cfg
+    for part in field.split("."):
+      saved = saved.get(part, _MISSING) if isinstance(saved, dict) else _MISSING
+      asked = asked[part]
+    if saved is not _MISSING and saved != asked:
+      raise ValueError(f"{workdir} holds a run with config.{field}={saved!r}, this command asks for "
+                       f"{asked!r}; use another --workdir")
 
 
 def _lost(evaluator) -> int:

@@ -43,6 +43,14 @@ def test_bad_field_is_named(overrides, field):
     config.validate(_cfg(**overrides))
 
 
+@pytest.mark.parametrize("field, value", [("advantage", "softmax"), ("hidden_size", 0), ("learning_rate", 0.0)])
+def test_bad_controller_field_is_named(field, value):
+  c = config.default_config()
+  c.controller[field] = value
+  with pytest.raises(ValueError, match=rf"^config\.controller\.{field}:"):
+    config.validate(c)
+
+
 def test_default_config_is_valid():
   spec = config.validate(config.default_config())
   assert (spec.obs_dim, spec.act_dim, spec.family, spec.num_colors) == (17, 6, "chromatic", 17)

@@ -81,3 +81,50 @@ def test_nan_rewards_do_not_corrupt_controller():
   assert np.isfinite(float(metrics["controller_loss"]))
   same, _ = ctrl.reinforce_update(cfg, state, choices, jnp.full((4,), jnp.nan), opt)
   chex.assert_trees_all_equal(same.params, state.params)
+
+
+def test_advantages_kinds():
+  r = jnp.array([3.0, 1.0, jnp.nan, 2.0, 2.0])
+  batch = np.asarray(ctrl.advantages(r, jnp.float32(0.0), "batch"))
+  finite = np.array([3.0, 1.0, 2.0, 2.0])
+  np.testing.assert_allclose(batch[[0, 1, 3, 4]], (finite - finite.mean()) / finite.std(), rtol=1e-5)
+  assert batch[2] == 0.0
+  rank = np.asarray(ctrl.advantages(r, jnp.float32(0.0), "rank"))
+  np.testing.assert_allclose(rank, [0.5, -0.5, 0.0, 0.0, 0.0], atol=1e-6)  # ties share their mean rank
+  base = np.asarray(ctrl.advantages(r, jnp.float32(1.0), "baseline"))
+  np.testing.assert_allclose(base[[0, 1, 3, 4]], (finite - 1.0) / finite.std(), rtol=1e-5)
+  # Scale invariance of the batch-relative kinds.
+  for kind in ("batch", "rank"):
+    np.testing.assert_allclose(ctrl.advantages(1000.0 * r + 7.0, jnp.float32(0.0), kind),
+                               ctrl.advantages(r, jnp.float32(0.0), kind), rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match="unknown advantage"):
+    ctrl.advantages(r, jnp.float32(0.0), "softmax")
+
+
+def test_init_logit_scale_sets_a_random_starting_coloring():
+  cfg = ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, tanh_constant=0.0,
+                              init_logit_scale=20.0)
+  p = ctrl.init(cfg, jax.random.PRNGKey(0))
+  start = np.argmax(np.asarray(p["pos_logits"]), axis=1)
+  np.testing.assert_array_equal(ctrl.greedy(cfg, p), start)  # zero head: the per-position logits decide
+  assert len(np.unique(start)) == 5  # a spread-out coloring, not one color
+  samples, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 50)
+  assert np.mean(np.asarray(samples) == start) > 0.85  # peaked around it
+  uniform = ctrl.init(ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8), jax.random.PRNGKey(0))
+  np.testing.assert_array_equal(uniform["pos_logits"], 0.0)
+
+
+@pytest.mark.parametrize("advantage", ["batch", "rank"])
+def test_reinforce_with_batch_relative_advantages(advantage):
+  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8)
+  opt = optax.adam(0.1)
+  state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
+
+  @jax.jit
+  def step(state, key):
+    choices, _ = ctrl.sample(cfg, state.params, key, 16)
+    rewards = jnp.sum(choices == 1, axis=1).astype(jnp.float32)
+    return ctrl.reinforce_update(cfg, state, choices, rewards, opt, advantage=advantage)[0], rewards.mean()
+
+  state, curve = jax.lax.scan(step, state, jax.random.split(jax.random.PRNGKey(1), 60))
+  assert float(curve[-10:].mean()) > 2.5 > float(curve[:5].mean())

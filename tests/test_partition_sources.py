@@ -48,7 +48,9 @@ def test_current_is_what_the_source_stands_for(kind):
     np.testing.assert_array_equal(current, state.structure)
   elif kind in ("enas", "random"):
     from chromnas import controller  # the controller's most likely coloring
-    cfg = controller.ControllerConfig(E, C)
+    d = partition_sources.CONTROLLER_DEFAULTS
+    cfg = controller.ControllerConfig(E, C, d["hidden_size"], d["temperature"], d["tanh_constant"],
+                                      d["init_logit_scale"])
     np.testing.assert_array_equal(current, controller.greedy(cfg, state.reinforce.params))
   elif kind == "evolution":
     np.testing.assert_array_equal(current, state.population[int(jnp.argmax(state.fitness))])
@@ -58,7 +60,7 @@ def test_current_is_what_the_source_stands_for(kind):
 def test_pairs_per_partition_groups_the_population(k):
   from chromnas import es_step, normalizer
   t = 4
-  src = partition_sources.make_source("random", E, C)
+  src = partition_sources.make_source("random", E, C, init_logit_scale=0.0)  # uniform: distinct draws
   cfg = es_step.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
   zero = jnp.zeros((5,))
   state = es_step.TrainState(zero, None, normalizer.init_stats(3), src.init(jax.random.PRNGKey(0)),

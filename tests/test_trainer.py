@@ -116,6 +116,18 @@ def test_workdir_with_other_config_is_refused(tmp_path):
     trainer.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
 
 
+def test_nested_identity_field_is_checked(tmp_path):
+  """A controller of another size cannot resume the saved one (its checkpoint would not fit)."""
+  import json
+  saved = tiny_config(partition_source="enas")
+  (tmp_path / "config.json").write_text(json.dumps(json.loads(saved.to_json_best_effort())))
+  trainer._check_same_run(saved, str(tmp_path))  # the same config resumes
+  other = tiny_config(partition_source="enas")
+  other.controller.hidden_size = 2 * saved.controller.hidden_size
+  with pytest.raises(ValueError, match="config.controller.hidden_size="):
+    trainer._check_same_run(other, str(tmp_path))
+
+
 def test_train_and_evaluate_binaries(tmp_path):
   args = [sys.executable, "-m", "experiments.train", "--config=configs/default.py", f"--workdir={tmp_path}",
           "--config.task=debug_target", "--config.num_colors=4", "--config.episode_length=20",
