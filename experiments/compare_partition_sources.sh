@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The poster's "NAS search produces better partitionings than random search", on a real task:
 # HalfCheetah-v5 (host engine), linear policy, K=17 shared values.  Partition sources `enas`
-# (controller trained by REINFORCE), `random` (the same controller, never trained) and `fixed`
-# (one random partition), 3 seeds each, the same budget (iterations x population x episode).
+# (controller trained by REINFORCE), `random` (the same controller, never trained), `fixed`
+# (one random partition) and `evolution` (regularized evolution over colorings), 3 seeds each,
+# the same budget (iterations x population x episode).
 #
 #   bash experiments/compare_partition_sources.sh [OUT_DIR] [ITERATIONS] [extra train flags...]
 #
@@ -12,7 +13,7 @@ set -euo pipefail
 out=${1:-runs/partition_sources}
 iterations=${2:-300}
 shift $(( $# < 2 ? $# : 2 ))
-sources=(enas random fixed)
+sources=(enas random fixed evolution)
 for seed in 0 1 2; do
   for source in "${sources[@]}"; do
     echo "== ${source} seed ${seed}"
