@@ -37,7 +37,8 @@ from chromnas.es_step import tell
 from chromnas.evaluators import make_evaluator
 from chromnas.metrics import MetricsWriter
 
-# Config fields that define what is being trained: a workdir cannot resume under other values.
+# Config fields that define what is being trained: a workdir cannot resume under other values
+# (`controller.*` fields only where a controller is trained or sampled: `enas`, `random`).
 IDENTITY_FIELDS = ("task", "engine", "architecture", "family", "num_colors", "partition_source", "seed",
                    "num_directions", "noise_size", "controller.hidden_size")
 
@@ -323,6 +324,8 @@ def _check_same_run(cfg, workdir: str) -> None:
   with open(path) as f:
     old = json.load(f)
   for field in IDENTITY_FIELDS:
+    if field.startswith("controller.") and cfg.partition_source not in ("enas", "random"):
+      continue
     saved, asked = old, cfg
     for part in field.split("."):
       saved = saved.get(part, _MISSING) if isinstance(saved, dict) else _MISSING

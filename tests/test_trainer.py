@@ -126,6 +126,11 @@ def test_nested_identity_field_is_checked(tmp_path):
   other.controller.hidden_size = 2 * saved.controller.hidden_size
   with pytest.raises(ValueError, match="config.controller.hidden_size="):
     trainer._check_same_run(other, str(tmp_path))
+  # Without a controller its size is irrelevant: a fixed-partition run resumes whatever it says.
+  fixed = tiny_config(partition_source="fixed")
+  (tmp_path / "config.json").write_text(json.dumps(json.loads(fixed.to_json_best_effort())))
+  fixed.controller.hidden_size += 1
+  trainer._check_same_run(fixed, str(tmp_path))
 
 
 def test_train_and_evaluate_binaries(tmp_path):
