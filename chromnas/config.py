@@ -39,6 +39,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.pairs_per_partition = 1
   c.episode_length = 1000
   c.action_repeat = 1
+  # Subtracted from every control step's reward for learning only (ARS's "shift"): set it to the
+  # healthy bonus (1 on Hopper, Walker2d, Ant) so that standing still stops paying.  Reported
+  # returns and evaluations are the environment's own.
+  c.reward_shift = 0.0
   c.num_directions = 16  # t: antithetic pairs per iteration (population 2t)
   c.top_directions = 0  # ARS top-b (0 = use all directions)
   c.sigma = 0.03
@@ -119,6 +123,8 @@ def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
                 "checkpoint_every", "keep_checkpoints", "eval_episodes"):
     if not (isinstance(c[field], int) and c[field] >= 1):
       _fail(field, f"must be a positive integer, got {c[field]!r}")
+  if not (isinstance(c.reward_shift, (int, float)) and 0.0 <= c.reward_shift < 1e6):
+    _fail("reward_shift", f"must be a finite number >= 0, got {c.reward_shift!r}")
   if not 0 <= c.top_directions <= c.num_directions:
     _fail("top_directions", f"must lie in [0, num_directions={c.num_directions}], got {c.top_directions}")
   if c.controller.advantage not in controller.ADVANTAGES:

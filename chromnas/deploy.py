@@ -41,3 +41,54 @@ def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> 
   return (f"{out}: {bundle.env or '?'} {spec.family} {spec.architecture}{extra} policy ({which}), "
           f"{size} bytes ({payload} bytes = {decoded.payload_bits} bits of values, biases and structure; "
           f"{size - payload} bytes of header, normaliser and checksum), format v{decoded.version}")
+
+
+# The standard tasks are judged on Gymnasium's own v5 environments, not on the lean copies the
+# host workers step (`chromnas.mujoco_tasks`), so a zoo figure never depends on our own physics
+# loop.  Other tasks use the host environment of the task registry.
+GYMNASIUM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
+                 "swimmer": "Swimmer-v5"}
+
+
+def make_judge_env(task: str, **env_kwargs):
+  """The environment a policy file of `task` is judged on: `(env, episode_length, description)`."""
+  from chromnas import tasks  # pylint: disable=g-import-not-at-top
+  et = tasks.engine_task(task, "host")
+  if task in GYMNASIUM_IDS:
+    import gymnasium  # pylint: disable=g-import-not-at-top
+    env_id = GYMNASIUM_IDS[task]
+    return gymnasium.make(env_id, max_episode_steps=et.episode_length, **env_kwargs), et.episode_length, env_id
+  kwargs = {"max_episode_steps": et.episode_length, **env_kwargs}
+  return tasks.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
+
+
+def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
+  """Returns `(returns (episodes,), env description)` of the compact policy at `path`, run by
+  the NumPy runtime (`runtime.Policy.act`) on `episodes` fresh episodes seeded `seed, seed+1, ...`.
+
+  Each episode runs until termination or the task's episode length; actions in `[-1, 1]` are
+  mapped onto the environment's bounded action box.  A diverging episode returns NaN.
+  """
+  from chromnas.evaluators import host_episode  # pylint: disable=g-import-not-at-top
+  if not (isinstance(episodes, int) and episodes >= 1):
+    raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+  policy = runtime.load_policy(path)
+  task = task or policy.env
+  if not task:
+    raise ValueError(f"{path} does not name its task; pass task=")
+  env, length, name = make_judge_env(task)
+  scale = host_episode.action_scaler(env.action_space) or (lambda a: a)
+  returns = np.empty((episodes,), np.float64)
+  try:
+    for e in range(episodes):
+      obs, _ = env.reset(seed=seed + e)
+      total = 0.0
+      for _ in range(length):
+        obs, reward, terminated, truncated, _ = env.step(scale(policy.act(obs)))
+        total += float(reward)
+        if terminated or truncated or not math.isfinite(total):
+          break
+      returns[e] = total if math.isfinite(total) else math.nan
+  finally:
+    env.close()
+  return returns, name

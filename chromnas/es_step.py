@@ -58,6 +58,7 @@ class StepConfig:
   noise_size: int = struct.field(pytree_node=False)
   normalize_observations: bool = struct.field(pytree_node=False)
   pairs_per_partition: int = struct.field(pytree_node=False, default=0)
+  reward_shift: float = struct.field(pytree_node=False, default=0.0)
 
 
 def shaped_gradient(noise, returns_pos, returns_neg, sigma, *, shaping: str = "centered_rank", top_b: int = 0):
@@ -128,13 +129,32 @@ def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
   return state.replace(key=key), Request(offsets, structures, k_ep)
 
 
+def training_returns(returns, lengths, shift: float):
+  """The returns ES and the partition source learn from: `R - shift * T` per episode.
+
+  `returns (P,)`, `lengths (P,)` control steps.  With `shift` equal to a task's per-step
+  healthy bonus (Hopper, Walker2d, Ant: 1), an episode no longer earns anything for merely
+  staying alive, which is what traps ES in standing still (the "shift" of Mania et al.'s ARS).
+  Reported returns stay unshifted.
+  """
+  returns = jnp.asarray(returns, jnp.float32)
+  if not shift:
+    return returns
+  return returns - jnp.float32(shift) * jnp.asarray(lengths, jnp.float32)
+
+
 def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: StepConfig, source,
          optimizer: optax.GradientTransformation):
-  """Updates parameters, normaliser and partition source from `result`: `(new_state, metrics)`."""
+  """Updates parameters, normaliser and partition source from `result`: `(new_state, metrics)`.
+
+  The gradient and the partition source see `training_returns` (shifted by `cfg.reward_shift`
+  per step); the reported `reward_mean` / `reward_max` are the environment's own returns.
+  """
   t = cfg.num_directions
   returns = jnp.asarray(result.returns, jnp.float32)
+  learn = training_returns(returns, result.lengths, cfg.reward_shift)
   noise = noise_lib.rows_jax(table, request.offsets, state.params.shape[0])
-  grad, n_valid = shaped_gradient(noise, returns[:t], returns[t:], cfg.sigma, shaping=cfg.fitness_shaping,
+  grad, n_valid = shaped_gradient(noise, learn[:t], learn[t:], cfg.sigma, shaping=cfg.fitness_shaping,
                                   top_b=cfg.top_directions)
   new_params, new_opt = es.apply_gradient(optimizer, grad, state.opt_state, state.params)
   ok = n_valid > 0
@@ -144,7 +164,7 @@ def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: St
   if cfg.normalize_observations:
     obs_stats = normalizer.merge(obs_stats, normalizer.RunningStats(*(jnp.asarray(x, jnp.float32)
                                                                       for x in result.obs_stats)))
-  source_state, source_metrics = source.tell(state.source_state, *partition_rewards(request.structures, returns, cfg))
+  source_state, source_metrics = source.tell(state.source_state, *partition_rewards(request.structures, learn, cfg))
   finite = jnp.isfinite(returns)
   metrics = {
       "reward_mean": jnp.sum(jnp.where(finite, returns, 0.0)) / jnp.maximum(jnp.sum(finite), 1),

@@ -101,7 +101,8 @@ class Iteration:
     self.evaluator = evaluator
     self.table = jnp.asarray(evaluator.noise_table)
     step_cfg = StepConfig(cfg.num_directions, float(cfg.sigma), cfg.fitness_shaping, cfg.top_directions,
-                          int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition))
+                          int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition),
+                          float(cfg.reward_shift))
     self._ask = jax.jit(lambda s: ask(s, step_cfg, source, spec.num_params))
     self._tell = jax.jit(lambda s, r, res, table: tell(s, r, res, table, step_cfg, source, optimizer))
     sigma = float(cfg.sigma)
@@ -256,14 +257,21 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
     eval_root = jax.random.PRNGKey(cfg.seed + 1_000_003)
 
     lost_before = _lost(evaluator)
-    while int(state.iteration) < cfg.num_iterations:
+    def limit_reached(steps, wall):
+      return bool((cfg.max_env_steps and steps >= cfg.max_env_steps)
+                  or (cfg.max_wall_minutes and wall >= 60 * cfg.max_wall_minutes))
+
+    # A run resumed after it reached its limit has nothing left to do.
+    while int(state.iteration) < cfg.num_iterations and not limit_reached(env_steps, 0.0):
       t0 = time.time()
       state, m = iteration(state)
       it = int(state.iteration)
       steps = int(m.pop("episode_steps")) * cfg.action_repeat
       env_steps += steps
       eval_return = math.nan
-      if it % cfg.eval_every == 0 or it == cfg.num_iterations:
+      stopping = limit_reached(env_steps, wall_offset + time.time() - t_start)
+      # The last iteration is always evaluated, so a run cut by its budget has a best policy.
+      if it % cfg.eval_every == 0 or it == cfg.num_iterations or stopping:
         structure = eval_structure(state, source, spec)
         rets = iteration.evaluate(state.params, structure, state.obs_stats, jax.random.fold_in(eval_root, it),
                                   cfg.eval_episodes)
@@ -285,12 +293,12 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
       writer.write(row)
       if progress_fn is not None:
         progress_fn({**row, "_start_iteration": start_iteration}, cfg)
-      if it % cfg.checkpoint_every == 0 or it == cfg.num_iterations:
+      if it % cfg.checkpoint_every == 0 or it == cfg.num_iterations or stopping:
         save(state, env_steps, wall)
         last_saved = it
-      if (cfg.max_env_steps and env_steps >= cfg.max_env_steps) or (
-          cfg.max_wall_minutes and wall >= 60 * cfg.max_wall_minutes):
-        print(f"stopping at iteration {it}: limit reached", flush=True)
+      if stopping:
+        if progress_fn is not None:
+          print(f"stopping at iteration {it}: limit reached", flush=True)
         break
     if int(state.iteration) != last_saved:
       save(state, env_steps, wall_offset + time.time() - t_start)
