@@ -1,9 +1,13 @@
-"""Evaluates the policy saved in a training workdir on fresh episodes.
+"""Evaluates a policy on fresh episodes: a compact policy file, or a training workdir's policy.
 
+  python -m experiments.evaluate --policy=results/zoo/hopper_h41_chromatic11.chromnas --episodes=10
   python -m experiments.evaluate --workdir=/tmp/chromnas/default --episodes=10 [--which=latest]
 
-Prints the mean and standard deviation of the return.  The engine and task come from the
-workdir's `config.json` (override the engine with --engine).
+With `--policy`, the NumPy runtime (`chromnas.runtime`, no JAX) runs the file on the task's host
+environment: Gymnasium's own v5 environment for HalfCheetah, Hopper, Walker2d and Swimmer, the
+registry's host environment otherwise.  With `--workdir`, the engine and task come from the
+workdir's `config.json` (override the engine with --engine).  Prints
+`return <mean> +- <std>` over the episodes.
 """
 from __future__ import annotations
 
@@ -14,34 +18,56 @@ import sys
 from absl import app
 from absl import flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
+_POLICY = flags.DEFINE_string("policy", None, "A compact policy file (.chromnas) to run with the NumPy runtime.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
 _EPISODES = flags.DEFINE_integer("episodes", 10, "Number of fresh episodes.")
-_WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Best evaluated or latest policy.")
-_ENGINE = flags.DEFINE_string("engine", "", "Override the engine ('host' or 'brax').")
-_SEED = flags.DEFINE_integer("seed", 12345, "Seed of the evaluation episodes.")
+_WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Best evaluated or latest policy (--workdir).")
+_ENGINE = flags.DEFINE_string("engine", "", "Override the engine ('host' or 'brax') (--workdir).")
+_SEED = flags.DEFINE_integer("seed", 12345, "Seed of the first evaluation episode.")
 
 
-def main(argv):
-  del argv
+def _fail(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def evaluate_file(path: str) -> None:
+  from chromnas import deploy
+  if not os.path.isfile(path):
+    _fail(f"--policy={path}: no such file")
+  try:
+    returns, env = deploy.evaluate_policy_file(path, _EPISODES.value, seed=_SEED.value)
+  except ValueError as e:
+    _fail(f"--policy={path}: {e}")
+  import numpy as np
+  finite = returns[np.isfinite(returns)]
+  if not finite.size:
+    _fail(f"every one of the {returns.size} episodes diverged")
+  print(f"{os.path.basename(path)} on {env}: return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} "
+        f"episodes (min {finite.min():.1f}, max {finite.max():.1f})"
+        + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+
+
+def evaluate_workdir(workdir: str) -> None:
   import jax
   import ml_collections
   import numpy as np
 
   from chromnas import normalizer
   from chromnas import trainer
-  path = os.path.join(_WORKDIR.value, "config.json")
+  path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    print(f"error: {path} not found: is {_WORKDIR.value} a training workdir?", file=sys.stderr)
-    sys.exit(2)
+    _fail(f"{path} not found: is {workdir} a training workdir?")
   with open(path) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   if _ENGINE.value:
+    if _ENGINE.value not in ("host", "brax"):
+      _fail(f"--engine must be 'host' or 'brax', got {_ENGINE.value!r}")
     cfg.engine = _ENGINE.value
   try:
-    bundle = trainer.load_policy_bundle(_WORKDIR.value, _WHICH.value)
+    bundle = trainer.load_policy_bundle(workdir, _WHICH.value)
   except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    _fail(str(e))
   spec = bundle.spec
   # The bundle stores mean/std; rebuild equivalent running statistics (count 2 keeps std exact).
   stats = normalizer.RunningStats(np.float32(2.0), bundle.obs_mean, 2.0 * bundle.obs_std**2)
@@ -54,9 +80,24 @@ def main(argv):
     evaluator.close()
   returns = np.asarray(res.returns)
   finite = returns[np.isfinite(returns)]
+  if not finite.size:
+    _fail(f"every one of the {returns.size} episodes diverged")
   print(f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value}): "
         f"return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} episodes"
         + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f"unexpected arguments {argv[1:]}")
+  if _EPISODES.value < 1:
+    _fail(f"--episodes must be >= 1, got {_EPISODES.value}")
+  if (_POLICY.value is None) == (_WORKDIR.value is None):
+    _fail("give exactly one of --policy=FILE or --workdir=DIR")
+  if _POLICY.value is not None:
+    evaluate_file(_POLICY.value)
+  else:
+    evaluate_workdir(_WORKDIR.value)
 
 
 if __name__ == "__main__":
