@@ -8,6 +8,7 @@ never costs more than the iterations since the previous checkpoint.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -27,6 +28,21 @@ def _unpad_empty(tree, like):
                       tree, like)
 
 
+def digest(tree) -> str:
+  """SHA-256 over every leaf's dtype, shape and bytes, in tree order.  Orbax's data files carry
+  no checksum, so a flipped byte would otherwise restore silently as a different state."""
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(tree):
+    a = np.ascontiguousarray(np.asarray(leaf))
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+  return h.hexdigest()
+
+
+class CorruptCheckpoint(ValueError):
+  """A checkpoint whose restored state does not match the digest recorded when it was saved."""
+
+
 class CheckpointStore:
   """Keeps the last `keep` checkpoints of a run under `directory`."""
 
@@ -37,6 +53,8 @@ class CheckpointStore:
 
   def save(self, step: int, state, meta: dict) -> None:
     """Writes `state` (a pytree) and `meta` (JSON-able) as checkpoint `step`, waiting until durable."""
+    state = jax.device_get(state)
+    meta = {**meta, "state_sha256": digest(state)}
     self.manager.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(_pad_empty(state)),
                                                          meta=ocp.args.JsonSave(meta)), force=True)
     self.manager.wait_until_finished()
@@ -50,7 +68,11 @@ class CheckpointStore:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _pad_empty(like))
     out = self.manager.restore(int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                   meta=ocp.args.JsonRestore()))
-    return _unpad_empty(out.state, like), out.meta
+    state = _unpad_empty(out.state, like)
+    expected = out.meta.get("state_sha256") if isinstance(out.meta, dict) else None
+    if expected is not None and digest(state) != expected:
+      raise CorruptCheckpoint(f"checkpoint {step}: the restored state does not match the digest saved with it")
+    return state, out.meta
 
   def restore_latest(self, like):
     """The newest readable checkpoint as `(step, state, meta)`, or `None` if there is none.

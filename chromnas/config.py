@@ -6,6 +6,8 @@ override fields.  `validate` runs before anything is built or compiled and raise
 """
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
 from chromnas import controller
@@ -16,6 +18,7 @@ from chromnas import tasks
 
 PARTITION_SOURCES = ("none", "fixed", "random", "enas", "evolution")
 OPTIMIZERS = ("sgd", "adam")
+MAX_WORKERS_PER_CORE = 4
 SHAPINGS = ("centered_rank", "std", "none")
 
 
@@ -75,8 +78,34 @@ def _fail(field: str, message: str):
   raise ValueError(f"config.{field}: {message}")
 
 
+# Free-form sub-configs whose keys are not checked against the defaults.
+FREE_FORM = ("env_kwargs",)
+
+
+def check_fields(c: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None,
+                 prefix: str = "") -> None:
+  """Every field of `c` must exist in the defaults and every float must be finite, so a
+  misspelt field in a config file (`c.learning_rat = 5.0`) or a `nan` is an error naming it
+  instead of a silently ignored or poisoned setting."""
+  import difflib
+  import math
+  reference = default_config() if reference is None else reference
+  for key in c.keys():
+    name = prefix + key
+    if key not in reference:
+      close = difflib.get_close_matches(key, list(reference.keys()), n=1)
+      _fail(name, "unknown field" + (f"; did you mean config.{prefix}{close[0]}?" if close else ""))
+    value = c[key]
+    if isinstance(value, float) and not math.isfinite(value):
+      _fail(name, f"must be finite, got {value}")
+    if isinstance(value, ml_collections.ConfigDict) and key not in FREE_FORM and isinstance(
+        reference[key], ml_collections.ConfigDict):
+      check_fields(value, reference[key], prefix=name + ".")
+
+
 def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
   """Checks every field and returns the policy spec; raises `ValueError('config.<field>: ...')`."""
+  check_fields(c)
   try:
     task = tasks.get_task(c.task)
   except ValueError as e:
@@ -138,10 +167,18 @@ def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
     _fail("optimizer", f"unknown optimizer {c.optimizer!r}; choose one of {OPTIMIZERS}")
   if c.fitness_shaping not in SHAPINGS:
     _fail("fitness_shaping", f"unknown shaping {c.fitness_shaping!r}; choose one of {SHAPINGS}")
-  if c.num_workers < 0:
-    _fail("num_workers", f"must be >= 0 (0 = all cores), got {c.num_workers}")
-  if c.max_env_steps < 0 or c.max_wall_minutes < 0:
-    _fail("max_env_steps", "limits must be >= 0")
+  if not isinstance(c.num_workers, int) or c.num_workers < 0:
+    _fail("num_workers", f"must be an integer >= 0 (0 = all cores), got {c.num_workers!r}")
+  if c.host_backend == "local" and c.num_workers > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
+    # Each local worker is a ~55 MB interpreter: far more than the cores only exhausts memory.
+    _fail("num_workers", f"{c.num_workers} local workers on {os.cpu_count()} cores; use at most "
+          f"{MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)} (0 = one per core), or host_backend='ray' for a cluster")
+  if c.max_env_steps < 0:
+    _fail("max_env_steps", f"must be >= 0 (0 = no limit), got {c.max_env_steps}")
+  if c.max_wall_minutes < 0:
+    _fail("max_wall_minutes", f"must be >= 0 (0 = no limit), got {c.max_wall_minutes}")
+  if not 0 < c.sigma <= 10 or not 0 < c.learning_rate <= 10:
+    _fail("sigma" if not 0 < c.sigma <= 10 else "learning_rate", "must lie in (0, 10]")
   if not 0.0 <= c.max_lost_fraction < 1.0:
     _fail("max_lost_fraction", f"must lie in [0, 1), got {c.max_lost_fraction}")
   if c.noise_size < 1000:

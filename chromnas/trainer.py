@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Callable
 
@@ -208,6 +210,29 @@ def default_progress(row: dict, cfg) -> None:
         flush=True)
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (a batch scheduler, `docker stop`) arrived: handled like Ctrl-C (checkpoint, then exit)."""
+
+
+def _raise_terminated(signum, frame):
+  del frame
+  raise Terminated(f"signal {signum}")
+
+
+def _check_no_orphan_results(workdir: str) -> None:
+  """Refuses to start afresh over the results of an earlier run whose checkpoints are gone:
+  restarting at iteration 0 would truncate its metrics and overwrite its best policy."""
+  found = [name for name in ("best_policy.npz", "latest_policy.npz") if os.path.exists(os.path.join(workdir, name))]
+  metrics = os.path.join(workdir, "metrics.csv")
+  if os.path.exists(metrics):
+    with open(metrics) as f:
+      if sum(1 for _ in f) > 1:
+        found.append("metrics.csv")
+  if found:
+    raise ValueError(f"{workdir} holds results of an earlier run ({', '.join(found)}) but no checkpoint to resume "
+                     "from; they are left untouched: use another --workdir, or move them away to start afresh")
+
+
 def _config_json(cfg) -> dict:
   return json.loads(cfg.to_json_best_effort())
 
@@ -224,7 +249,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
   env_steps, wall_offset = 0, 0.0
   _check_same_run(cfg, workdir)
   restored = store.restore_latest(state)
-  if restored is not None:
+  if restored is None:
+    _check_no_orphan_results(workdir)
+  else:
     step, state, meta = restored
     env_steps, wall_offset = int(meta["env_steps"]), float(meta["wall_s"])
     logging.info("resuming from checkpoint %d in %s", step, workdir)
@@ -249,6 +276,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
     print(f"{cfg.task} ({cfg.engine}{workers}): {spec.family} {spec.architecture}{k} policy, {spec.num_params} "
           f"trainable values; population {2 * cfg.num_directions} x {cfg.episode_length} steps; "
           f"partitions: {cfg.partition_source}; workdir {workdir}", flush=True)
+  previous_term = None
+  if threading.current_thread() is threading.main_thread():
+    previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     iteration = Iteration(cfg, spec, evaluator, source, optimizer)
     extra = ["best_return", "num_nonfinite", "grad_norm", "params_norm", "episodes_lost"]
@@ -264,8 +294,17 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
     # A run resumed after it reached its limit has nothing left to do.
     while int(state.iteration) < cfg.num_iterations and not limit_reached(env_steps, 0.0):
       t0 = time.time()
+      previous = state
       state, m = iteration(state)
       it = int(state.iteration)
+      if m["num_nonfinite"] >= 2 * cfg.num_directions:
+        state = previous  # keep (and checkpoint) only iterations that learned something
+        raise FloatingPointError(f"every return of iteration {it} is non-finite (the simulator diverged); the last "
+                                 f"good state (iteration {it - 1}) is kept; check sigma={cfg.sigma} and the task")
+      if not bool(jnp.all(jnp.isfinite(state.params))):
+        state = previous
+        raise FloatingPointError(f"the parameters became non-finite at iteration {it}; the last finite state "
+                                 f"(iteration {it - 1}) is kept; lower learning_rate={cfg.learning_rate}")
       steps = int(m.pop("episode_steps")) * cfg.action_repeat
       env_steps += steps
       eval_return = math.nan
@@ -306,7 +345,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
     # Ctrl-C, a lost worker pool, a closed output pipe...: `state` only ever holds completed
     # iterations, so keep them before the error propagates.
     if int(state.iteration) != last_saved:
-      what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopping on {type(e).__name__}"
+      what = ("terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted" if isinstance(e, KeyboardInterrupt)
+              else f"stopping on {type(e).__name__}")
       try:
         save(state, env_steps, wall_offset + time.time() - t_start)
         print(f"\n{what}: saved a checkpoint at iteration {int(state.iteration)}", file=sys.stderr, flush=True)
@@ -314,6 +354,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
         logging.error("could not save a checkpoint at iteration %d: %s", int(state.iteration), save_error)
     raise
   finally:
+    if previous_term is not None:
+      signal.signal(signal.SIGTERM, previous_term)
     evaluator.close()
     if writer is not None:
       writer.close()

@@ -18,6 +18,8 @@ import sys
 from absl import app
 from absl import flags
 
+from experiments import parse_flags_or_exit
+
 _POLICY = flags.DEFINE_string("policy", None, "A compact policy file (.chromnas) to run with the NumPy runtime.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
 _EPISODES = flags.DEFINE_integer("episodes", 10, "Number of fresh episodes.")
@@ -101,4 +103,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -21,6 +21,8 @@ import sys
 from absl import app
 from absl import flags
 
+from experiments import parse_flags_or_exit
+
 from chromnas import deploy
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -41,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -29,6 +29,8 @@ import time
 from absl import app
 from absl import flags
 
+from experiments import parse_flags_or_exit
+
 _TABLE = flags.DEFINE_enum("table", "all", ["rewards", "comparison", "all"], "Which poster table to run.")
 _ROWS = flags.DEFINE_list("rows", [], "Config names to run (default: every row of --table).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds per row (0, 1, ... seeds-1).")
@@ -238,4 +240,4 @@ def _collect(rows, seeds, done_path, csv_path, zoo, export):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -11,6 +11,8 @@ import sys
 
 from absl import app
 from absl import flags
+
+from experiments import parse_flags_or_exit
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Training configuration file.",
@@ -25,13 +27,16 @@ def main(argv):
   cfg = _CONFIG.value
   try:
     trainer.train(cfg, _WORKDIR.value)
-  except ValueError as e:
+  except (ValueError, FloatingPointError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except trainer.Terminated:
+    print("terminated; rerun the same command to resume", file=sys.stderr)
+    sys.exit(143)
   except KeyboardInterrupt:
     print("interrupted; rerun the same command to resume", file=sys.stderr)
     sys.exit(130)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)
