@@ -12,7 +12,8 @@ host environment (`experiments.evaluate --policy`); the record goes to
 the csv, and the best seed's file becomes `<results_dir>/zoo/<row>.chromnas`.
 
 Rerunning the same command resumes: finished seeds (a `done.json` in their workdir) are
-skipped, unfinished ones continue from their newest checkpoint.  Progress lines give the row,
+skipped, unfinished ones continue from their newest checkpoint, and a seed judged at a smaller
+budget than its row's current `max_env_steps` trains on to the new budget and is judged again.  Progress lines give the row,
 its env steps against the budget, and an ETA for the row and for the whole set.
 """
 from __future__ import annotations
@@ -151,7 +152,14 @@ def main(argv):
     return int(configs[r.config].max_env_steps) or 0
 
   measured = {}  # task -> env-steps/s seen in this invocation
-  pending = [(r, s) for r, s in jobs if not os.path.exists(done_path(r, s))]
+  def finished(r, s):
+    """Judged at a budget at least the row's current one (a raised budget resumes training)."""
+    if not os.path.exists(done_path(r, s)):
+      return False
+    with open(done_path(r, s)) as f:
+      return int(json.load(f).get("budget_env_steps", 0)) >= budget(r)
+
+  pending = [(r, s) for r, s in jobs if not finished(r, s)]
   print(f"reproduce: {len(rows)} rows x {_SEEDS.value} seeds = {len(jobs)} runs, {len(jobs) - len(pending)} "
         f"finished already; machine {machine()}", flush=True)
   failures = []

@@ -199,8 +199,12 @@ def test_minitaur_stands_and_runs_50_steps():
   env.reset(seed=1)
   rng = np.random.default_rng(0)
   for _ in range(50):
-    _, reward, terminated, _, info = env.step(rng.uniform(-1, 1, 8))
-    assert math.isfinite(reward) and info["energy"] >= 0
+    obs, reward, terminated, _, info = env.step(rng.uniform(-1, 1, 8))
+    # pybullet_envs' reward: forward progress - 0.005 |torques . velocities| x 2 ms, from the
+    # observed torques (last simulation step) and motor velocities after the step.
+    energy = abs(float(np.dot(obs[16:24], obs[8:16]))) * 0.002
+    assert info["energy"] == pytest.approx(energy, rel=1e-9, abs=1e-12)
+    assert reward == pytest.approx(info["forward"] - 0.005 * energy, rel=1e-9, abs=1e-12)
     if terminated:
       break
   env.close()

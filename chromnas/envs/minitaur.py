@@ -36,10 +36,11 @@ PyBullet's order), the layout of `pybullet_envs`' Minitaur observation.  The pos
 `(7, 13)` for Minitaur; we could not find an observation / action layout of that size in any
 Minitaur variant we know (PyBullet's has 28 / 8), so ours is the PyBullet one: `(28, 8)`.
 
-Reward per control step: `(x_t - x_{t-1}) - energy_weight * E_t` with `energy_weight = 0.005`,
-`x` the base's world x position and `E_t = sum over the simulation steps of the step of
-|tau . dq| * sim_dt` (J, motor torques times motor velocities).  `pybullet_envs` instead charged
-`|tau . dq| * time_step` once per control step.
+Reward per control step, as `pybullet_envs`' `MinitaurBulletEnv` (distance weight 1, energy
+weight 0.005, drift and shake weights 0): `(x_t - x_{t-1}) - 0.005 * E_t`, `x` the base's world x
+position and `E_t = |tau . dq| * sim_dt` from the torques of the control step's last simulation
+step and the motor velocities after it (`pybullet_envs` multiplies by its simulation step, 2 ms
+with its accurate motor model, where the 5 simulation steps make one 10 ms control step).
 
 Termination (`terminated=True`): the robot has fallen, i.e. the z component of the base's up
 axis is below 0.85 or the base is below 0.13 m.  Truncation at `max_episode_steps`.
@@ -219,9 +220,11 @@ class MinitaurEnv(gymnasium.Env):
   def step(self, action):
     """One control step (`action_repeat` simulation steps); `(obs, reward, terminated, truncated, info)`."""
     q_des = self.motor_targets(action)
-    energy = 0.0
     for _ in range(self.action_repeat):
-      energy += self._sim_step(q_des)
+      self._sim_step(q_des)
+    # pybullet_envs charges the energy once per control step, from the last simulation step's
+    # torques and the motor velocities after it, times the simulation step.
+    energy = abs(float(np.dot(self._torque, self.motor_state()[1]))) * self.sim_dt
     x = self.base_pose()[0][0]
     forward = x - self._x
     self._x = x
