@@ -361,6 +361,17 @@ def loads(data: bytes | bytearray | memoryview) -> ExportedPolicy:
   expected = (payload_bits(family, obs_dim, act_dim, hidden, num_values) + 7) // 8
   if reader.offset - payload_start != expected:  # internal consistency of this reader
     raise ValueError(f"payload is {reader.offset - payload_start} bytes, the footprint says {expected}")
+  # The writer checks these too; the reader must not trust a file that passed only its CRC (a
+  # file written by another tool, or rebuilt with a valid checksum): NaN weights, a zero or
+  # negative std or a non-positive clip would load and then give NaN or constant actions.
+  if not (math.isfinite(obs_clip) and obs_clip > 0):
+    raise ValueError(f"invalid policy: obs_clip must be a finite positive number, got {obs_clip}")
+  if not np.all(np.isfinite(obs_mean)):
+    raise ValueError("invalid policy: the normaliser mean has non-finite entries")
+  if not (np.all(np.isfinite(obs_std)) and np.all(obs_std > 0)):
+    raise ValueError(f"invalid policy: the normaliser std must be finite and positive, min {float(np.min(obs_std))}")
+  if not (np.all(np.isfinite(values)) and np.all(np.isfinite(biases))):
+    raise ValueError("invalid policy: non-finite weight values or biases")
   if family == "chromatic":
     structure = codes.astype(np.int32)
     if structure.size and structure.max() >= num_values:

@@ -302,3 +302,35 @@ def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
   out = tmp_path / "best.chromnas"
   deploy.export_workdir(str(tmp_path), str(out))
   np.testing.assert_allclose(runtime.load_policy(out).act(obs), expected, atol=1e-5)
+
+
+def _with_valid_crc(data: bytes, old: bytes, new: bytes) -> bytes:
+  """`data` with the first `old` replaced by `new` and the checksum recomputed (a file that a
+  reader checking only the CRC would accept)."""
+  import zlib
+  assert len(old) == len(new) and data.find(old) >= 0
+  pos = data.find(old)
+  body = data[:pos] + new + data[pos + len(old):-4]
+  return body + export._CRC.pack(zlib.crc32(body))  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("what, words", [("std", "std must be finite and positive"),
+                                         ("value", "non-finite weight values"),
+                                         ("clip", "obs_clip")])
+def test_reader_validates_what_the_crc_cannot(what, words):
+  from chromnas.bundle import PolicyBundle
+  from chromnas.policies import PolicySpec
+  spec = PolicySpec(3, 2, (), "chromatic", 2)
+  bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
+                        np.zeros(3, np.float32), np.full(3, 7.0, np.float32), 10.0, "x")
+  data = export.dumps(bundle)
+  export.loads(data)
+  if what == "std":
+    bad = _with_valid_crc(data, np.full(3, 7.0, "<f4").tobytes(), np.array([7.0, 0.0, 7.0], "<f4").tobytes())
+  elif what == "value":
+    bad = _with_valid_crc(data, np.array([0.25], "<f4").tobytes(), np.array([np.nan], "<f4").tobytes())
+  else:
+    import struct
+    bad = _with_valid_crc(data, struct.pack("<d", 10.0), struct.pack("<d", -1.0))
+  with pytest.raises(ValueError, match=words):
+    export.loads(bad)
