@@ -143,3 +143,32 @@ def test_worker_modules_do_not_import_jax():
   code = ("import sys; import chromnas.evaluators.host_worker, chromnas.mujoco_tasks, chromnas.debug_envs; "
           "import chromnas.envs.arm_tasks, chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'")
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_replacement_that_dies_while_starting_is_retried(monkeypatch):
+  """Workers killed in a tight loop: a replacement dying at start is retried within a budget."""
+  from chromnas.evaluators import host_pool
+  spec = policies.make_spec(4, 2, "L", "unstructured")
+  ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000)
+  real = host_pool._Worker  # pylint: disable=protected-access
+  failures = {"left": 3}
+
+  def flaky(*args, **kwargs):
+    if failures["left"]:
+      failures["left"] -= 1
+      raise host_pool.WorkerLost("host worker exited while starting (exit code -9)")
+    return real(*args, **kwargs)
+
+  try:
+    monkeypatch.setattr(host_pool, "_Worker", flaky)
+    ev.pool._replace(0)  # pylint: disable=protected-access
+    assert ev.pool.stats["start_failures"] == 3 and ev.pool.workers[0].proc.poll() is None
+    res = ev.evaluate_params(np.zeros((2, 8), np.float32), np.zeros((2, 0), np.int32), normalizer.init_stats(4),
+                             jax.random.PRNGKey(0))
+    assert np.all(np.isfinite(res.returns))
+    ev.pool.max_start_failures = 4
+    failures["left"] = 10
+    with pytest.raises(host_pool.WorkerLost, match="failed to start"):
+      ev.pool._replace(0)  # pylint: disable=protected-access
+  finally:
+    ev.close()

@@ -1,5 +1,6 @@
 """Ray host pool: same answers as the local pool, the evaluator's 'ray' backend, dead actors."""
 import logging
+import os
 import sys
 import time
 
@@ -246,3 +247,63 @@ def test_actor_failing_to_start_fails_clearly():
   with pytest.raises(RuntimeError, match="failed to start(.|\n)*unexpected keyword argument 'bogus'"):
     ray_pool.RayPool(_cfg(bogus=1), 1)
   assert ray.is_initialized()
+
+
+_DRIVER = """
+import os, sys, time
+import jax, numpy as np
+from chromnas import normalizer, policies
+from chromnas.evaluators import make_evaluator
+spec = policies.make_spec(4, 2, "L", "unstructured")
+ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000, backend="ray")
+ev.evaluate_params(np.zeros((2, 8), np.float32), np.zeros((2, 0), np.int32), normalizer.init_stats(4),
+                   jax.random.PRNGKey(0))
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def _descendants(root: int) -> set[int]:
+  children = {}
+  for pid in os.listdir("/proc"):
+    if pid.isdigit():
+      try:
+        with open(f"/proc/{pid}/stat") as f:
+          children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(pid))
+      except (OSError, IndexError):
+        pass
+  out, todo = set(), [root]
+  while todo:
+    for c in children.get(todo.pop(), []):
+      if c not in out:
+        out.add(c)
+        todo.append(c)
+  return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="the watchdog reads /proc")
+def test_local_ray_does_not_outlive_a_killed_driver():
+  import signal
+  import subprocess
+  proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+  try:
+    assert proc.stdout.readline().strip() == "ready"
+    ray_procs = _descendants(proc.pid)
+    assert ray_procs  # raylet, GCS, agents, the actor (and the watchdog)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") and _alive(p) for p in ray_procs):
+      time.sleep(0.5)
+    assert not [p for p in ray_procs if os.path.exists(f"/proc/{p}") and _alive(p)]
+  finally:
+    proc.kill()
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False

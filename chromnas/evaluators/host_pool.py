@@ -68,13 +68,14 @@ class HostPool:
   """`num_workers` processes running episodes; see the module docstring."""
 
   def __init__(self, init_cfg: dict, num_workers: int, *, job_timeout: float = 600.0, max_retries: int = 2,
-               start_timeout: float = 120.0):
+               start_timeout: float = 120.0, max_start_failures: int = 20):
     if num_workers < 1:
       raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     self.init_cfg = init_cfg
     self.job_timeout = job_timeout
     self.max_retries = max_retries
     self.start_timeout = start_timeout
+    self.max_start_failures = max_start_failures
     self.workers: list[_Worker] = []
     self.broadcast_msg = None
     self.stats = collections.Counter()
@@ -87,11 +88,23 @@ class HostPool:
     self.obs_dim, self.act_dim = self.workers[0].obs_dim, self.workers[0].act_dim
 
   def _replace(self, idx: int) -> None:
+    """Replaces worker `idx`.  A replacement that dies while starting (workers killed in a tight
+    loop, a transient fork failure) is retried, up to `max_start_failures` failures per pool, as
+    the Ray pool does; past that budget the pool gives up with `WorkerLost`."""
     self.workers[idx].kill()
     self.stats["workers_replaced"] += 1
-    worker = _Worker(self.init_cfg, self.start_timeout)
-    if self.broadcast_msg is not None:
-      worker.conn.send(self.broadcast_msg)
+    while True:
+      try:
+        worker = _Worker(self.init_cfg, self.start_timeout)
+        if self.broadcast_msg is not None:
+          worker.conn.send(self.broadcast_msg)
+        break
+      except (WorkerLost, OSError, EOFError) as e:
+        self.stats["start_failures"] += 1
+        if self.stats["start_failures"] > self.max_start_failures:
+          raise WorkerLost(f"{self.stats['start_failures']} replacement workers failed to start (last: {e}); "
+                           "giving up") from e
+        time.sleep(min(0.1 * self.stats["start_failures"], 2.0))
     self.workers[idx] = worker
 
   def broadcast(self, msg: tuple) -> None:

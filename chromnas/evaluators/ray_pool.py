@@ -43,6 +43,57 @@ _STARTING, _IDLE, _BUSY = "starting", "idle", "busy"
 _SESSION = {"owned": False, "users": 0}
 
 
+_WATCHDOG = """
+import os, signal, sys, time
+parent, me = int(sys.argv[1]), os.getpid()
+
+def table():
+  out = {}
+  for pid in os.listdir('/proc'):
+    if pid.isdigit():
+      try:
+        with open(f'/proc/{pid}/stat') as f:
+          fields = f.read().rsplit(')', 1)[1].split()
+        out[int(pid)] = (int(fields[1]), fields[19])  # parent pid, start time
+      except (OSError, IndexError):
+        pass
+  return out
+
+seen = {}
+while os.getppid() == parent:
+  procs = table()
+  family, grew = {parent}, True
+  while grew:
+    grew = False
+    for pid, (ppid, start) in procs.items():
+      if ppid in family and pid not in family and pid != me:
+        family.add(pid)
+        seen[pid] = start
+        grew = True
+  time.sleep(0.5)
+procs = table()
+for pid, start in seen.items():
+  if procs.get(pid, (None, None))[1] == start:
+    try:
+      os.kill(pid, signal.SIGKILL)
+    except OSError:
+      pass
+"""
+
+
+def _start_watchdog() -> None:
+  """Starts a small process that remembers every descendant of this process (Ray's raylet, GCS,
+  agents and workers) and kills the ones still alive once this process is gone, however it
+  died (kill -9 included); otherwise a local Ray instance outlives its driver.  Linux only (it
+  reads /proc)."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  if not os.path.isdir("/proc"):
+    return
+  subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
 def _import_ray():
   try:
     import ray  # pylint: disable=import-outside-toplevel
@@ -138,9 +189,11 @@ class RayPool:
       if address:
         ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING)
       else:
+        # A watchdog stops the local instance if this process dies without closing it (kill -9).
         ray.init(num_cpus=max(num_workers, os.cpu_count() or 1), include_dashboard=False,
                  dashboard_host="127.0.0.1", ignore_reinit_error=True, log_to_driver=False,
                  logging_level=logging.WARNING)
+        _start_watchdog()
       _SESSION["owned"] = True
     elif address:
       _log.info("Ray is already initialised in this process; ignoring address=%r", address)
