@@ -207,3 +207,11 @@ def test_bad_input_is_one_line(tmp_path, binary, args, words):
   assert "Traceback" not in out.stderr
   assert not os.path.exists(tmp_path / "w" / "checkpoints")  # nothing started
   assert elapsed < 15  # generous for a loaded CI machine; about 2 s on a quiet one
+
+
+@pytest.mark.slow
+def test_fault_drill_passes():
+  out = subprocess.run([sys.executable, "-m", "experiments.fault_drill", "--kills=2"], capture_output=True, text=True,
+                       timeout=1800, cwd=ROOT)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+  assert out.stdout.count("| pass |") == 6
