@@ -21,7 +21,8 @@ CORE = [
 HOST = ["gymnasium[mujoco]>=1.4,<2", "pybullet>=3.2.7"]
 RAY = ["ray[default]>=2.40"]
 RENDER = ["imageio>=2.30", "imageio-ffmpeg>=0.5"]  # GIF (Pillow) and MP4 writing for experiments.render
-TEST = ["pytest>=8", "hypothesis>=6.100"] + RENDER
+FAST = ["numba>=0.68"]  # compiled chromatic matvec in the NumPy runtime (chromnas.fast_matvec)
+TEST = ["pytest>=8", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST
 
 setup(
     name="chromnas",
@@ -33,5 +34,5 @@ setup(
     packages=find_packages(include=["chromnas", "chromnas.*", "experiments", "experiments.*", "configs", "configs.*"]),
     python_requires=">=3.10",
     install_requires=CORE,
-    extras_require={"host": HOST, "ray": RAY, "render": RENDER, "test": TEST, "all": HOST + RAY + TEST},
+    extras_require={"host": HOST, "ray": RAY, "render": RENDER, "fast": FAST, "test": TEST, "all": HOST + RAY + TEST},
 )

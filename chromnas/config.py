@@ -60,6 +60,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval_every = 10
   c.eval_episodes = 4
   c.checkpoint_every = 10
+  c.image_every = 5  # evaluations between partition / controller-entropy images in TensorBoard (0 = none)
   c.keep_checkpoints = 3
   c.seed = 0
   c.noise_size = 1 << 22
@@ -148,6 +149,8 @@ def validate(c: ml_collections.ConfigDict) -> policies.PolicySpec:
   for field in ("sigma", "learning_rate", "obs_clip"):
     if not c[field] > 0:
       _fail(field, f"must be positive, got {c[field]}")
+  if not (isinstance(c.image_every, int) and c.image_every >= 0):
+    _fail("image_every", f"must be an integer >= 0 (0 = no images), got {c.image_every!r}")
   for field in ("num_directions", "episode_length", "action_repeat", "num_iterations", "eval_every",
                 "checkpoint_every", "keep_checkpoints", "eval_episodes"):
     if not (isinstance(c[field], int) and c[field] >= 1):

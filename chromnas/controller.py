@@ -131,7 +131,20 @@ def sample(config: ControllerConfig, params, key: jax.Array, n: int):
 
 
 def log_prob_and_entropy(config: ControllerConfig, params, choices: jax.Array):
-  """Teacher-forced `(log p(choices) (n,), sum of per-position entropies along the path (n,))`.
+  """Teacher-forced `(log p(choices) (n,), sum of per-position entropies along the path (n,))`."""
+  logp, ent = _teacher_forced(config, params, choices)
+  return logp.sum(axis=0), ent.sum(axis=0)
+
+
+def position_entropies(config: ControllerConfig, params, choices: jax.Array) -> jax.Array:
+  """`H_i = -sum_c p(c | choices_<i) log p(c | choices_<i)` at every position along each path in
+  `choices (n, E)`: `(n, E)`.  Where the controller has settled, `H_i` is near 0; a uniform
+  position has `log C`."""
+  return _teacher_forced(config, params, choices)[1].T
+
+
+def _teacher_forced(config: ControllerConfig, params, choices: jax.Array):
+  """Per-position `(log p (E, n), entropy (E, n))` along the paths `choices (n, E)`.
 
   The inputs are known in advance, so their projections are gathered before the scan and the
   scan holds only the LSTM recurrence; the head runs on all positions at once after it.
@@ -148,8 +161,7 @@ def log_prob_and_entropy(config: ControllerConfig, params, choices: jax.Array):
     return (h, c), h
 
   _, hs = jax.lax.scan(body, (jnp.zeros((n, hsz)), jnp.zeros((n, hsz))), z_in)
-  logp, ent = _path_log_probs(config, params, hs, choices)
-  return logp.sum(axis=0), ent.sum(axis=0)
+  return _path_log_probs(config, params, hs, choices)
 
 
 def log_prob(config: ControllerConfig, params, choices: jax.Array) -> jax.Array:

@@ -17,8 +17,10 @@ memory bandwidth (about 25 GB/s on one core of the development machine: 2.6 ms a
 Here the matrix is `rows*cols/b` pattern indices of 1 or 2 bytes (for K = 2, b = 8 they are exactly
 the bit-packed colors), i.e. 16-32x less to read, and each table is small enough to stay in L1,
 so the cost is one L1 load and one add per lookup (about 0.25-0.35 ns on that machine).  Measured
-there (`experiments/bench_inference.py`), 4096x4096, one vector, one thread: ~5x faster than
-dense for K = 2, ~2.5x for K = 4, ~1.1x for K = 17 (where `b` is only 2).
+there (`experiments/bench_inference.py`, under load), 4096x4096, one vector, one thread: ~5x
+faster than dense for K = 2, ~2.5-3x for K = 4, about even (0.9-1.3x) for K = 17, where `b` is
+only 2 and the 8M lookups themselves are the limit.  Smaller matrices whose dense form fits in the
+last-level cache are faster dense (see `chromnas.runtime.AUTO_MIN_ELEMENTS`).
 
 Layout (`ChromaticPlan.index`): block-major `(num_blocks, rows_padded)`, C-contiguous, so the inner
 loop over rows streams contiguous indices while gathering from one table.  Rows are padded to a
@@ -44,19 +46,24 @@ import threading
 
 import numpy as np
 
-GROUP = 4  # tables added per pass over y (more costs registers, fewer costs y loads/stores)
+GROUP = 4  # tables added per pass over y (8 ran out of registers, fewer costs y loads/stores); the
+#           kernels below are written for 4
 ROW_PAD = 8  # rows padded to a multiple of this (8 uint8 or 4 uint16 indices per uint64 word)
 BATCH_LANES = 8  # inputs per table entry in the batched kernel (8 float32 = one AVX register)
 MAX_TABLE = 1 << 16  # K^b cap: tables beyond 64K entries (256 KiB) no longer sit in cache
 
 
 def block_size(num_colors: int, cols: int | None = None) -> int:
-  """Block width `b` for `K` colors: the largest `b` with `K^b <= 256` (one-byte indices, 1 KiB
-  tables in L1), or `b = 2` (`K^2` entries, two-byte indices) for `17 <= K <= 256`, `b = 1` above.
+  """Block width `b` for `K` colors, capped at `cols`: the largest `b` with `K^b <= 256` (one-byte
+  indices, 1 KiB tables) for `K <= 16`; `b = 2` (`K^2 <= 4096` entries, two-byte indices) for
+  `17 <= K <= 64`; `b = 1` above (no faster than dense; kept for completeness).
 
-  Measured at 4096x4096 (one thread): one-byte indices with 4 tables per pass were the fastest
-  for K = 2 (b = 8, vs b = 10/12) and K = 4 (b = 4, vs b = 5/6); for K = 17, b = 2 (289 entries)
-  beats b = 1 (twice the lookups) and b = 3 (4913 entries, spills L1).  Capped at `cols`.
+  Why (measured at 4096x4096, one thread, see `experiments/bench_inference.py`): for one vector,
+  tables up to ~2-3K entries are 5-25% faster (fewer lookups, e.g. K = 2: b = 10 0.47 ms vs b = 8
+  0.51 ms), but the batched kernel keeps 8 sums per entry and wants small tables (batch 16, K = 2:
+  b = 8 2.3 ms vs b = 10 3.4 ms) and one-byte indices need half the memory, so `K^b <= 256` is the
+  best all-round choice.  For K = 17, b = 2 (289 entries) beats b = 1 (twice the lookups) and
+  b = 3 (4913 entries per table, which fall out of L1).
   """
   if num_colors < 1:
     raise ValueError(f"num_colors must be >= 1, got {num_colors}")
@@ -66,7 +73,7 @@ def block_size(num_colors: int, cols: int | None = None) -> int:
     b = 1
     while num_colors ** (b + 1) <= 256:
       b += 1
-  elif num_colors <= 256:
+  elif num_colors <= 64:
     b = 2
   else:
     b = 1
@@ -136,13 +143,12 @@ def prepare(colors, num_colors: int, block: int | None = None) -> ChromaticPlan:
   dtype = index_dtype(num_colors ** block)
   index = np.zeros((blocks_padded, rows_padded), dtype)
   # Horner over the block's columns, last digit first: p = c_0 + K (c_1 + K (c_2 + ...)).
+  # A ragged last block lacks its high digits, which count as color 0.
   acc = np.zeros((rows, num_blocks), np.int64)
-  padded = np.zeros((rows, num_blocks * block), np.int64)
-  padded[:, :cols] = colors
-  digits = padded.reshape(rows, num_blocks, block)
   for j in reversed(range(block)):
     acc *= num_colors
-    acc += digits[:, :, j]
+    digit = colors[:, j::block]
+    acc[:, :digit.shape[1]] += digit
   index[:num_blocks, :rows] = acc.T
   return ChromaticPlan(rows, cols, int(num_colors), block, index)
 
@@ -326,6 +332,7 @@ def _kernel_batch8(values, index, xt, block, y):
         yi[4], yi[5], yi[6], yi[7] = v4, v5, v6, v7
 
 
+_WORD_KERNELS = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16"}
 _KERNELS = {"u8": _kernel_u8, "u16": _kernel_u16, "any": _kernel_any, "batch8": _kernel_batch8}
 _compiled: dict = {}
 _lock = threading.Lock()
@@ -360,7 +367,7 @@ def _kernel(name: str, dtype):
   and the batched kernel's 8-wide row update needs it (3x faster measured).  numba re-reads its
   config from the environment at each compilation, so the variable is set only meanwhile.
   """
-  key = (name, np.dtype(dtype).name)
+  key = (name, dtype)  # dtype: a numpy dtype object (hashing it is cheap, np.dtype(...) is not)
   fn = _compiled.get(key)
   if fn is not None:
     return fn
@@ -375,12 +382,15 @@ def _kernel(name: str, dtype):
       opts = dict(fastmath=True, boundscheck=False, nogil=True, cache=True)
       if _build_table_nb is None:
         _build_table_nb = numba.njit(**opts, inline="always")(_build_table)
-      f32, f32_2d = numba.float32[::1], numba.float32[:, ::1]
-      idx = numba.from_dtype(np.dtype(dtype))[:, ::1]
+      # values and index read-only in the signature: writable arrays convert to it, and the
+      # caller's values (e.g. a JAX buffer) or a plan loaded from a read-only buffer may be so.
+      array = numba.types.Array
+      values_t = array(numba.float32, 1, "C", readonly=True)
+      index_t = array(numba.from_dtype(np.dtype(dtype)), 2, "C", readonly=True)
       if name == "batch8":
-        sig = (f32, idx, f32_2d, numba.int64, numba.float32[:, :, ::1])
+        sig = (values_t, index_t, numba.float32[:, ::1], numba.int64, numba.float32[:, :, ::1])
       else:
-        sig = (f32, idx, f32, numba.int64, f32)
+        sig = (values_t, index_t, numba.float32[::1], numba.int64, numba.float32[::1])
       fn = numba.njit([sig], **opts)(_KERNELS[name])
     finally:
       if old is None:
@@ -397,14 +407,11 @@ def _matvec_numba(values, plan: ChromaticPlan, x2: np.ndarray) -> np.ndarray:
   xpad = _padded_inputs(plan, x2)
   if batch <= 2:
     # One vector at a time: the word kernels read 8 (4) indices per load.
-    name = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16"}.get(plan.index.dtype, "any")
-    kernel = _kernel(name, plan.index.dtype)
-    out = np.empty((batch, plan.rows), np.float32)
+    kernel = _kernel(_WORD_KERNELS.get(plan.index.dtype, "any"), plan.index.dtype)
+    y = np.zeros((batch, rows_padded), np.float32)
     for k in range(batch):
-      y = np.zeros(rows_padded, np.float32)
-      kernel(values, plan.index, xpad[k], plan.block, y)
-      out[k] = y[:plan.rows]
-    return out
+      kernel(values, plan.index, xpad[k], plan.block, y[k])
+    return y[:, :plan.rows]
   lanes = BATCH_LANES
   batch_padded = -(-batch // lanes) * lanes
   xt = np.zeros((xpad.shape[1], batch_padded), np.float32)
@@ -414,21 +421,21 @@ def _matvec_numba(values, plan: ChromaticPlan, x2: np.ndarray) -> np.ndarray:
   return y.transpose(0, 2, 1).reshape(batch_padded, rows_padded)[:batch, :plan.rows]
 
 
-def matvec(values, plan: ChromaticPlan, x, backend: str | None = None) -> np.ndarray:  # pylint: disable=redefined-outer-name
+def matvec(values, plan: ChromaticPlan, x, use: str | None = None) -> np.ndarray:
   """`y = x @ values[colors].T`, i.e. `y[..., i] = sum_j values[colors[i, j]] x[..., j]`.
 
-  `values (K,)`, `x (cols,)` or `(..., cols)` -> `y (..., rows)`, float32.  `backend` 'numba' or
-  'numpy' (default: `backend()`).
+  `values (K,)`, `x (cols,)` or `(..., cols)` -> `y (..., rows)`, float32.  `use`: the kernel,
+  'numba' or 'numpy' (default: `backend()`).
   """
   values, x = _check(values, plan, x)
-  backend = globals()["backend"]() if backend is None else backend
-  if backend not in ("numba", "numpy"):
-    raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-  if backend == "numba" and not _import_numba():
+  use = backend() if use is None else use
+  if use not in ("numba", "numpy"):
+    raise ValueError(f"use must be 'numba' or 'numpy', got {use!r}")
+  if use == "numba" and not _import_numba():
     raise RuntimeError("numba is not available (not installed, or CHROMNAS_NO_NUMBA is set)")
   lead = x.shape[:-1]
   x2 = x.reshape(-1, plan.cols)
   if x2.shape[0] == 0 or plan.rows == 0:
     return np.zeros((*lead, plan.rows), np.float32)
-  y = _matvec_numba(values, plan, x2) if backend == "numba" else _matvec_numpy(values, plan, x2)
+  y = _matvec_numba(values, plan, x2) if use == "numba" else _matvec_numpy(values, plan, x2)
   return y.reshape(*lead, plan.rows)

@@ -46,10 +46,39 @@ class MetricsWriter:
         if k not in ("iteration", "env_steps") and isinstance(v, (int, float)) and math.isfinite(v):
           self._tb.add_scalar(k, v, step)
 
+  def write_images(self, env_steps: int, images: dict) -> None:
+    """Logs `{tag: (H, W, 3) uint8}` images to TensorBoard at `env_steps` (no-op without it)."""
+    if self._tb is not None:
+      for tag, image in images.items():
+        self._tb.add_image(tag, image, int(env_steps), dataformats="HWC")
+
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
+
+
+def structure_images(structure, layer_shapes, num_choices: int, entropy=None, scale: int = 6) -> dict:
+  """Pictures of a partition for TensorBoard: `partition/layer<l>`, each weight `(out, in)` of
+  layer `l` colored by its color (or kept / dropped), and with `entropy (E,)` also
+  `entropy/layer<l>`, the controller's per-position entropy as a heat map (0 black, log C
+  white).  Each cell is `scale` pixels; returns `{tag: (H, W, 3) uint8}`."""
+  import numpy as np
+  from matplotlib import colormaps
+  structure = np.asarray(structure)
+  cmap = colormaps["tab20" if num_choices <= 20 else "nipy_spectral"].resampled(max(num_choices, 2))
+  out, offset = {}, 0
+  top = math.log(max(num_choices, 2))
+  for layer, (rows, cols) in enumerate(layer_shapes):
+    grid = structure[offset:offset + rows * cols].reshape(rows, cols)
+    rgb = (cmap(grid)[..., :3] * 255).astype(np.uint8)
+    out[f"partition/layer{layer}"] = np.kron(rgb, np.ones((scale, scale, 1), np.uint8))
+    if entropy is not None:
+      e = np.clip(np.asarray(entropy)[offset:offset + rows * cols].reshape(rows, cols) / top, 0.0, 1.0)
+      gray = (colormaps["magma"](e)[..., :3] * 255).astype(np.uint8)
+      out[f"entropy/layer{layer}"] = np.kron(gray, np.ones((scale, scale, 1), np.uint8))
+    offset += rows * cols
+  return out
 
 
 def _fmt(v):

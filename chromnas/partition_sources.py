@@ -35,12 +35,15 @@ from chromnas import controller as ctrl
 class PartitionSource(NamedTuple):
   """`init(key) -> state`; `ask(state, key, n) -> structures (n, E)`;
   `tell(state, structures, rewards) -> (state, metrics)`; `current(state) -> (E,)`, the
-  structure the source would deploy now (the trainer evaluates the current values with it)."""
+  structure the source would deploy now (the trainer evaluates the current values with it);
+  `position_entropy(state) -> (E,)` (controllers only, else None): how undecided the source is
+  at each position along its current structure, for watching a search."""
 
   init: Callable[[jax.Array], Any]
   ask: Callable[[Any, jax.Array, int], jax.Array]
   tell: Callable[[Any, jax.Array, jax.Array], tuple[Any, dict]]
   current: Callable[[Any], jax.Array]
+  position_entropy: Callable[[Any], jax.Array] | None = None
 
 
 @struct.dataclass
@@ -171,8 +174,12 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                    "controller_baseline": rs.baseline}
       return ControllerState(rs, best_s, best_r), {**metrics, "best_reward": best_r}
 
+    def entropy_ctrl(state):
+      params = state.reinforce.params
+      return ctrl.position_entropies(config, params, ctrl.greedy(config, params)[None])[0]
+
     return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl,
-                           jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)))
+                           jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)), jax.jit(entropy_ctrl))
 
   if kind == "evolution":
     pop = int(population_size)

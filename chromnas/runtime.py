@@ -23,8 +23,11 @@ depend only on the coloring and are precomputed once (`mailman_prepare`).  The l
 ragged: it is padded with color 0 against zero inputs, which adds exactly nothing.  The tables
 are built from `deltas = values - values[0]` (so the `c = 0` part of every step is free) and
 `values[0] * sum(x)` is added at the end.  In NumPy the lookups (`np.take`) cost a few ns each,
-so on a CPU this path is slower than a BLAS product with the materialised matrix; what it saves
-is memory (`experiments/bench_inference.py` measures both).
+so this reference path is slower than a BLAS product with the materialised matrix.  The fast
+version of the same algorithm is `chromnas.fast_matvec` (numba-compiled when numba is installed,
+one-byte pattern indices, tables in L1): at 4096x4096 it beats the dense BLAS product (one thread)
+about 5x for K = 2 and runs about even with it for K = 17; `Policy` uses it for large chromatic
+layers (`matvec='auto'`, the default).  `experiments/bench_inference.py` measures all paths.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import dataclasses
 import numpy as np
 
 from chromnas import export
+from chromnas import fast_matvec
 from chromnas import numpy_policy
 
 MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
@@ -72,7 +76,9 @@ def mailman_pattern_index(colors: np.ndarray, num_colors: int, block: int) -> np
   padded[:, :cols] = colors
   powers = np.int64(num_colors) ** np.arange(block, dtype=np.int64)
   index = padded.reshape(rows, num_blocks, block) @ powers
-  return index.T.astype(mailman_index_dtype(num_colors ** block))
+  # C order: each block's row of patterns is contiguous, so the lookups of one block stream
+  # (`index.T.astype` alone would keep the transposed, strided layout).
+  return np.ascontiguousarray(index.T, mailman_index_dtype(num_colors ** block))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,20 +169,53 @@ def mailman_matvec(values, plan: MailmanPlan, x) -> np.ndarray:
   return y
 
 
-MATVECS = ("dense", "mailman")
+MATVECS = ("auto", "dense", "mailman")
+
+# `matvec='auto'`: smallest `rows * cols` at which a chromatic layer runs through the
+# `fast_matvec` kernel instead of a dense BLAS product, by the kernel's block width `b`.
+# Measured on the 2-core development machine (`experiments/bench_inference.py`, square layers,
+# one vector, one BLAS thread): a dense GEMV reads its float32 matrix from the last-level cache
+# at ~80 GB/s while the matrix fits there (<= ~8-16 MiB: 1448^2 and below), and from DRAM at
+# ~25 GB/s beyond, whereas the kernel costs ~0.3 ns per lookup, `rows * cols / b` lookups.
+# Crossovers: b = 8 (K = 2) between 724^2 (0.9x) and 1024^2 (1.2x); b = 4..5 (K = 3, 4) between
+# 1448^2 (0.7-0.8x) and 2048^2 (1.7-1.9x); b = 2..3 (K = 5..64) between 2048^2 (0.5-1.1x) and
+# 2896^2 (0.9-2.5x; K = 17 is the slowest, ~1.0-1.3x at 4096^2).  b = 1 (K > 64) never wins.
+# Policy-sized layers (41x17) stay dense: there a BLAS call costs ~1 us, the kernel's fixed
+# overhead alone ~5 us.  The decision is made at load time for single observations; a batch of
+# 8 favours the kernel further (OpenBLAS's small-batch GEMM is slow: 4096^2 K = 17 0.27x), a
+# batch of 64 with K = 17 favours dense (1.4x): serve large batches with `matvec='dense'`.
+AUTO_MIN_ELEMENTS = ((8, 1 << 20), (4, 1 << 22), (2, 1 << 23))  # (smallest b, smallest rows*cols)
+
+
+def auto_uses_kernel(rows: int, cols: int, num_colors: int) -> bool:
+  """Whether `matvec='auto'` runs a `(rows, cols)` layer with `num_colors` colors through the
+  compiled `fast_matvec` kernel (numba available and the layer above `AUTO_MIN_ELEMENTS`)."""
+  if fast_matvec.backend() != "numba":
+    return False  # the NumPy fallback never beats BLAS
+  block = fast_matvec.block_size(num_colors, cols)
+  for min_block, min_elements in AUTO_MIN_ELEMENTS:
+    if block >= min_block:
+      return rows * cols >= min_elements
+  return False
 
 
 class Policy:
   """A loaded policy.  `act(obs)` maps `(obs_dim,)` or `(batch, obs_dim)` observations to
   actions in `[-1, 1]`, float32.
 
-  `matvec='dense'` (default) materialises every weight matrix once at load time (one BLAS
-  product per layer, the fastest on a CPU at policy sizes); `matvec='mailman'` keeps chromatic
-  layers as their colorings' mailman plans plus the K shared values (less memory than dense
-  matrices for large layers, see `experiments/bench_inference.py`).
+  `matvec` picks how each layer's product `h W^T` runs:
+
+  * 'auto' (default): per layer, the fastest measured path: dense BLAS for every layer except
+    large chromatic ones (`auto_uses_kernel`, thresholds in `AUTO_MIN_ELEMENTS`), which keep only
+    their pattern indices and run the compiled `fast_matvec` kernel.  Without numba: all dense.
+  * 'dense': every weight matrix materialised once at load time, one BLAS product per layer.
+  * 'mailman': chromatic policies only; every layer keeps its `fast_matvec` plan plus the K
+    shared values (least memory), compiled kernel if numba is installed, else the NumPy fallback.
+
+  `layer_paths` says what runs per layer: 'dense', 'numba' or 'numpy'.
   """
 
-  def __init__(self, exported: export.ExportedPolicy, matvec: str = "dense"):
+  def __init__(self, exported: export.ExportedPolicy, matvec: str = "auto"):
     if matvec not in MATVECS:
       raise ValueError(f"matvec must be one of {MATVECS}, got {matvec!r}")
     if matvec == "mailman" and exported.family != "chromatic":
@@ -191,15 +230,25 @@ class Policy:
     sizes = (self.obs_dim, *self.hidden, self.act_dim)
     mats, self._biases = numpy_policy.weight_matrices(self.family, sizes, exported.num_colors, exported.params(),
                                                       exported.structure)
-    self._mats, self._plans, self._values = None, None, exported.values
-    if matvec == "dense":
-      self._mats = [np.ascontiguousarray(w, np.float32) for w in mats]
-    else:  # keep only the K values and the plans
-      self._plans, edge = [], 0
-      for rows, cols in exported.layer_shapes:
+    self._values = None if exported.values is None else np.asarray(exported.values, np.float32)
+    # Per layer: a dense (out, in) float32 matrix, or a fast_matvec plan.
+    self._layers: list = []
+    paths, edge = [], 0
+    for layer, (rows, cols) in enumerate(exported.layer_shapes):
+      chromatic = exported.family == "chromatic"
+      if chromatic and (matvec == "mailman"
+                        or (matvec == "auto" and auto_uses_kernel(rows, cols, exported.num_colors))):
         colors = exported.structure[edge:edge + rows * cols].reshape(rows, cols)
-        self._plans.append(mailman_prepare(colors, exported.num_colors))
-        edge += rows * cols
+        self._layers.append(fast_matvec.prepare(colors, exported.num_colors))
+        paths.append(fast_matvec.backend())
+      else:
+        self._layers.append(np.ascontiguousarray(mats[layer], np.float32))
+        paths.append("dense")
+      edge += rows * cols
+    self.layer_paths = tuple(paths)
+    del mats
+    if "numba" in paths:  # compile (or load from numba's disk cache) now, not on the first act
+      self.act(np.zeros(self.obs_dim, np.float32))
 
   @property
   def num_colors(self) -> int:
@@ -207,8 +256,8 @@ class Policy:
 
   def weight_matrices(self) -> list[np.ndarray]:
     """Every layer's `(out, in)` float32 weight matrix."""
-    if self._mats is not None:
-      return list(self._mats)
+    if all(isinstance(layer, np.ndarray) for layer in self._layers):
+      return list(self._layers)
     sizes = (self.obs_dim, *self.hidden, self.act_dim)
     return numpy_policy.weight_matrices(self.family, sizes, self.num_colors, self.exported.params(),
                                         self.exported.structure)[0]
@@ -218,18 +267,18 @@ class Policy:
     return numpy_policy.normalize(obs, self.obs_mean, self.obs_std, self.obs_clip)
 
   def act(self, obs) -> np.ndarray:
-    """Actions for `obs (obs_dim,)` or `(batch, obs_dim)` (any leading dims), float32."""
+    """Actions for `obs (obs_dim,)` or `(batch, obs_dim)` (any leading dims), float32:
+    `h_l = tanh(h_{l-1} W_l^T + b_l)` from the normalised observations."""
     obs = np.asarray(obs, np.float32)
     if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
       raise ValueError(f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, "
                        f"got {obs.shape}")
     h = self.normalize(obs)
-    num_layers = len(self.hidden) + 1
-    for layer in range(num_layers):
-      if self._plans is not None:
-        h = mailman_matvec(self._values, self._plans[layer], h)
+    for layer, weights in enumerate(self._layers):
+      if isinstance(weights, np.ndarray):
+        h = h @ weights.T
       else:
-        h = h @ self._mats[layer].T
+        h = fast_matvec.matvec(self._values, weights, h)
       if layer < len(self._biases):
         h = h + self._biases[layer]
       h = np.tanh(h, dtype=np.float32)
@@ -242,10 +291,10 @@ class Policy:
     extra = f", K={self.num_colors}" if self.family == "chromatic" else (
         f", kept={self.exported.num_values}" if self.family == "masked" else "")
     return (f"Policy({self.family} {arch}, obs_dim={self.obs_dim}, act_dim={self.act_dim}{extra}, "
-            f"env={self.env!r}, matvec={self.matvec!r})")
+            f"env={self.env!r}, matvec={self.matvec!r}, layers={'/'.join(self.layer_paths)})")
 
 
-def load_policy(path_or_bytes, matvec: str = "dense") -> Policy:
+def load_policy(path_or_bytes, matvec: str = "auto") -> Policy:
   """Loads a policy file written by `chromnas.export` (a path or its bytes); raises
-  `ValueError` on truncated, corrupted or unknown data."""
+  `ValueError` on truncated, corrupted or unknown data.  `matvec`: see `Policy`."""
   return Policy(export.read_policy(path_or_bytes), matvec=matvec)

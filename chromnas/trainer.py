@@ -38,6 +38,7 @@ from chromnas.es_step import ask
 from chromnas.es_step import tell
 from chromnas.evaluators import make_evaluator
 from chromnas.metrics import MetricsWriter
+from chromnas.metrics import structure_images
 
 # Config fields that define what is being trained: a workdir cannot resume under other values
 # (`controller.*` fields only where a controller is trained or sampled: `enas`, `random`).
@@ -287,6 +288,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
     eval_root = jax.random.PRNGKey(cfg.seed + 1_000_003)
 
     lost_before = _lost(evaluator)
+    evaluations = 0
     def limit_reached(steps, wall):
       return bool((cfg.max_env_steps and steps >= cfg.max_env_steps)
                   or (cfg.max_wall_minutes and wall >= 60 * cfg.max_wall_minutes))
@@ -316,6 +318,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str,
                                   cfg.eval_episodes)
         finite = rets[np.isfinite(rets)]
         eval_return = float(finite.mean()) if finite.size else math.nan
+        evaluations += 1
+        if cfg.image_every and spec.structure_size and evaluations % cfg.image_every == 1 % cfg.image_every:
+          entropy = None if source.position_entropy is None else np.asarray(source.position_entropy(state.source_state))
+          writer.write_images(env_steps, structure_images(np.asarray(structure), spec.layer_shapes,
+                                                          spec.num_choices, entropy))
         if finite.size and eval_return > float(state.best_return):
           state = state.replace(best_return=jnp.float32(eval_return), best_params=state.params,
                                 best_structure=structure, best_obs_stats=state.obs_stats)

@@ -2,7 +2,7 @@
 
 Every row trains for a fixed budget of environment steps (`max_env_steps`), the budget
 `python -m experiments.reproduce` states in its report.  Per-task settings (`TASK_SETTINGS`)
-hold what differs from the defaults; each was chosen by a measured run (WORKSPACE_NOTES.md).
+hold what differs from the defaults.
 """
 from chromnas.config import default_config
 

@@ -2,22 +2,37 @@
 
   python -m experiments.bench_inference                                   # default sizes, K in {2, 4, 17}
   python -m experiments.bench_inference --sizes=41x17,4096x4096 --colors=2
+  python -m experiments.bench_inference --batch=16 --crossover_sizes=      # 16 inputs, no crossover sweep
   python -m experiments.bench_inference --format=json
 
-Paths (single input vector; JAX ones jitted, timed with `block_until_ready`; median of repeats):
+Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block_until_ready`;
+median of repeats):
 
-* `dense`    the materialised float32 matrix, one GEMV (`W @ x`);
+* `dense`    the materialised float32 matrix, one GEMV (GEMM for a batch);
 * `gather`   `chromnas.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
 * `grouped`  `chromnas.structured.chromatic_matvec_grouped`: one-hot color sums, never builds `W`
              (skipped where its `rows*cols*K` one-hot exceeds --max_grouped_mb);
-* `mailman`  `chromnas.structured.mailman.mailman_matvec`, the O(rows*cols / log_K rows) path;
-* NumPy (`np-*`): the same dense / gather / mailman paths of the NumPy runtime (`chromnas.runtime`),
-  with BLAS limited to --numpy_threads threads (set before NumPy loads).
+* `mailman`  `chromnas.structured.mailman.mailman_matvec` (JAX) or `chromnas.runtime.mailman_matvec`
+             (NumPy, `np.take`): the reference O(rows*cols / log_K rows) lookup paths;
+* `fast`     `chromnas.fast_matvec.matvec`, engine `numba` (or `numpy` where numba is missing):
+             one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
+* `host`     (JAX) the same kernel called from jitted JAX through `jax.pure_callback`
+             (`chromnas.structured.mailman.host_matvec`).
 
-Each row also gives the memory of the representation the path keeps: the dense float32 matrix,
-the int32 colors (gather, grouped), the colors bit-packed at ceil(log2 K) bits (the exported
-file), and the mailman plan (pattern indices, uint8/uint16/uint32).  Ratios are time / dense
-time of the same engine.
+NumPy runs with BLAS limited to --numpy_threads threads (set before NumPy loads); JAX uses
+XLA's default threads.  Columns: time per matvec; `x dense`, the time over the dense time of
+the same engine (below 1: faster than dense); error against float64; `kept`, the bytes the path
+keeps (dense float32 matrix, int32 colors, or pattern indices); `read GB/s`, the effective
+bandwidth, bytes the path must read (what it keeps, plus `x`) / time; `% copy`, that over the
+bandwidth of `np.copyto` of the dense matrix measured in the same run for the same size (bytes
+read + written per second, the STREAM convention; per size because a matrix that fits in cache
+copies faster than one in DRAM).  A copy also writes (and reads each written line first), so a
+pure read stream such as a dense GEMV can exceed 100%: near or above it, dense is memory bound.
+The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; time is what
+counts for them.
+
+Then the crossover per K: the smallest square size in --crossover_sizes from which on the `fast`
+path beats NumPy dense (batch 1), with the ratios of the sweep.
 """
 from __future__ import annotations
 
@@ -33,12 +48,16 @@ from absl import flags
 _SIZES = flags.DEFINE_list("sizes", ["41x17", "6x41", "256x256", "1024x1024", "4096x4096"],
                            "Matrix shapes ROWSxCOLS.")
 _COLORS = flags.DEFINE_list("colors", ["2", "4", "17"], "Numbers of colors K.")
+_BATCH = flags.DEFINE_integer("batch", 1, "Input vectors per matvec (x is (batch, cols); 1: a single (cols,) vector).")
 _BUDGET = flags.DEFINE_float("budget_s", 0.2, "Seconds of repeats per measurement (at least --min_repeats).")
 _MIN_REPEATS = flags.DEFINE_integer("min_repeats", 5, "Fewest timed repeats per measurement.")
 _MAX_GROUPED_MB = flags.DEFINE_float("max_grouped_mb", 64.0, "Skip the grouped path above this one-hot size.")
 _NUMPY = flags.DEFINE_bool("numpy", True, "Also time the NumPy runtime paths.")
+_JAX = flags.DEFINE_bool("jax", True, "Time the JAX paths.")
 _NUMPY_THREADS = flags.DEFINE_integer("numpy_threads", 1, "BLAS threads for NumPy (0: leave as is).")
-_BLOCK = flags.DEFINE_integer("block", 0, "Mailman block width (0: the default ~log_K rows).")
+_BLOCK = flags.DEFINE_integer("block", 0, "Mailman block width of the reference paths (0: the default ~log_K rows).")
+_CROSSOVER = flags.DEFINE_list("crossover_sizes", ["512", "1024", "1448", "2048", "2896", "4096"],
+                               "Square sizes N (NxN) of the crossover sweep, fast vs NumPy dense (empty: skip).")
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random colorings, values and inputs.")
 
@@ -58,73 +77,123 @@ def _time(fn, budget_s: float, min_repeats: int) -> float:
   return statistics.median(times)
 
 
+def copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> float:
+  """Bytes per second read + written by `np.copyto` of an `nbytes` float32 array (its first
+  touch excluded, as for the matvecs)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  src = np.ones(max(1, nbytes // 4), np.float32)
+  dst = np.empty_like(src)
+  return 2 * src.nbytes / _time(lambda: np.copyto(dst, src), budget_s, min_repeats)
+
+
+def _rel_err(out, expected) -> float:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  out = np.asarray(out, np.float64)
+  return float(np.max(np.abs(out - expected)) / max(1.0, float(np.max(np.abs(expected)))))
+
+
 def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, with_numpy=True, block=None,
-        seed=0, log=print):
+        seed=0, log=print, batch=1, with_jax=True):
   """All measurements as a list of dicts (one per size, K and path)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
+  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
   from chromnas import runtime  # pylint: disable=g-import-not-at-top
-  from chromnas import structured  # pylint: disable=g-import-not-at-top
-  from chromnas.structured import mailman  # pylint: disable=g-import-not-at-top
+  if with_jax:
+    import jax  # pylint: disable=g-import-not-at-top
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-  dense_fn = jax.jit(lambda w, x: w @ x)
-  gather_fn = jax.jit(structured.chromatic_matvec)
-  grouped_fn = jax.jit(structured.chromatic_matvec_grouped)
-  mailman_fn = jax.jit(mailman.mailman_matvec)
+    from chromnas import structured  # pylint: disable=g-import-not-at-top
+    from chromnas.structured import mailman  # pylint: disable=g-import-not-at-top
+    # W x^T then transposed back: `x @ w.T` makes XLA:CPU transpose the whole matrix per call.
+    dense_fn = jax.jit(lambda w, x: (w @ x.T).T)
+    gather_fn = jax.jit(structured.chromatic_matvec)
+    grouped_fn = jax.jit(structured.chromatic_matvec_grouped)
+    mailman_fn = jax.jit(mailman.mailman_matvec)
+
+  fast_engine = fast_matvec.backend()
   rng = np.random.default_rng(seed)
   rows_out = []
   for rows, cols in sizes:
+    copy_bps = copy_bandwidth(rows * cols * 4, budget_s, min_repeats)
     for num_colors in colors_list:
-      colors = rng.integers(0, num_colors, (rows, cols)).astype(np.int32)
+      colors = rng.integers(0, num_colors, (rows, cols), dtype=np.int32)
       values = rng.standard_normal(num_colors).astype(np.float32)
-      x = rng.standard_normal(cols).astype(np.float32)
+      x = rng.standard_normal((batch, cols) if batch > 1 else cols).astype(np.float32)
       w = values[colors]
-      expected = w.astype(np.float64) @ x.astype(np.float64)
-      plan = mailman.prepare(colors, num_colors, block)
+      expected = x.astype(np.float64) @ w.T.astype(np.float64)
       np_plan = runtime.mailman_prepare(colors, num_colors, block)
+      fast_plan = fast_matvec.prepare(colors, num_colors)
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
-      memory = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
-                "mailman": plan.nbytes}
-      common = dict(rows=rows, cols=cols, K=num_colors, block=plan.block, dense_bytes=rows * cols * 4,
-                    packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=plan.nbytes)
-      wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
-      jax_paths = {
-          "dense": lambda: dense_fn(wj, xj).block_until_ready(),
-          "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
-          "grouped": lambda: grouped_fn(vj, cj, xj).block_until_ready(),
-          "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
-      }
-      results = {}
-      for name, fn in jax_paths.items():
-        if name == "grouped" and rows * cols * num_colors * 4 > max_grouped_mb * 2**20:
-          continue
-        out = np.asarray(fn() if name != "dense" else dense_fn(wj, xj))
-        err = float(np.max(np.abs(out - expected)) / max(1.0, float(np.max(np.abs(expected)))))
-        results[("jax", name)] = (_time(fn, budget_s, min_repeats), err, memory[name])
+      kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
+              "mailman": np_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes}
+      blocks = {"mailman": np_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
+      common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
+                    packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=np_plan.nbytes,
+                    fast_plan_bytes=fast_plan.nbytes, copy_GBps=copy_bps / 1e9)
+      paths = {}  # (engine, name) -> fn
+      if with_jax:
+        plan = mailman.prepare(colors, num_colors, block)
+        wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
+        host_fn = jax.jit(lambda v, xx, p=fast_plan: mailman.host_matvec(v, p, xx))
+        paths[("jax", "dense")] = lambda: dense_fn(wj, xj).block_until_ready()
+        paths[("jax", "gather")] = lambda: gather_fn(vj, cj, xj).block_until_ready()
+        if rows * cols * num_colors * 4 <= max_grouped_mb * 2**20:
+          paths[("jax", "grouped")] = lambda: grouped_fn(vj, cj, xj).block_until_ready()
+        paths[("jax", "mailman")] = lambda: mailman_fn(vj, plan, xj).block_until_ready()
+        paths[("jax", "host")] = lambda: host_fn(vj, xj).block_until_ready()
       if with_numpy:
-        np_paths = {
-            "dense": lambda: w @ x,
-            "gather": lambda: values[colors] @ x,
-            "mailman": lambda: runtime.mailman_matvec(values, np_plan, x),
-        }
-        for name, fn in np_paths.items():
-          out = fn()
-          err = float(np.max(np.abs(out - expected)) / max(1.0, float(np.max(np.abs(expected)))))
-          results[("numpy", name)] = (_time(fn, budget_s, min_repeats), err, memory[name])
-      for (engine, name), (seconds, err, nbytes) in results.items():
-        base = results[(engine, "dense")][0]
-        row = dict(common, engine=engine, path=name, us=seconds * 1e6, ratio_to_dense=seconds / base,
-                   rel_err=err, bytes=nbytes)
+        paths[("numpy", "dense")] = lambda: x @ w.T
+        paths[("numpy", "gather")] = lambda: x @ values[colors].T
+        paths[("numpy", "mailman")] = lambda: runtime.mailman_matvec(values, np_plan, x)
+        paths[(fast_engine, "fast")] = lambda: fast_matvec.matvec(values, fast_plan, x)
+      results = {}
+      for (engine, name), fn in paths.items():
+        err = _rel_err(fn(), expected)
+        results[(engine, name)] = (_time(fn, budget_s, min_repeats), err)
+      for (engine, name), (seconds, err) in results.items():
+        base_engine = "numpy" if engine == "numba" else engine
+        base = results[(base_engine, "dense")][0]
+        read = kept[name] + x.nbytes
+        row = dict(common, engine=engine, path=name, block=blocks.get(name, 0), us=seconds * 1e6,
+                   ratio_to_dense=seconds / base, rel_err=err, bytes=kept[name], read_bytes=read,
+                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / copy_bps)
         rows_out.append(row)
         log(format_row(row))
-      del wj, cj, w
+      del w, paths
   return rows_out
 
 
-HEADER = (f"{'shape':>10} {'K':>3} {'b':>3} {'engine':>6} {'path':>8} {'time/matvec':>12} {'x dense':>8} "
-          f"{'rel err':>8} {'kept bytes':>11} | {'dense f32':>10} {'colors packed':>13} {'mailman plan':>12}")
+def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print):
+  """Per K: `fast` vs NumPy dense time on square `N x N` matrices, batch 1; the crossover is the
+  smallest N from which on every larger size of the sweep has `fast` faster."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed + 1)
+  out = []
+  for num_colors in colors_list:
+    ratios = {}
+    for n in sizes:
+      colors = rng.integers(0, num_colors, (n, n), dtype=np.int32)
+      values = rng.standard_normal(num_colors).astype(np.float32)
+      x = rng.standard_normal(n).astype(np.float32)
+      w = values[colors]
+      plan = fast_matvec.prepare(colors, num_colors)
+      dense = _time(lambda: w @ x, budget_s, min_repeats)  # pylint: disable=cell-var-from-loop
+      fast = _time(lambda: fast_matvec.matvec(values, plan, x),  # pylint: disable=cell-var-from-loop
+                   budget_s, min_repeats)
+      ratios[n] = fast / dense
+    wins = [n for n in sizes if all(ratios[m] < 1 for m in sizes if m >= n)]
+    entry = dict(K=num_colors, block=fast_matvec.block_size(num_colors), engine=fast_matvec.backend(),
+                 crossover_n=min(wins) if wins else None, ratios={str(n): r for n, r in ratios.items()})
+    out.append(entry)
+    log(format_crossover(entry))
+  return out
+
+
+HEADER = (f"{'shape':>10} {'K':>3} {'b':>2} {'engine':>6} {'path':>7} {'time':>9} {'x dense':>7} {'rel err':>7} "
+          f"{'kept':>9} {'read GB/s':>9} {'% copy':>6} {'copy GB/s':>9}")
 
 
 def _bytes(n: int) -> str:
@@ -137,24 +206,31 @@ def _bytes(n: int) -> str:
 def format_row(r: dict) -> str:
   t = r["us"]
   t = f"{t / 1e3:.2f} ms" if t >= 1e3 else f"{t:.1f} us"
-  return (f"{r['rows']:>5}x{r['cols']:<4} {r['K']:>3} {r['block']:>3} {r['engine']:>6} {r['path']:>8} {t:>12} "
-          f"{r['ratio_to_dense']:>8.2f} {r['rel_err']:>8.1e} {_bytes(r['bytes']):>11} | "
-          f"{_bytes(r['dense_bytes']):>10} {_bytes(r['packed_colors_bytes']):>13} {_bytes(r['mailman_plan_bytes']):>12}")
+  b = str(r["block"]) if r["block"] else "-"
+  return (f"{r['rows']:>5}x{r['cols']:<4} {r['K']:>3} {b:>2} {r['engine']:>6} {r['path']:>7} {t:>9} "
+          f"{r['ratio_to_dense']:>7.2f} {r['rel_err']:>7.0e} {_bytes(r['bytes']):>9} {r['read_GBps']:>9.2f} "
+          f"{100 * r['frac_copy']:>5.0f}% {r['copy_GBps']:>9.1f}")
+
+
+def format_crossover(e: dict) -> str:
+  sweep = ", ".join(f"{n}: {r:.2f}" for n, r in e["ratios"].items())
+  where = f"from {e['crossover_n']}x{e['crossover_n']}" if e["crossover_n"] else "nowhere in the sweep"
+  return f"K={e['K']:<3} b={e['block']} ({e['engine']}): fast beats NumPy dense {where}  (time / dense: {sweep})"
 
 
 def summary(rows: list[dict]) -> str:
-  """Where the mailman path beats dense, per engine."""
+  """Where each lookup path beats dense."""
   lines = []
-  for engine in ("jax", "numpy"):
-    mine = [r for r in rows if r["engine"] == engine and r["path"] == "mailman"]
+  for engine, path in (("jax", "mailman"), ("jax", "host"), ("numpy", "mailman"), ("numba", "fast"),
+                       ("numpy", "fast")):
+    mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
     if not mine:
       continue
-    wins = [f"{r['rows']}x{r['cols']} K={r['K']} ({r['ratio_to_dense']:.2f}x)"
-            for r in mine if r["ratio_to_dense"] < 1]
+    wins = [f"{r['rows']}x{r['cols']} K={r['K']} ({r['ratio_to_dense']:.2f}x)" for r in mine if r["ratio_to_dense"] < 1]
     best = min(mine, key=lambda r: r["ratio_to_dense"])
-    lines.append(f"{engine}: mailman faster than dense in {len(wins)}/{len(mine)} cases"
+    lines.append(f"{engine} {path}: faster than dense in {len(wins)}/{len(mine)} cases"
                  + (f": {', '.join(wins)}" if wins else "")
-                 + f"; best ratio {best['ratio_to_dense']:.2f}x at {best['rows']}x{best['cols']} K={best['K']}")
+                 + f"; best {best['ratio_to_dense']:.2f}x at {best['rows']}x{best['cols']} K={best['K']}")
   return "\n".join(lines)
 
 
@@ -168,23 +244,35 @@ def main(argv):
     r, c = item.lower().split("x")
     sizes.append((int(r), int(c)))
   colors_list = [int(k) for k in _COLORS.value]
+  cross_sizes = [int(n) for n in _CROSSOVER.value if n]
   text = _FORMAT.value == "text"
+  log = print if text else (lambda _: None)
+  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
   if text:
-    import jax  # pylint: disable=g-import-not-at-top
-    print(f"# {jax.devices()[0].device_kind} x{os.cpu_count()} CPUs, jax {jax.__version__}; NumPy BLAS threads: "
-          f"{_NUMPY_THREADS.value or 'default'}; median of >= {_MIN_REPEATS.value} repeats")
+    device = "CPU"
+    if _JAX.value:
+      import jax  # pylint: disable=g-import-not-at-top
+      device = f"{jax.devices()[0].device_kind}, jax {jax.__version__}"
+    print(f"# {device}, {os.cpu_count()} CPUs; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
+          f"fast_matvec backend: {fast_matvec.backend()}; batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} "
+          "repeats")
     print(HEADER)
   start = time.perf_counter()
   rows = run(sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _MAX_GROUPED_MB.value, _NUMPY.value,
-             _BLOCK.value or None, _SEED.value, log=print if text else (lambda _: None))
+             _BLOCK.value or None, _SEED.value, log=log, batch=_BATCH.value, with_jax=_JAX.value)
   if text:
     print(summary(rows))
-    print("# JAX times below ~0.1 ms measure dispatch and per-op launch overhead (XLA:CPU runs dot and\n"
-          "# reduce through library calls costing ~20-60 us on a loaded 2-core CPU) more than arithmetic;\n"
-          "# the NumPy rows show the arithmetic at those sizes.")
+    print("# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"
+          "# `host` adds a ~0.15 ms callback.  `read GB/s` of the lookup paths is low by design (they\n"
+          "# read 16-32x fewer bytes than dense); dense at or above 100% of copy is memory bound.")
+    if cross_sizes:
+      print(f"# crossover sweep, square sizes {','.join(map(str, cross_sizes))}, batch 1, one thread:")
+  crossovers = (crossover(cross_sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _SEED.value, log=log)
+                if cross_sizes and _NUMPY.value else [])
+  if text:
     print(f"# {time.perf_counter() - start:.0f} s")
   else:
-    print(json.dumps(rows, indent=1))
+    print(json.dumps({"rows": rows, "crossover": crossovers}, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from chromnas import fast_matvec
 from chromnas import runtime
 from chromnas import structured
 from chromnas.structured import mailman
@@ -126,6 +127,8 @@ def test_block_size_and_plan_memory():
   plan = mailman.prepare(colors, 2)
   assert plan.block == 8 and plan.index.dtype == jnp.uint8 and plan.index.shape == (32, 256)
   assert plan.nbytes == 32 * 256 == runtime.mailman_prepare(colors, 2).nbytes
+  # Block-major and C-contiguous: one block's patterns are one contiguous run (the lookups stream).
+  assert runtime.mailman_prepare(colors, 2).index.flags.c_contiguous
   assert mailman.prepare(colors, 2, 9).index.dtype == jnp.uint16
 
 
@@ -144,3 +147,18 @@ def test_bad_inputs_raise():
     mailman.mailman_matvec(jnp.ones(3), plan, jnp.ones(3))
   with pytest.raises(ValueError, match="values must have shape"):
     runtime.mailman_matvec(np.ones(2), runtime.mailman_prepare(colors, 3), np.ones(2))
+
+
+def test_host_matvec_under_jit_and_vmap():
+  """`host_matvec` (`jax.pure_callback` into `chromnas.fast_matvec`) equals the dense product."""
+  colors, values, x, expected = _problem(3, 30, 21, 5, (4,))
+  plan = fast_matvec.prepare(colors, 5)
+  f = jax.jit(lambda v, xs: mailman.host_matvec(v, plan, xs))
+  np.testing.assert_allclose(f(values, x), expected, **_tol(21))
+  np.testing.assert_allclose(f(values, x[1]), expected[1], **_tol(21))
+  np.testing.assert_allclose(jax.vmap(lambda xi: mailman.host_matvec(values, plan, xi))(x), expected, **_tol(21))
+  many_values = np.stack([values, -values])
+  out = jax.jit(jax.vmap(lambda v: mailman.host_matvec(v, plan, x)))(many_values)
+  np.testing.assert_allclose(out, np.stack([expected, -expected]), **_tol(21))
+  with pytest.raises(ValueError, match="trailing size"):
+    mailman.host_matvec(values, plan, x[:, :20])

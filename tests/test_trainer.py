@@ -183,3 +183,22 @@ def test_brax_engine_trains(tmp_path):
   assert rows[1]["eval_return"] != "" and np.isfinite(float(rows[1]["eval_return"]))
   assert "3" in os.listdir(tmp_path / "checkpoints")
   assert trainer.load_policy_bundle(str(tmp_path)).structure.shape == (33,)
+
+
+def test_tensorboard_gets_partition_and_entropy_images(tmp_path):
+  cfg = tiny_config(partition_source="enas", image_every=2)
+  trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  events = b"".join(open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(tmp_path / "tb") for f in fs)
+  assert b"partition/layer0" in events and b"entropy/layer0" in events
+
+
+def test_structure_images_shapes_and_colors():
+  from chromnas.metrics import structure_images
+  structure = np.array([0, 1, 2, 0, 1, 2, 3, 3], np.int32)
+  images = structure_images(structure, [(2, 3), (1, 2)], 4, entropy=np.linspace(0, np.log(4), 8), scale=2)
+  assert images["partition/layer0"].shape == (4, 6, 3) and images["partition/layer1"].shape == (2, 4, 3)
+  assert images["partition/layer0"].dtype == np.uint8
+  layer0 = images["partition/layer0"][::2, ::2]
+  assert np.array_equal(layer0[0, 0], layer0[1, 0]) and not np.array_equal(layer0[0, 0], layer0[0, 1])
+  ent = images["entropy/layer1"][::2, ::2].astype(int)
+  assert ent[0, 1].sum() > ent[0, 0].sum()  # higher entropy is brighter

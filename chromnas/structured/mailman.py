@@ -27,6 +27,18 @@ is `rows * cols` cheap SIMD adds over a table in cache, and the lookups dominate
 
 `prepare` works on concrete or traced colorings (shapes, `num_colors` and `block` are static);
 `mailman_matvec` is `jit`- and `vmap`-safe, and the plan is a pytree whose ints are static.
+
+Speed on XLA:CPU (issue 14; 2-core machine under load, 4096x4096, one vector, `jnp.dot` 2.5-4.0
+ms with XLA's default threads): no pure-XLA formulation found beats `jnp.dot`, because XLA's
+CPU gather costs ~2.5 ns per element (the numba kernel's L1 lookup ~0.3 ns) and XLA does not
+fuse an unpacking of packed colors into its dot.  Measured (ms, K = 2 / 4 / 17):
+this scan, b ~ log_K rows: 3.8 / 3.7 / 6.5; all tables at once (one-byte patterns) + one
+flat gather + sum over blocks (`promise_in_bounds`, with or without an optimization barrier on
+the tables): 5.4 / 10.5 / 64; scan over groups of 4-64 blocks: 8.5 / 13 / 34; K = 2 as
+bits, unpack fused into a reduce: 68, or unpacked to bf16 + dot: 52.  What does beat it from
+JAX is calling the compiled NumPy-side kernel, `host_matvec` (a `jax.pure_callback` into
+`chromnas.fast_matvec`): 0.7 ms for K = 2 (5.6x faster than `jnp.dot`), about even for K = 17;
+it costs ~0.15 ms per call, so it loses below ~1024x1024, and it has no gradient.
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from chromnas import fast_matvec
 from chromnas.runtime import mailman_block_size
 from chromnas.runtime import mailman_index_dtype
 
@@ -140,3 +153,36 @@ def mailman_matvec(values: jax.Array, plan: MailmanPlan, x: jax.Array) -> jax.Ar
   init = (jnp.zeros((*batch, plan.rows), x.dtype), block_table(deltas, blocks[0]))
   (y, _), _ = jax.lax.scan(step, init, (blocks[1:], plan.index))
   return y + values[0] * jnp.sum(x, axis=-1, keepdims=True)
+
+
+def host_matvec(values: jax.Array, plan: fast_matvec.ChromaticPlan, x: jax.Array) -> jax.Array:
+  """`x @ values[colors].T` by `chromnas.fast_matvec` (numba if installed) on the host, from JAX.
+
+  `values (K,)`, `x (cols,)` or `(..., cols)` -> `(..., rows)` float32, for a plan from
+  `fast_matvec.prepare(colors, K)` (static: close over it).  A `jax.pure_callback`: works under
+  `jit` and `vmap` (inputs batched together become one batched kernel call), has no gradient,
+  and runs on the host CPU (on an accelerator every call would copy `x` and `y` across).
+  """
+  x = jnp.asarray(x, jnp.float32)
+  values = jnp.asarray(values, jnp.float32)
+  if x.shape[-1] != plan.cols:
+    raise ValueError(f"x has trailing size {x.shape[-1]}, the plan is for {plan.cols} columns")
+  if values.shape != (plan.num_colors,):
+    raise ValueError(f"values must have shape ({plan.num_colors},), got {values.shape}")
+
+  def callback(v, xs):
+    # Under vmap both carry the vmapped axes first (size 1 where not batched); x also has its
+    # own leading axes, which values lack: give values size-1 axes there.
+    v, xs = np.asarray(v), np.asarray(xs)
+    v = v.reshape(v.shape[:-1] + (1,) * (xs.ndim - v.ndim) + v.shape[-1:])
+    lead = np.broadcast_shapes(v.shape[:-1], xs.shape[:-1])
+    if v.ndim == 1 or v.size == plan.num_colors:  # one set of values: one (batched) kernel call
+      return fast_matvec.matvec(v.reshape(-1), plan, np.broadcast_to(xs, (*lead, plan.cols)))
+    vs = np.broadcast_to(v, (*lead, plan.num_colors)).reshape(-1, plan.num_colors)
+    xs = np.broadcast_to(xs, (*lead, plan.cols)).reshape(-1, plan.cols)
+    out = np.stack([fast_matvec.matvec(vi, plan, xi) for vi, xi in zip(vs, xs)])
+    return out.reshape(*lead, plan.rows)
+
+  shape = jax.ShapeDtypeStruct((*x.shape[:-1], plan.rows), jnp.float32)
+  # 'expand_dims': under vmap, unbatched operands get a size-1 axis and the callback broadcasts.
+  return jax.pure_callback(callback, shape, values, x, vmap_method="expand_dims")
