@@ -18,6 +18,11 @@ from chromnas import deploy
 from chromnas import runtime
 
 
+# The locomotion models ship a camera named "track" that follows the centre of mass; a fast
+# runner leaves the view of Gymnasium's default free camera within a few seconds.
+TRACKED = ("halfcheetah", "hopper", "walker2d", "swimmer", "ant")
+
+
 def _mujoco_camera_frame(env, renderer):
   """A frame of an environment exposing `model` / `data` (our arm tasks), seen from a fixed
   camera framing the whole model."""
@@ -57,7 +62,10 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
   policy = runtime.load_policy(policy_path)
   task = policy.env
   if task in deploy.GYMNASIUM_IDS or task in ("reacher", "pusher", "ant"):
-    env, length, _ = deploy.make_judge_env(task, render_mode="rgb_array", width=width, height=height)
+    kwargs = dict(render_mode="rgb_array", width=width, height=height)
+    if task in TRACKED:
+      kwargs["camera_name"] = "track"
+    env, length, _ = deploy.make_judge_env(task, **kwargs)
     grab = env.render
   else:
     env, length, _ = deploy.make_judge_env(task)
@@ -73,11 +81,11 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
   try:
     for e in range(episodes):
       obs, _ = env.reset(seed=seed + e)
-      frames.append(np.asarray(grab(), np.uint8))
+      frames.append(np.array(grab(), np.uint8, copy=True))  # renderers may reuse their buffer
       for t in range(length):
         obs, reward, terminated, truncated, _ = env.step(scale(policy.act(obs)))
         if (t + 1) % every == 0:
-          frames.append(np.asarray(grab(), np.uint8))
+          frames.append(np.array(grab(), np.uint8, copy=True))  # renderers may reuse their buffer
         if terminated or truncated or not math.isfinite(float(reward)):
           break
   finally:
@@ -95,7 +103,7 @@ def write_video(frames, path: str, fps: float = 30.0) -> str:
     raise ValueError("no frames to write")
   tmp = path + ".tmp" + ext
   if ext == ".gif":
-    imageio.mimsave(tmp, list(frames), duration=1.0 / fps, loop=0)
+    imageio.mimsave(tmp, list(frames), duration=1000.0 / fps, loop=0)  # milliseconds per frame (Pillow)
   else:
     imageio.mimsave(tmp, list(frames), fps=fps, macro_block_size=1)
   os.replace(tmp, path)
