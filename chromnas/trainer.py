@@ -205,6 +205,8 @@ def default_progress(row: dict, cfg) -> None:
   eta = row["wall_s"] / max(it - row.get("_start_iteration", 0), 1) * (cfg.num_iterations - it)
   if cfg.max_wall_minutes:
     eta = min(eta, 60 * cfg.max_wall_minutes - row["wall_s"])
+  if cfg.max_env_steps and row["env_steps"]:
+    eta = min(eta, row["wall_s"] / row["env_steps"] * max(cfg.max_env_steps - row["env_steps"], 0))
   ev = "" if math.isnan(row["eval_return"]) else f" | eval {row['eval_return']:9.1f} (best {row['best_return']:.1f})"
   print(f"it {it:5d}/{cfg.num_iterations} | reward mean {row['reward_mean']:9.1f} max {row['reward_max']:9.1f}{ev}"
         f" | {row['steps_per_s'] / 1e3:6.1f}k steps/s | elapsed {_fmt_time(row['wall_s'])} | ETA {_fmt_time(eta)}",
