@@ -85,16 +85,28 @@ COMPARISON_CELLS: tuple[Row, ...] = tuple(
     for task, (prefix, label, differs, cells) in _COMPARISON.items()
     for family, (suffix, reward) in ((f, cells[f]) for f in FAMILIES))
 
-ALL_ROWS = REWARD_ROWS + COMPARISON_CELLS
+# The ES core alone against the published ARS benchmark (Mania et al. 2018, linear policies):
+# average return at the same env steps.  `poster_mean` holds ARS's figure.
+ARS_ROWS: tuple[Row, ...] = (
+    Row("ars_halfcheetah_l_unstructured", "ars", "halfcheetah", "HalfCheetah L unstructured (ARS: 12M steps)",
+        4815, None),
+    Row("ars_hopper_l_unstructured", "ars", "hopper", "Hopper L unstructured (ARS: 7M steps)", 3344, None),
+    Row("ars_swimmer_l_unstructured", "ars", "swimmer", "Swimmer L unstructured (ARS: 2M steps)", 355, None),
+)
+
+ALL_ROWS = REWARD_ROWS + COMPARISON_CELLS + ARS_ROWS
+
+
+TABLES = ("rewards", "comparison", "ars", "all")
 
 
 def rows_for(table: str, names: Sequence[str] = ()) -> list[Row]:
-  """The rows of `table` ('rewards', 'comparison' or 'all'), restricted to config `names` if given.
+  """The rows of `table` ('rewards', 'comparison', 'ars' or 'all'), restricted to config `names` if given.
 
   A config shared by both tables (the chromatic comparison cells) is listed once."""
-  if table not in ("rewards", "comparison", "all"):
-    raise ValueError(f"table must be 'rewards', 'comparison' or 'all', got {table!r}")
-  pool = {"rewards": REWARD_ROWS, "comparison": COMPARISON_CELLS, "all": ALL_ROWS}[table]
+  if table not in TABLES:
+    raise ValueError(f"table must be one of {', '.join(TABLES)}, got {table!r}")
+  pool = {"rewards": REWARD_ROWS, "comparison": COMPARISON_CELLS, "ars": ARS_ROWS, "all": ALL_ROWS}[table]
   known = {r.config for r in ALL_ROWS}
   unknown = [n for n in names if n not in known]
   if unknown:
@@ -347,6 +359,22 @@ def render_report(records: list[dict], *, command: str, rows: Sequence[Row] = AL
         ours_vals[f] = a["zoo_best_mean"]
     ours = " > ".join(f"{f} ({_fmt(v)})" for f, v in sorted(ours_vals.items(), key=lambda kv: -kv[1]))
     lines.append(f"| {label} | {' > '.join(f'{f} ({_fmt(cells[f][1])})' for f in poster)} | {ours or '-'} |")
+  ars_rows = [r for r in rows if r.table == "ars"]
+  if ars_rows:
+    lines += ["", "## The ES core against ARS (unstructured linear policies)", "",
+              "The same ES machinery with no weight sharing, against the published ARS benchmark (Mania et al. 2018) "
+              "at the same env steps.", "",
+              "| row | ARS | ours (zoo mean) | | zoo max | train mean | env steps | wall | reached ARS at |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in ars_rows:
+      a = aggs[r.config]
+      if a is None:
+        lines.append(f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | not run | | | | | | |")
+        continue
+      lines.append(f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {a['zoo_mean']} | "
+                   f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {a['train_mean']} | "
+                   f"{_steps(a['env_steps'])} | {_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, "
+                   f"{_minutes(a['wall_to'])} ({a['reached']}) |")
   differs = [r for r in rows if r.differs]
   if differs:
     lines += ["", "## Where our tasks differ from the poster's", ""]

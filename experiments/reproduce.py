@@ -32,7 +32,8 @@ from absl import flags
 
 from experiments import parse_flags_or_exit
 
-_TABLE = flags.DEFINE_enum("table", "all", ["rewards", "comparison", "all"], "Which poster table to run.")
+_TABLE = flags.DEFINE_enum("table", "all", ["rewards", "comparison", "ars", "all"],
+                           "Which table to run: the poster's two, the ARS reference rows, or all.")
 _ROWS = flags.DEFINE_list("rows", [], "Config names to run (default: every row of --table).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds per row (0, 1, ... seeds-1).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/reproduce", "Where the training workdirs go.")

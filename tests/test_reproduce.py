@@ -82,7 +82,7 @@ def test_bad_reproduce_input_is_one_line(tmp_path):
 def test_rows_cover_both_tables():
   assert len(reproduction.REWARD_ROWS) == 16 and len(reproduction.COMPARISON_CELLS) == 20
   configs = {r.config for r in reproduction.ALL_ROWS}
-  assert len(configs) == 32  # the 4 chromatic comparison cells are reward rows too
+  assert len(configs) == 35  # the 4 chromatic comparison cells are reward rows too; 3 ARS rows
   for name in configs:
     assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "configs", f"{name}.py")), name
   assert [r.config for r in reproduction.rows_for("all", ["walker2d_h41_toeplitz", "swimmer_l_chromatic8"])] == [
