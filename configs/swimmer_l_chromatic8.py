@@ -3,4 +3,4 @@ from configs import poster_row
 
 
 def get_config():
-  return poster_row.make("swimmer", "L", "chromatic", num_colors=8)
+  return poster_row.make("swimmer", "L", "chromatic", num_colors=8, max_env_steps=5_000_000)
