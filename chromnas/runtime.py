@@ -8,166 +8,21 @@ The forward pass is `chromnas.policies.apply` on normalised observations:
 `h_0 = clip((obs - mean) / std, -clip, clip)`, `h_l = tanh(W_l h_{l-1} + b_l)` (biases on hidden
 layers only, tanh on the output too), all in float32.
 
-This module imports only NumPy and the JAX-free modules `chromnas.export` (the file reader) and
-`chromnas.numpy_policy` (Toeplitz / circulant index maps).  It also holds the NumPy version of the
-mailman matvec for chromatic matrices (the JAX version is `chromnas.structured.mailman`).
-
-Mailman matvec.  For `W[i, j] = values[colors[i, j]]` with `K` colors, cut the columns into
-blocks of `b` (about `log_K(rows)`) columns.  In one block a row's colors form one of `K^b`
-patterns, encoded `p = sum_j colors[i, j0 + j] * K^j`.  For an input `x`, the table
-`T[p] = sum_j values[p_j] * x[j0 + j]` over all `K^b` patterns is built recursively
-(`T_{j+1}[c K^j + p] = T_j[p] + values[c] x[j0 + j]`, about `K/(K-1)` adds per entry), and
-`y[i] = sum_blocks T_block[pattern(i, block)]`: one lookup per row and block.  Cost
-`O(cols/b * (K^b + rows)) = O(rows * cols / log_K rows)` instead of `rows * cols`.  The patterns
-depend only on the coloring and are precomputed once (`mailman_prepare`).  The last block may be
-ragged: it is padded with color 0 against zero inputs, which adds exactly nothing.  The tables
-are built from `deltas = values - values[0]` (so the `c = 0` part of every step is free) and
-`values[0] * sum(x)` is added at the end.  In NumPy the lookups (`np.take`) cost a few ns each,
-so this reference path is slower than a BLAS product with the materialised matrix.  The fast
-version of the same algorithm is `chromnas.fast_matvec` (numba-compiled when numba is installed,
-one-byte pattern indices, tables in L1): at 4096x4096 it beats the dense BLAS product (one thread)
-about 5x for K = 2 and runs about even with it for K = 17; `Policy` uses it for large chromatic
-layers (`matvec='auto'`, the default).  `experiments/bench_inference.py` measures all paths.
+This module imports only NumPy and the JAX-free modules `chromnas.export` (the file reader),
+`chromnas.numpy_policy` (Toeplitz / circulant index maps) and `chromnas.fast_matvec` (the
+chromatic matvec without the dense matrix: numba-compiled when numba is installed, NumPy
+otherwise).  `Policy` runs large chromatic layers through it (`matvec='auto'`, the default): at
+4096x4096 it beats the dense BLAS product (one thread) about 5x for K = 2 and runs about even
+with it for K = 17.  `experiments/bench_inference.py` measures every path.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
 from chromnas import export
 from chromnas import fast_matvec
 from chromnas import numpy_policy
-
-MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
-MAX_TABLE = 1 << 20  # caps K^b, the table size per block
-
-
-def mailman_block_size(rows: int, cols: int, num_colors: int) -> int:
-  """Default block width `b`: the largest `b` with `K^b <= rows` (`b ~ log_K rows`), at least 1,
-  at most `cols` and `MAX_BLOCK`, with `K^b <= MAX_TABLE`.  For `K = 1` (a single pattern) `b` is
-  `min(cols, MAX_BLOCK)`."""
-  if num_colors < 1:
-    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
-  limit = max(1, min(cols, MAX_BLOCK))
-  if num_colors == 1:
-    return limit
-  b = 1
-  while b < limit and num_colors ** (b + 1) <= max(rows, 1) and num_colors ** (b + 1) <= MAX_TABLE:
-    b += 1
-  return b
-
-
-def mailman_index_dtype(table_size: int):
-  """Smallest unsigned integer dtype holding pattern indices `< table_size`."""
-  if table_size <= 1 << 8:
-    return np.uint8
-  if table_size <= 1 << 16:
-    return np.uint16
-  return np.uint32
-
-
-def mailman_pattern_index(colors: np.ndarray, num_colors: int, block: int) -> np.ndarray:
-  """`(num_blocks, rows)` pattern index of every row in every block (NumPy, compact dtype)."""
-  colors = np.asarray(colors)
-  rows, cols = colors.shape
-  num_blocks = -(-cols // block)
-  padded = np.zeros((rows, num_blocks * block), np.int64)
-  padded[:, :cols] = colors
-  powers = np.int64(num_colors) ** np.arange(block, dtype=np.int64)
-  index = padded.reshape(rows, num_blocks, block) @ powers
-  # C order: each block's row of patterns is contiguous, so the lookups of one block stream
-  # (`index.T.astype` alone would keep the transposed, strided layout).
-  return np.ascontiguousarray(index.T, mailman_index_dtype(num_colors ** block))
-
-
-@dataclasses.dataclass(frozen=True)
-class MailmanPlan:
-  """A coloring's precomputed patterns for the NumPy mailman matvec: `index (num_blocks, rows)`
-  in the smallest unsigned dtype holding `K^block` values."""
-
-  rows: int
-  cols: int
-  num_colors: int
-  block: int
-  index: np.ndarray
-
-  @property
-  def num_blocks(self) -> int:
-    return self.index.shape[0]
-
-  @property
-  def table_size(self) -> int:
-    return self.num_colors ** self.block
-
-  @property
-  def nbytes(self) -> int:
-    """Bytes of the plan's index array."""
-    return int(self.index.nbytes)
-
-
-def mailman_prepare(colors, num_colors: int, block: int | None = None) -> MailmanPlan:
-  """Plans the mailman matvec of a `(rows, cols)` coloring with values in `[0, num_colors)`."""
-  colors = np.asarray(colors)
-  if colors.ndim != 2:
-    raise ValueError(f"colors must be a (rows, cols) matrix, got shape {colors.shape}")
-  rows, cols = colors.shape
-  if num_colors < 1:
-    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
-  if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
-    raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
-  block = mailman_block_size(rows, cols, num_colors) if block is None else int(block)
-  if block < 1 or num_colors ** block > np.iinfo(np.int32).max:
-    raise ValueError(f"block must be >= 1 with K^block < 2^31, got block={block} for K={num_colors}")
-  return MailmanPlan(rows, cols, num_colors, block, mailman_pattern_index(colors, num_colors, block))
-
-
-def mailman_tables(deltas: np.ndarray, x: np.ndarray, block: int) -> np.ndarray:
-  """`(..., num_blocks, K^block)` pattern sums `T[..., blk, p] = sum_j deltas[p_j] x[..., blk*b + j]`,
-  built recursively (`T_{j+1}[c K^j + p] = T_j[p] + deltas[c] x[..., blk*b + j]`)."""
-  deltas = np.asarray(deltas, np.float32)
-  x = np.asarray(x, np.float32)
-  batch, cols = x.shape[:-1], x.shape[-1]
-  num_blocks = -(-cols // block)
-  pad = num_blocks * block - cols
-  if pad:
-    x = np.concatenate([x, np.zeros((*batch, pad), np.float32)], axis=-1)
-  xb = x.reshape(*batch, num_blocks, block)
-  table = deltas * xb[..., 0, None]  # (..., nb, K)
-  for j in range(1, block):
-    step = deltas[:, None] * xb[..., j, None, None]  # (..., nb, K, 1)
-    table = (table[..., None, :] + step).reshape(*batch, num_blocks, -1)
-  return table
-
-
-_LOOKUP_CHUNK = 1 << 17  # lookups per np.take call (keeps the intp index chunk in cache)
-
-
-def mailman_matvec(values, plan: MailmanPlan, x) -> np.ndarray:
-  """`x @ values[colors].T` by the mailman algorithm; `x (cols,)` or `(..., cols)` -> `(..., rows)`.
-
-  With `deltas = values - values[0]` (so color 0 costs nothing in the tables),
-  `y = values[0] * sum(x) + sum_blk T_blk[pattern(i, blk)]`.
-  """
-  x = np.asarray(x, np.float32)
-  if x.shape[-1] != plan.cols:
-    raise ValueError(f"x has trailing size {x.shape[-1]}, the matrix has {plan.cols} columns")
-  values = np.asarray(values, np.float32)
-  if values.shape != (plan.num_colors,):
-    raise ValueError(f"values must have shape ({plan.num_colors},), got {values.shape}")
-  batch = x.shape[:-1]
-  table = mailman_tables(values - values[0], x, plan.block)
-  flat = table.reshape(*batch, -1)
-  y = np.zeros((*batch, plan.rows), np.float32)
-  step = max(1, _LOOKUP_CHUNK // max(plan.rows, 1))
-  for start in range(0, plan.num_blocks, step):
-    stop = min(plan.num_blocks, start + step)
-    index = plan.index[start:stop].astype(np.intp)
-    index += (np.arange(start, stop, dtype=np.intp) * plan.table_size)[:, None]
-    y += np.take(flat, index, axis=-1).sum(axis=-2)
-  y += values[0] * x.sum(axis=-1, keepdims=True)
-  return y
-
 
 MATVECS = ("auto", "dense", "mailman")
 

@@ -12,8 +12,9 @@ median of repeats):
 * `gather`   `chromnas.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
 * `grouped`  `chromnas.structured.chromatic_matvec_grouped`: one-hot color sums, never builds `W`
              (skipped where its `rows*cols*K` one-hot exceeds --max_grouped_mb);
-* `mailman`  `chromnas.structured.mailman.mailman_matvec` (JAX) or `chromnas.runtime.mailman_matvec`
-             (NumPy, `np.take`): the reference O(rows*cols / log_K rows) lookup paths;
+* `mailman`  `chromnas.structured.mailman.mailman_matvec` (JAX, b ~ log_K rows) or the NumPy
+             fallback of `chromnas.fast_matvec` (`np.take`): the O(rows*cols / log_K rows)
+             lookup paths without a compiler;
 * `fast`     `chromnas.fast_matvec.matvec`, engine `numba` (or `numpy` where numba is missing):
              one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
 * `host`     (JAX) the same kernel called from jitted JAX through `jax.pure_callback`
@@ -98,7 +99,6 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
-  from chromnas import runtime  # pylint: disable=g-import-not-at-top
   if with_jax:
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -122,18 +122,19 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       x = rng.standard_normal((batch, cols) if batch > 1 else cols).astype(np.float32)
       w = values[colors]
       expected = x.astype(np.float64) @ w.T.astype(np.float64)
-      np_plan = runtime.mailman_prepare(colors, num_colors, block)
       fast_plan = fast_matvec.prepare(colors, num_colors)
+      jax_plan = mailman.prepare(colors, num_colors, block) if with_jax else None
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
-              "mailman": np_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes}
-      blocks = {"mailman": np_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
+              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes}
+      blocks = {"mailman": fast_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
+      kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
       common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
-                    packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=np_plan.nbytes,
+                    packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=(jax_plan or fast_plan).nbytes,
                     fast_plan_bytes=fast_plan.nbytes, copy_GBps=copy_bps / 1e9)
       paths = {}  # (engine, name) -> fn
       if with_jax:
-        plan = mailman.prepare(colors, num_colors, block)
+        plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
         host_fn = jax.jit(lambda v, xx, p=fast_plan: mailman.host_matvec(v, p, xx))
         paths[("jax", "dense")] = lambda: dense_fn(wj, xj).block_until_ready()
@@ -145,7 +146,7 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       if with_numpy:
         paths[("numpy", "dense")] = lambda: x @ w.T
         paths[("numpy", "gather")] = lambda: x @ values[colors].T
-        paths[("numpy", "mailman")] = lambda: runtime.mailman_matvec(values, np_plan, x)
+        paths[("numpy", "mailman")] = lambda: fast_matvec.matvec(values, fast_plan, x, use="numpy")
         paths[(fast_engine, "fast")] = lambda: fast_matvec.matvec(values, fast_plan, x)
       results = {}
       for (engine, name), fn in paths.items():
@@ -154,9 +155,12 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       for (engine, name), (seconds, err) in results.items():
         base_engine = "numpy" if engine == "numba" else engine
         base = results[(base_engine, "dense")][0]
-        read = kept[name] + x.nbytes
-        row = dict(common, engine=engine, path=name, block=blocks.get(name, 0), us=seconds * 1e6,
-                   ratio_to_dense=seconds / base, rel_err=err, bytes=kept[name], read_bytes=read,
+        nbytes, block_width = kept[name], blocks.get(name, 0)
+        if (engine, name) == ("jax", "mailman"):
+          nbytes, block_width = kept_jax_mailman
+        read = nbytes + x.nbytes
+        row = dict(common, engine=engine, path=name, block=block_width, us=seconds * 1e6,
+                   ratio_to_dense=seconds / base, rel_err=err, bytes=nbytes, read_bytes=read,
                    read_GBps=read / seconds / 1e9, frac_copy=read / seconds / copy_bps)
         rows_out.append(row)
         log(format_row(row))

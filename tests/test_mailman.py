@@ -1,5 +1,5 @@
-"""Mailman chromatic matvec (JAX `chromnas.structured.mailman`, NumPy `chromnas.runtime`) against
-the dense product."""
+"""Mailman chromatic matvec (JAX `chromnas.structured.mailman`, and the NumPy fallback of
+`chromnas.fast_matvec` the runtime uses) against the dense product."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +9,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from chromnas import fast_matvec
-from chromnas import runtime
 from chromnas import structured
 from chromnas.structured import mailman
 
@@ -52,8 +51,8 @@ def test_jax_mailman_equals_dense(args, jitted):
 def test_numpy_mailman_equals_dense(args):
   rows, cols, num_colors, block, batch, seed = args
   colors, values, x, expected = _problem(seed, rows, cols, num_colors, batch)
-  plan = runtime.mailman_prepare(colors, num_colors, block)
-  out = runtime.mailman_matvec(values, plan, x)
+  plan = fast_matvec.prepare(colors, num_colors, block)
+  out = fast_matvec.matvec(values, plan, x, use="numpy")
   assert out.shape == (*batch, rows) and out.dtype == np.float32
   np.testing.assert_allclose(out, expected, **_tol(cols))
 
@@ -73,11 +72,11 @@ def test_edge_cases_both_paths(rows, cols, num_colors, block, jitted):
   plan = mailman.prepare(colors, num_colors, block)
   np.testing.assert_allclose(jitted(values, plan, x), expected, **_tol(cols))
   np.testing.assert_allclose(jitted(values, plan, x[0]), expected[0], **_tol(cols))
-  np_plan = runtime.mailman_prepare(colors, num_colors, block)
-  np.testing.assert_array_equal(np_plan.index, np.asarray(plan.index))
-  assert np_plan.block == plan.block
-  np.testing.assert_allclose(runtime.mailman_matvec(values, np_plan, x), expected, **_tol(cols))
-  np.testing.assert_allclose(runtime.mailman_matvec(values, np_plan, x[0]), expected[0], **_tol(cols))
+  np_plan = fast_matvec.prepare(colors, num_colors, plan.block)
+  # The same patterns as the JAX plan (the NumPy plan pads rows and blocks with pattern 0).
+  np.testing.assert_array_equal(np_plan.index[:plan.num_blocks, :rows], np.asarray(plan.index))
+  np.testing.assert_allclose(fast_matvec.matvec(values, np_plan, x, use="numpy"), expected, **_tol(cols))
+  np.testing.assert_allclose(fast_matvec.matvec(values, np_plan, x[0], use="numpy"), expected[0], **_tol(cols))
 
 
 def test_matches_the_library_chromatic_matvecs(jitted):
@@ -116,19 +115,19 @@ def test_jit_vmap_and_traced_colorings():
 
 
 def test_block_size_and_plan_memory():
-  assert runtime.mailman_block_size(4096, 4096, 2) == 12
-  assert runtime.mailman_block_size(4096, 4096, 17) == 2
-  assert runtime.mailman_block_size(41, 17, 17) == 1
-  assert runtime.mailman_block_size(41, 17, 2) == 5
-  assert runtime.mailman_block_size(6, 41, 4) == 1
-  assert runtime.mailman_block_size(10, 3, 1) == 3  # K = 1: as wide as allowed
-  assert runtime.mailman_block_size(1 << 30, 64, 2) == runtime.MAX_BLOCK
+  assert mailman.block_size(4096, 4096, 2) == 12
+  assert mailman.block_size(4096, 4096, 17) == 2
+  assert mailman.block_size(41, 17, 17) == 1
+  assert mailman.block_size(41, 17, 2) == 5
+  assert mailman.block_size(6, 41, 4) == 1
+  assert mailman.block_size(10, 3, 1) == 3  # K = 1: as wide as allowed
+  assert mailman.block_size(1 << 30, 64, 2) == mailman.MAX_BLOCK
   colors = np.random.default_rng(0).integers(0, 2, (256, 256))
   plan = mailman.prepare(colors, 2)
   assert plan.block == 8 and plan.index.dtype == jnp.uint8 and plan.index.shape == (32, 256)
-  assert plan.nbytes == 32 * 256 == runtime.mailman_prepare(colors, 2).nbytes
+  assert plan.nbytes == 32 * 256
   # Block-major and C-contiguous: one block's patterns are one contiguous run (the lookups stream).
-  assert runtime.mailman_prepare(colors, 2).index.flags.c_contiguous
+  assert fast_matvec.prepare(colors, 2).index.flags.c_contiguous
   assert mailman.prepare(colors, 2, 9).index.dtype == jnp.uint16
 
 
@@ -137,16 +136,16 @@ def test_bad_inputs_raise():
   with pytest.raises(ValueError, match="colors must lie"):
     mailman.prepare(colors, 2)
   with pytest.raises(ValueError, match="colors must lie"):
-    runtime.mailman_prepare(colors, 2)
+    fast_matvec.prepare(colors, 2)
   with pytest.raises(ValueError, match="block"):
     mailman.prepare(colors, 3, 0)
   with pytest.raises(ValueError, match="rows, cols"):
-    runtime.mailman_prepare(colors.reshape(-1), 3)
+    fast_matvec.prepare(colors.reshape(-1), 3)
   plan = mailman.prepare(colors, 3)
   with pytest.raises(ValueError, match="trailing size"):
     mailman.mailman_matvec(jnp.ones(3), plan, jnp.ones(3))
   with pytest.raises(ValueError, match="values must have shape"):
-    runtime.mailman_matvec(np.ones(2), runtime.mailman_prepare(colors, 3), np.ones(2))
+    fast_matvec.matvec(np.ones(2), fast_matvec.prepare(colors, 3), np.ones(2), use="numpy")
 
 
 def test_host_matvec_under_jit_and_vmap():

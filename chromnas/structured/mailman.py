@@ -49,8 +49,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from chromnas import fast_matvec
-from chromnas.runtime import mailman_block_size
-from chromnas.runtime import mailman_index_dtype
+
+MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
+MAX_TABLE = 1 << 20  # caps K^b, the table size per block
+
+
+def block_size(rows: int, cols: int, num_colors: int) -> int:
+  """Default block width `b` of the JAX kernel: the largest `b` with `K^b <= rows` (`b ~ log_K
+  rows`, the poster's `O(mn / log max(m, n))`), at least 1, at most `cols` and `MAX_BLOCK`, with
+  `K^b <= MAX_TABLE`.  For `K = 1` (a single pattern) `b` is `min(cols, MAX_BLOCK)`."""
+  if num_colors < 1:
+    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
+  limit = max(1, min(cols, MAX_BLOCK))
+  if num_colors == 1:
+    return limit
+  b = 1
+  while b < limit and num_colors ** (b + 1) <= max(rows, 1) and num_colors ** (b + 1) <= MAX_TABLE:
+    b += 1
+  return b
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +104,7 @@ jax.tree_util.register_dataclass(MailmanPlan, data_fields=["index"],
 def prepare(colors, num_colors: int, block: int | None = None) -> MailmanPlan:
   """Plans the mailman matvec of a `(rows, cols)` coloring with values in `[0, num_colors)`.
 
-  `block` defaults to `chromnas.runtime.mailman_block_size` (`b ~ log_K rows`).  Concrete
+  `block` defaults to `block_size` (`b ~ log_K rows`).  Concrete
   colorings are checked (range); traced ones are not.
   """
   num_colors = int(num_colors)
@@ -101,14 +117,14 @@ def prepare(colors, num_colors: int, block: int | None = None) -> MailmanPlan:
     host = np.asarray(colors)
     if host.size and (host.min() < 0 or host.max() >= num_colors):
       raise ValueError(f"colors must lie in [0, {num_colors}), found [{host.min()}, {host.max()}]")
-  block = mailman_block_size(rows, cols, num_colors) if block is None else int(block)
+  block = block_size(rows, cols, num_colors) if block is None else int(block)
   if block < 1 or num_colors ** block > np.iinfo(np.int32).max:
     raise ValueError(f"block must be >= 1 with K^block < 2^31, got block={block} for K={num_colors}")
   num_blocks = -(-cols // block)
   padded = jnp.pad(jnp.asarray(colors, jnp.int32), ((0, 0), (0, num_blocks * block - cols)))
   powers = jnp.asarray(num_colors ** np.arange(block), jnp.int32)
   index = jnp.einsum("ikj,j->ki", padded.reshape(rows, num_blocks, block), powers)
-  return MailmanPlan(index.astype(mailman_index_dtype(num_colors ** block)), rows, cols, num_colors, block)
+  return MailmanPlan(index.astype(fast_matvec.index_dtype(num_colors ** block)), rows, cols, num_colors, block)
 
 
 def block_table(deltas: jax.Array, x_block: jax.Array) -> jax.Array:
