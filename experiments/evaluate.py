@@ -33,6 +33,17 @@ def _fail(message: str):
   sys.exit(2)
 
 
+def _report(label: str, returns) -> None:
+  """Prints `label: return <mean> +- <std> over N episodes (min, max)`; fails if none is finite."""
+  import numpy as np
+  finite = returns[np.isfinite(returns)]
+  if not finite.size:
+    _fail(f"every one of the {returns.size} episodes diverged")
+  print(f"{label}: return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} episodes "
+        f"(min {finite.min():.1f}, max {finite.max():.1f})"
+        + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+
+
 def evaluate_file(path: str) -> None:
   from chromnas import deploy
   if not os.path.isfile(path):
@@ -41,13 +52,7 @@ def evaluate_file(path: str) -> None:
     returns, env = deploy.evaluate_policy_file(path, _EPISODES.value, seed=_SEED.value)
   except ValueError as e:
     _fail(f"--policy={path}: {e}")
-  import numpy as np
-  finite = returns[np.isfinite(returns)]
-  if not finite.size:
-    _fail(f"every one of the {returns.size} episodes diverged")
-  print(f"{os.path.basename(path)} on {env}: return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} "
-        f"episodes (min {finite.min():.1f}, max {finite.max():.1f})"
-        + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+  _report(f"{os.path.basename(path)} on {env}", returns)
 
 
 def evaluate_workdir(workdir: str) -> None:
@@ -80,13 +85,7 @@ def evaluate_workdir(workdir: str) -> None:
     res = evaluator.evaluate_params(params, structures, stats, jax.random.PRNGKey(_SEED.value))
   finally:
     evaluator.close()
-  returns = np.asarray(res.returns)
-  finite = returns[np.isfinite(returns)]
-  if not finite.size:
-    _fail(f"every one of the {returns.size} episodes diverged")
-  print(f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value}): "
-        f"return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} episodes"
-        + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+  _report(f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value})", np.asarray(res.returns))
 
 
 def main(argv):
