@@ -6,4 +6,4 @@ def get_config():
   return poster_row.make("halfcheetah", "H41,H41", "chromatic", num_colors=17,
                         # Regularized evolution over colorings: ENAS reached 909 (H41) and 1226 (H41,H41)
                         # on 5M steps, evolution 1913 (H41) on 3M.
-                        partition_source="evolution", max_env_steps=8_000_000)
+                        partition_source="evolution")

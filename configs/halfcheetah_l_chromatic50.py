@@ -3,4 +3,4 @@ from configs import poster_row
 
 
 def get_config():
-  return poster_row.make("halfcheetah", "L", "chromatic", num_colors=50, max_env_steps=8_000_000)
+  return poster_row.make("halfcheetah", "L", "chromatic", num_colors=50)
