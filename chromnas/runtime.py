@@ -128,6 +128,9 @@ class Policy:
     if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
       raise ValueError(f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, "
                        f"got {obs.shape}")
+    if not np.isfinite(obs).all():
+      # Clipping would silently turn a NaN sensor reading into NaN actions for the robot.
+      raise ValueError("obs contains NaN or inf (a failed sensor?); refusing to act on it")
     h = self.normalize(obs)
     for layer, weights in enumerate(self._layers):
       if isinstance(weights, np.ndarray):

@@ -334,3 +334,15 @@ def test_reader_validates_what_the_crc_cannot(what, words):
     bad = _with_valid_crc(data, struct.pack("<d", 10.0), struct.pack("<d", -1.0))
   with pytest.raises(ValueError, match=words):
     export.loads(bad)
+
+
+def test_runtime_refuses_non_finite_observations(tmp_path):
+  from chromnas.bundle import PolicyBundle
+  from chromnas.policies import PolicySpec
+  spec = PolicySpec(3, 2, (), "chromatic", 2)
+  bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
+                        np.zeros(3, np.float32), np.ones(3, np.float32), 10.0, "x")
+  policy = runtime.load_policy(export.dumps(bundle))
+  assert np.all(np.isfinite(policy.act(np.ones(3))))
+  with pytest.raises(ValueError, match="NaN or inf"):
+    policy.act(np.array([1.0, np.nan, 0.0]))
