@@ -84,6 +84,9 @@ def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | No
       obs, _ = env.reset(seed=seed + e)
       total = 0.0
       for _ in range(length):
+        if not np.all(np.isfinite(obs)):  # the simulator diverged: the episode counts as NaN
+          total = math.nan
+          break
         obs, reward, terminated, truncated, _ = env.step(scale(policy.act(obs)))
         total += float(reward)
         if terminated or truncated or not math.isfinite(total):
