@@ -3,4 +3,4 @@ from configs import poster_row
 
 
 def get_config():
-  return poster_row.make("hopper", "H41", "chromatic", num_colors=11)
+  return poster_row.make("hopper", "H41", "chromatic", num_colors=11, max_env_steps=8_000_000)
