@@ -104,7 +104,11 @@ def fmt_time(seconds: float) -> str:
 
 
 def command_line() -> str:
-  args = [a for a in sys.argv[1:] if not a.startswith("--report_only")]
+  """The command that reruns (or resumes) the whole set the report covers."""
+  args = [f"--table={_TABLE.value}", f"--seeds={_SEEDS.value}"]
+  args += [f"--set={item}" for item in _SET.value]
+  if _RESULTS_DIR.value != "results":
+    args.append(f"--results_dir={_RESULTS_DIR.value}")
   return " ".join(["python -m experiments.reproduce", *args])
 
 
