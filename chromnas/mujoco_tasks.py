@@ -76,10 +76,17 @@ def load_model(path: str) -> mujoco.MjModel:
 class MujocoTask(gymnasium.Env):
   """A Gymnasium-API locomotion task stepping `mujoco` directly (see the module docstring)."""
 
-  def __init__(self, name: str, max_episode_steps: int = 1000):
+  def __init__(self, name: str, max_episode_steps: int = 1000, healthy_reward: float | None = None,
+               ctrl_cost_weight: float | None = None):
+    """`healthy_reward` and `ctrl_cost_weight` (Gymnasium's names) replace the task's own."""
     if name not in RULES:
       raise ValueError(f"unknown native MuJoCo task {name!r}; choose one of {sorted(RULES)}")
-    self.rules = r = RULES[name]
+    r = RULES[name]
+    if healthy_reward is not None:
+      r = dataclasses.replace(r, healthy_reward=float(healthy_reward))
+    if ctrl_cost_weight is not None:
+      r = dataclasses.replace(r, ctrl_cost=float(ctrl_cost_weight))
+    self.rules = r
     self.model = load_model(asset_path(r.xml))
     self.data = mujoco.MjData(self.model)
     self.init_qpos = self.data.qpos.copy()

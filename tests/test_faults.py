@@ -173,6 +173,8 @@ BAD_INPUTS = [
     ("train", ["--config.controller.learning_rate=-1"], "config.controller.learning_rate"),
     ("train", ["--config.reward_shift=-1"], "config.reward_shift"),
     ("train", ["--workdir=WORKDIR_IS_A_FILE"], "File exists"),
+    ("train", ["--env_kwargs={bad"], "not valid JSON"),
+    ("train", ["--env_kwargs=[1, 2]"], "JSON object"),
     ("evaluate", ["--episodes=-3", "--policy=x"], "--episodes"),
     ("evaluate", ["--episodes=0", "--policy=x"], "--episodes"),
     ("evaluate", ["--policy=/nonexistent.chromnas"], "no such file"),
@@ -215,3 +217,9 @@ def test_fault_drill_passes():
                        timeout=1800, cwd=ROOT)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
   assert out.stdout.count("| pass |") == 6
+
+
+def test_bad_env_kwargs_are_one_line(tmp_path):
+  out = _train(tmp_path, "--config.num_iterations=1", '--env_kwargs={"no_such_argument": 1}')
+  lines = out.stderr.strip().splitlines()
+  assert out.returncode != 0 and len(lines) == 1 and "no_such_argument" in lines[0], out.stderr[-2000:]

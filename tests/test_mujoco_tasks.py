@@ -66,3 +66,15 @@ def test_fused_rollout_equals_the_step_loop(name):
 def test_unknown_task():
   with pytest.raises(ValueError, match="unknown native MuJoCo task"):
     mujoco_tasks.make_host("ant")
+
+
+def test_healthy_reward_and_ctrl_cost_can_be_set():
+  """`env_kwargs` reach the native tasks under Gymnasium's names: the reward moves by the bonus."""
+  base, changed = mujoco_tasks.MujocoTask("hopper"), mujoco_tasks.MujocoTask("hopper", healthy_reward=0.25,
+                                                                           ctrl_cost_weight=0.0)
+  action = np.full(3, 0.5)
+  rewards = []
+  for env in (base, changed):
+    env.reset(seed=3)
+    rewards.append(env.step(action)[1])
+  assert rewards[1] - rewards[0] == pytest.approx(-0.75 + 1e-3 * float(action @ action), abs=1e-9)
