@@ -95,6 +95,24 @@ def load_config(name: str, seed: int, overrides: dict, num_workers: int):
   return cfg
 
 
+# Training settings a row may change; the report lists the ones that differ from the defaults.
+SETTING_FIELDS = ("partition_source", "reward_shift", "num_directions", "sigma", "learning_rate", "top_directions")
+
+
+def row_settings() -> dict:
+  """`{config: 'field=value, ...'}` of every row's settings that differ from `default_config()`."""
+  from chromnas import config as config_lib
+  from chromnas import reproduction
+  defaults = config_lib.default_config()
+  out = {}
+  for row in reproduction.ALL_ROWS:
+    cfg = importlib.import_module(f"configs.{row.config}").get_config()
+    changed = [f"{f}={cfg[f]}" for f in SETTING_FIELDS if cfg[f] != defaults[f] and not (
+        f == "partition_source" and cfg[f] in ("enas", "none"))]
+    out[row.config] = ", ".join(changed)
+  return out
+
+
 def fmt_time(seconds: float) -> str:
   if not math.isfinite(seconds):
     return "?"
@@ -132,7 +150,7 @@ def main(argv):
   def write_report():
     records = reproduction.read_csv(csv_path)
     with open(report_path + ".tmp", "w") as f:
-      f.write(reproduction.render_report(records, command=command_line()))
+      f.write(reproduction.render_report(records, command=command_line(), settings=row_settings()))
     os.replace(report_path + ".tmp", report_path)
 
   if _REPORT_ONLY.value:
