@@ -130,11 +130,17 @@ def scenario_sigterm(tmp):
               f"{'present' if covered else 'MISSING'}; rerun {'resumed and finished' if out.returncode == 0 else 'FAILED'}")
 
 
+def _first_run(workdir, iterations: int):
+  """Trains `iterations` iterations in `workdir`: None, or a failure line."""
+  out = _run(workdir, f"--config.num_iterations={iterations}")
+  return f"first run failed: {out.stderr.strip()[-200:]}" if out.returncode else None
+
+
 def scenario_flipbyte(tmp):
   workdir = os.path.join(tmp, "flipbyte")
-  out = _run(workdir, "--config.num_iterations=6")
-  if out.returncode:
-    return False, f"first run failed: {out.stderr.strip()[-200:]}"
+  failed = _first_run(workdir, 6)
+  if failed:
+    return False, failed
   newest = os.path.join(workdir, "checkpoints", "6")
   files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(newest, "state")) for f in fs]
   target = max(files, key=os.path.getsize)
@@ -152,9 +158,9 @@ def scenario_flipbyte(tmp):
 
 def scenario_orphaned(tmp):
   workdir = os.path.join(tmp, "orphaned")
-  out = _run(workdir, "--config.num_iterations=4")
-  if out.returncode:
-    return False, f"first run failed: {out.stderr.strip()[-200:]}"
+  failed = _first_run(workdir, 4)
+  if failed:
+    return False, failed
   before = _digest(os.path.join(workdir, "best_policy.npz")), open(os.path.join(workdir, "metrics.csv")).read()
   shutil.rmtree(os.path.join(workdir, "checkpoints"))
   out = _run(workdir, "--config.num_iterations=8")
