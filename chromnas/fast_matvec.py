@@ -89,8 +89,28 @@ def index_dtype(table_size: int):
   return np.uint32
 
 
+class PlanSizes:
+  """Sizes shared by the block-pattern plans (this module's and the JAX kernel's): needs
+  `rows`, `cols`, `num_colors`, `block` and an `index` array (or tracer) with shape and dtype."""
+
+  @property
+  def num_blocks(self) -> int:
+    """Blocks holding columns, `ceil(cols / block)` (an index may hold padding blocks after them)."""
+    return -(-self.cols // self.block)
+
+  @property
+  def table_size(self) -> int:
+    """`K^block`, the entries of one block's table."""
+    return self.num_colors ** self.block
+
+  @property
+  def nbytes(self) -> int:
+    """Bytes of the index array (padding included): what a matvec reads besides `x`."""
+    return int(np.prod(self.index.shape)) * np.dtype(self.index.dtype).itemsize
+
+
 @dataclasses.dataclass(frozen=True)
-class ChromaticPlan:
+class ChromaticPlan(PlanSizes):
   """A coloring's block patterns for `matvec`.
 
   `index (num_blocks_padded, rows_padded)`: `index[blk, i] = sum_j colors[i, blk*b + j] K^j`,
@@ -103,21 +123,6 @@ class ChromaticPlan:
   num_colors: int
   block: int
   index: np.ndarray
-
-  @property
-  def num_blocks(self) -> int:
-    """Blocks holding columns, `ceil(cols / block)` (the index may hold padding blocks after them)."""
-    return -(-self.cols // self.block)
-
-  @property
-  def table_size(self) -> int:
-    """`K^block`, the entries of one block's table."""
-    return self.num_colors ** self.block
-
-  @property
-  def nbytes(self) -> int:
-    """Bytes of the index array (padding included): what a matvec reads besides `x`."""
-    return int(self.index.nbytes)
 
 
 def prepare(colors, num_colors: int, block: int | None = None) -> ChromaticPlan:

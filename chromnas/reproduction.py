@@ -16,6 +16,8 @@ import os
 import statistics
 from typing import Iterable, Sequence
 
+from chromnas import metrics as metrics_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class Row:
@@ -132,11 +134,8 @@ FIELDS = ("config", "seed", "task", "env_steps", "budget_env_steps", "wall_s", "
 
 def read_metrics(workdir: str) -> list[dict]:
   """The rows of `workdir/metrics.csv` as dicts of floats."""
-  with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
-    rows = []
-    for r in csv.DictReader(f):
-      rows.append({k: float(v) if v not in ("", None) else math.nan for k, v in r.items()})
-  return rows
+  rows = metrics_lib.read_csv(os.path.join(workdir, "metrics.csv"))
+  return [{k: float(v) if v not in ("", None) else math.nan for k, v in r.items()} for r in rows]
 
 
 def first_reaching(metrics: list[dict], target: float | None) -> tuple[float, float]:

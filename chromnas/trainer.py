@@ -192,7 +192,10 @@ def load_policy_bundle(workdir: str, which: str = "best") -> PolicyBundle:
   return load_bundle(path)[0]
 
 
-def _fmt_time(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+  """`'1h05m'` or `'4m07s'` for a duration in seconds; `'?'` when it is not finite."""
+  if not math.isfinite(seconds):
+    return "?"
   seconds = int(max(seconds, 0))
   h, rem = divmod(seconds, 3600)
   m, s = divmod(rem, 60)
@@ -209,7 +212,7 @@ def default_progress(row: dict, cfg) -> None:
     eta = min(eta, row["wall_s"] / row["env_steps"] * max(cfg.max_env_steps - row["env_steps"], 0))
   ev = "" if math.isnan(row["eval_return"]) else f" | eval {row['eval_return']:9.1f} (best {row['best_return']:.1f})"
   print(f"it {it:5d}/{cfg.num_iterations} | reward mean {row['reward_mean']:9.1f} max {row['reward_max']:9.1f}{ev}"
-        f" | {row['steps_per_s'] / 1e3:6.1f}k steps/s | elapsed {_fmt_time(row['wall_s'])} | ETA {_fmt_time(eta)}",
+        f" | {row['steps_per_s'] / 1e3:6.1f}k steps/s | elapsed {format_duration(row['wall_s'])} | ETA {format_duration(eta)}",
         flush=True)
 
 

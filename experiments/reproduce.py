@@ -113,14 +113,6 @@ def row_settings() -> dict:
   return out
 
 
-def fmt_time(seconds: float) -> str:
-  if not math.isfinite(seconds):
-    return "?"
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
-
-
 def command_line() -> str:
   """The command that reruns (or resumes) the whole set the report covers."""
   args = [f"--table={_TABLE.value}", f"--seeds={_SEEDS.value}"]
@@ -161,6 +153,7 @@ def main(argv):
   from chromnas import deploy
   from chromnas import export
   from chromnas import trainer
+  duration = trainer.format_duration
   try:
     configs = {r.config: load_config(r.config, 0, overrides, _WORKERS.value) for r in rows}
   except (ValueError, KeyError, ModuleNotFoundError) as e:
@@ -211,7 +204,7 @@ def main(argv):
       ev = "" if math.isnan(m["eval_return"]) else f" | eval {m['eval_return']:.1f} (best {m['best_return']:.1f})"
       print(f"{label} it {it} | {done_steps / 1e6:.2f}M/{c.max_env_steps / 1e6:.2f}M steps | reward mean "
             f"{m['reward_mean']:.1f} max {m['reward_max']:.1f}{ev} | {speed / 1e3:.1f}k steps/s | row ETA "
-            f"{fmt_time(left)} | set ETA {fmt_time(left + eta_rest(index))} | {fmt_time(elapsed)} so far",
+            f"{duration(left)} | set ETA {duration(left + eta_rest(index))} | {duration(elapsed)} so far",
             flush=True)
 
     print(f"{label} training {cfg.task} {cfg.family} {cfg.architecture} for {cfg.max_env_steps / 1e6:.2f}M env "

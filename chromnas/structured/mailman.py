@@ -70,7 +70,7 @@ def block_size(rows: int, cols: int, num_colors: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class MailmanPlan:
+class MailmanPlan(fast_matvec.PlanSizes):
   """Precomputed patterns of one `(rows, cols)` coloring.
 
   `index (num_blocks, rows)`: pattern of every row in every block, in the smallest unsigned
@@ -82,19 +82,6 @@ class MailmanPlan:
   cols: int
   num_colors: int
   block: int
-
-  @property
-  def num_blocks(self) -> int:
-    return -(-self.cols // self.block)
-
-  @property
-  def table_size(self) -> int:
-    return self.num_colors ** self.block
-
-  @property
-  def nbytes(self) -> int:
-    """Bytes of the plan's index array."""
-    return int(np.prod(self.index.shape)) * np.dtype(self.index.dtype).itemsize
 
 
 jax.tree_util.register_dataclass(MailmanPlan, data_fields=["index"],
