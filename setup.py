@@ -21,7 +21,7 @@ CORE = [
 HOST = ["gymnasium[mujoco]>=1.4,<2", "pybullet>=3.2.7"]
 RAY = ["ray[default]>=2.40"]
 RENDER = ["imageio>=2.30", "imageio-ffmpeg>=0.5"]  # GIF (Pillow) and MP4 writing for experiments.render
-FAST = ["numba>=0.68"]  # compiled chromatic matvec in the NumPy runtime (chromnas.fast_matvec)
+FAST = ["numba>=0.68"]  # compiled chromatic matvec in the NumPy runtime (chromnas.core.mailman)
 TEST = ["pytest>=8", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST
 
 setup(

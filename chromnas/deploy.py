@@ -9,42 +9,41 @@ import math
 
 import numpy as np
 
-from chromnas import export
-from chromnas import numpy_policy
-from chromnas import runtime
+from chromnas.core import bundle as bundle_lib
+from chromnas.core import policy_file
+from chromnas.core import forward
+from chromnas.core import families
+from chromnas.core import runtime
 
 
 def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> str:
   """Writes the `which` policy of `workdir` to `out`, checks it, and returns a summary line.
 
-  `loader(workdir, which) -> PolicyBundle` defaults to `chromnas.trainer.load_policy_bundle`.
+  `loader(workdir, which) -> PolicyBundle` defaults to `chromnas.core.bundle.load_workdir_policy`.
   """
-  if loader is None:
-    from chromnas import trainer  # pylint: disable=g-import-not-at-top
-    loader = trainer.load_policy_bundle
-  bundle = loader(workdir, which)
-  size = export.write_policy(out, bundle)
+  bundle = (loader or bundle_lib.load_workdir_policy)(workdir, which)
+  size = policy_file.write_policy(out, bundle)
   policy = runtime.load_policy(out)
   spec = bundle.spec
   obs = np.random.default_rng(0).normal(0.0, 1.0, (4, spec.obs_dim)).astype(np.float32) * bundle.obs_std
   obs += bundle.obs_mean
-  mats, biases = numpy_policy.weight_matrices(spec.family, (spec.obs_dim, *spec.hidden, spec.act_dim),
+  mats, biases = families.weight_matrices(spec.family, (spec.obs_dim, *spec.hidden, spec.act_dim),
                                               spec.num_colors, bundle.params, bundle.structure)
-  expected = numpy_policy.forward(mats, biases, numpy_policy.normalize(obs, bundle.obs_mean, bundle.obs_std,
+  expected = forward.forward(mats, biases, forward.normalize(obs, bundle.obs_mean, bundle.obs_std,
                                                                       bundle.obs_clip))
   err = float(np.max(np.abs(policy.act(obs) - expected)))
   if err > 1e-5:
     raise RuntimeError(f"the exported policy does not reproduce the bundle (max action error {err:.2e})")
-  decoded = export.read_policy(out)
+  decoded = policy_file.read_policy(out)
   payload = math.ceil(decoded.payload_bits / 8)
-  extra = {"chromatic": f" K={spec.num_colors}", "masked": f" kept={decoded.num_values}"}.get(spec.family, "")
+  extra = f" {decoded.values_label}" if decoded.values_label else ""
   return (f"{out}: {bundle.env or '?'} {spec.family} {spec.architecture}{extra} policy ({which}), "
           f"{size} bytes ({payload} bytes = {decoded.payload_bits} bits of values, biases and structure; "
           f"{size - payload} bytes of header, normaliser and checksum), format v{decoded.version}")
 
 
 # The standard tasks are judged on Gymnasium's own v5 environments, not on the lean copies the
-# host workers step (`chromnas.mujoco_tasks`), so a zoo figure never depends on our own physics
+# host workers step (`chromnas.envs.mujoco_tasks`), so a zoo figure never depends on our own physics
 # loop.  Other tasks use the host environment of the task registry.
 GYMNASIUM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
                  "swimmer": "Swimmer-v5"}
@@ -52,14 +51,15 @@ GYMNASIUM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker
 
 def make_judge_env(task: str, **env_kwargs):
   """The environment a policy file of `task` is judged on: `(env, episode_length, description)`."""
-  from chromnas import tasks  # pylint: disable=g-import-not-at-top
+  from chromnas.envs import host_envs  # pylint: disable=g-import-not-at-top
+  from chromnas.envs import tasks  # pylint: disable=g-import-not-at-top
   et = tasks.engine_task(task, "host")
   if task in GYMNASIUM_IDS:
     import gymnasium  # pylint: disable=g-import-not-at-top
     env_id = GYMNASIUM_IDS[task]
     return gymnasium.make(env_id, max_episode_steps=et.episode_length, **env_kwargs), et.episode_length, env_id
   kwargs = {"max_episode_steps": et.episode_length, **env_kwargs}
-  return tasks.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
+  return host_envs.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
 
 
 def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
@@ -69,7 +69,7 @@ def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | No
   Each episode runs until termination or the task's episode length; actions in `[-1, 1]` are
   mapped onto the environment's bounded action box.  A diverging episode returns NaN.
   """
-  from chromnas.evaluators import host_episode  # pylint: disable=g-import-not-at-top
+  from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
   if not (isinstance(episodes, int) and episodes >= 1):
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
   policy = runtime.load_policy(path)

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from chromnas import deploy
-from chromnas import runtime
+from chromnas.core import runtime
 
 
 # The locomotion models ship a camera named "track" that follows the centre of mass; a fast
@@ -58,7 +58,7 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
   if width < 16 or height < 16 or every < 1:
     raise ValueError(f"need width, height >= 16 and every >= 1, got {width}x{height}, every={every}")
-  from chromnas.evaluators import host_episode  # pylint: disable=g-import-not-at-top
+  from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
   policy = runtime.load_policy(policy_path)
   task = policy.env
   if task in deploy.GYMNASIUM_IDS or task in ("reacher", "pusher", "ant"):

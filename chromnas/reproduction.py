@@ -16,7 +16,7 @@ import os
 import statistics
 from typing import Iterable, Sequence
 
-from chromnas import metrics as metrics_lib
+from chromnas.train import metrics as metrics_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -401,9 +401,9 @@ def _budget(records: list[dict], row: Row) -> float:
 
 
 def _weight_params(row: Row) -> str:
-  from chromnas import partitions  # pylint: disable=g-import-not-at-top
+  from chromnas.core import footprint  # pylint: disable=g-import-not-at-top
   try:
-    for entry in partitions.comparison_table():
+    for entry in footprint.comparison_table():
       if entry["env"].lower() == row.task and entry["family"] == row.label.split()[-1]:
         return str(entry["weight_params"])
   except Exception:  # pylint: disable=broad-except

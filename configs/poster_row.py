@@ -4,7 +4,7 @@ Every row trains for a fixed budget of environment steps (`max_env_steps`), the 
 `python -m experiments.reproduce` states in its report.  Per-task settings (`TASK_SETTINGS`)
 hold what differs from the defaults.
 """
-from chromnas.config import default_config
+from chromnas.train.config import default_config
 
 # Per task: the env-step budget of one seed and the settings that differ from the defaults.
 # `reward_shift` removes the healthy bonus from the learning signal (ARS's shift): without it
@@ -21,12 +21,6 @@ TASK_SETTINGS = {
     "ant": dict(max_env_steps=3_000_000),
     "minitaur": dict(max_env_steps=250_000),
 }
-# The comparison table's other families (masked, toeplitz, circulant, unstructured) train on
-# this smaller budget, so that all 36 cells fit a session of a 2-core machine; the report states
-# every cell's budget.
-COMPARISON_BUDGET = {"halfcheetah": 3_000_000, "hopper": 2_000_000, "walker2d": 2_000_000, "striker": 1_000_000}
-
-
 def make(task: str, architecture: str, family: str, *, num_colors: int = 0, mask_budget: int = 0,
          engine: str = "host", **overrides):
   """A config for `task` with the given policy and the task's budget and settings.
@@ -39,15 +33,13 @@ def make(task: str, architecture: str, family: str, *, num_colors: int = 0, mask
   c.num_colors = num_colors if family == "chromatic" else 0
   c.mask_budget = mask_budget
   c.partition_source = "enas" if family in ("chromatic", "masked") else "none"
-  from chromnas import tasks
+  from chromnas.envs import tasks
   c.episode_length = tasks.engine_task(task, engine, c.backend if engine == "brax" else None).episode_length
   # The budget, not the iteration count, ends a row: iterations differ with episode lengths.
   c.num_iterations = 1_000_000
   c.eval_every = 10
   c.checkpoint_every = 10
   settings = dict(TASK_SETTINGS.get(task, {}))
-  if family != "chromatic" and task in COMPARISON_BUDGET:
-    settings["max_env_steps"] = COMPARISON_BUDGET[task]
   for field, value in {**settings, **overrides}.items():
     c[field] = value
   return c

@@ -21,16 +21,20 @@ _ITERS = flags.DEFINE_integer("iterations", 3, "Timed iterations.")
 
 def main(argv):
   del argv
+  from chromnas.train import build
+  cfg = _CONFIG.value
+  with build.build(cfg) as run:
+    _time(run, cfg.task, cfg.engine)
+
+
+def _time(run, task: str, engine: str) -> None:
+  """Times the controller's ask+tell and a whole ES iteration of `run`, and prints both."""
   import jax
   import jax.numpy as jnp
 
-  from chromnas import config as config_lib
-  from chromnas import trainer
-  cfg = _CONFIG.value
-  spec = config_lib.validate(cfg)
-  source = trainer.make_source(cfg, spec)
-  k = cfg.pairs_per_partition
-  n = cfg.num_directions // k if k else 2 * cfg.num_directions  # partitions per iteration
+  spec, source, step_cfg = run.spec, run.source, run.step_config
+  k = step_cfg.pairs_per_partition
+  n = step_cfg.num_directions // k if k else 2 * step_cfg.num_directions  # partitions per iteration
   state = source.init(jax.random.PRNGKey(0))
   ask = jax.jit(source.ask, static_argnums=2)
   tell = jax.jit(source.tell)
@@ -46,23 +50,16 @@ def main(argv):
   jax.block_until_ready(state)
   ctrl_s = (time.perf_counter() - t0) / reps
 
-  opt = trainer.make_optimizer(cfg)
-  tstate = trainer.init_state(cfg, spec, source, opt)
-  evaluator = trainer.make_evaluator_from_config(cfg, spec)
-  try:
-    it = trainer.Iteration(cfg, spec, evaluator, source, opt)
-    tstate, _ = it(tstate)
-    t0 = time.perf_counter()
-    steps = 0
-    for _ in range(_ITERS.value):
-      tstate, m = it(tstate)
-      steps += m["episode_steps"]
-    iter_s = (time.perf_counter() - t0) / _ITERS.value
-  finally:
-    evaluator.close()
-  print(f"{cfg.task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
-        f"population {2 * cfg.num_directions}, {n} partitions per iteration, "
-        f"engine {cfg.engine}, {steps / _ITERS.value:.0f} env steps per iteration")
+  tstate, _ = run.iteration(run.initial_state)
+  t0 = time.perf_counter()
+  steps = 0
+  for _ in range(_ITERS.value):
+    tstate, m = run.iteration(tstate)
+    steps += m["episode_steps"]
+  iter_s = (time.perf_counter() - t0) / _ITERS.value
+  print(f"{task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
+        f"population {2 * step_cfg.num_directions}, {n} partitions per iteration, "
+        f"engine {engine}, {steps / _ITERS.value:.0f} env steps per iteration")
   print(f"controller ask+tell: {ctrl_s * 1e3:8.1f} ms per iteration")
   print(f"whole ES iteration:  {iter_s * 1e3:8.1f} ms per iteration")
   print(f"controller share:    {100 * ctrl_s / iter_s:8.2f} %  (target < 5%)")

@@ -9,16 +9,16 @@ Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block
 median of repeats):
 
 * `dense`    the materialised float32 matrix, one GEMV (GEMM for a batch);
-* `gather`   `chromnas.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
-* `grouped`  `chromnas.structured.chromatic_matvec_grouped`: one-hot color sums, never builds `W`
+* `gather`   `chromnas.model.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
+* `grouped`  `chromnas.model.structured.chromatic_matvec_grouped`: one-hot color sums, never builds `W`
              (skipped where its `rows*cols*K` one-hot exceeds --max_grouped_mb);
-* `mailman`  `chromnas.structured.mailman.mailman_matvec` (JAX, b ~ log_K rows) or the NumPy
-             fallback of `chromnas.fast_matvec` (`np.take`): the O(rows*cols / log_K rows)
+* `mailman`  `chromnas.model.mailman.mailman_matvec` (JAX, b ~ log_K rows) or the NumPy
+             fallback of `chromnas.core.mailman` (`np.take`): the O(rows*cols / log_K rows)
              lookup paths without a compiler;
-* `fast`     `chromnas.fast_matvec.matvec`, engine `numba` (or `numpy` where numba is missing):
+* `fast`     `chromnas.core.mailman.matvec`, engine `numba` (or `numpy` where numba is missing):
              one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
 * `host`     (JAX) the same kernel called from jitted JAX through `jax.pure_callback`
-             (`chromnas.structured.mailman.host_matvec`).
+             (`chromnas.model.mailman.host_matvec`).
 
 NumPy runs with BLAS limited to --numpy_threads threads (set before NumPy loads); JAX uses
 XLA's default threads.  Columns: time per matvec; `x dense`, the time over the dense time of
@@ -98,20 +98,20 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
   """All measurements as a list of dicts (one per size, K and path)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
+  from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   if with_jax:
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-    from chromnas import structured  # pylint: disable=g-import-not-at-top
-    from chromnas.structured import mailman  # pylint: disable=g-import-not-at-top
+    from chromnas.model import structured  # pylint: disable=g-import-not-at-top
+    from chromnas.model import mailman as jax_mailman  # pylint: disable=g-import-not-at-top
     # W x^T then transposed back: `x @ w.T` makes XLA:CPU transpose the whole matrix per call.
     dense_fn = jax.jit(lambda w, x: (w @ x.T).T)
     gather_fn = jax.jit(structured.chromatic_matvec)
     grouped_fn = jax.jit(structured.chromatic_matvec_grouped)
-    mailman_fn = jax.jit(mailman.mailman_matvec)
+    mailman_fn = jax.jit(jax_mailman.mailman_matvec)
 
-  fast_engine = fast_matvec.backend()
+  fast_engine = host_mailman.backend()
   rng = np.random.default_rng(seed)
   rows_out = []
   for rows, cols in sizes:
@@ -122,8 +122,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       x = rng.standard_normal((batch, cols) if batch > 1 else cols).astype(np.float32)
       w = values[colors]
       expected = x.astype(np.float64) @ w.T.astype(np.float64)
-      fast_plan = fast_matvec.prepare(colors, num_colors)
-      jax_plan = mailman.prepare(colors, num_colors, block) if with_jax else None
+      fast_plan = host_mailman.prepare(colors, num_colors)
+      jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
               "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes}
@@ -136,7 +136,7 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       if with_jax:
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
-        host_fn = jax.jit(lambda v, xx, p=fast_plan: mailman.host_matvec(v, p, xx))
+        host_fn = jax.jit(lambda v, xx, p=fast_plan: jax_mailman.host_matvec(v, p, xx))
         paths[("jax", "dense")] = lambda: dense_fn(wj, xj).block_until_ready()
         paths[("jax", "gather")] = lambda: gather_fn(vj, cj, xj).block_until_ready()
         if rows * cols * num_colors * 4 <= max_grouped_mb * 2**20:
@@ -146,8 +146,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       if with_numpy:
         paths[("numpy", "dense")] = lambda: x @ w.T
         paths[("numpy", "gather")] = lambda: x @ values[colors].T
-        paths[("numpy", "mailman")] = lambda: fast_matvec.matvec(values, fast_plan, x, use="numpy")
-        paths[(fast_engine, "fast")] = lambda: fast_matvec.matvec(values, fast_plan, x)
+        paths[("numpy", "mailman")] = lambda: host_mailman.matvec(values, fast_plan, x, use="numpy")
+        paths[(fast_engine, "fast")] = lambda: host_mailman.matvec(values, fast_plan, x)
       results = {}
       for (engine, name), fn in paths.items():
         err = _rel_err(fn(), expected)
@@ -173,7 +173,7 @@ def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print
   smallest N from which on every larger size of the sweep has `fast` faster."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
+  from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed + 1)
   out = []
   for num_colors in colors_list:
@@ -183,13 +183,13 @@ def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print
       values = rng.standard_normal(num_colors).astype(np.float32)
       x = rng.standard_normal(n).astype(np.float32)
       w = values[colors]
-      plan = fast_matvec.prepare(colors, num_colors)
+      plan = host_mailman.prepare(colors, num_colors)
       dense = _time(lambda: w @ x, budget_s, min_repeats)  # pylint: disable=cell-var-from-loop
-      fast = _time(lambda: fast_matvec.matvec(values, plan, x),  # pylint: disable=cell-var-from-loop
+      fast = _time(lambda: host_mailman.matvec(values, plan, x),  # pylint: disable=cell-var-from-loop
                    budget_s, min_repeats)
       ratios[n] = fast / dense
     wins = [n for n in sizes if all(ratios[m] < 1 for m in sizes if m >= n)]
-    entry = dict(K=num_colors, block=fast_matvec.block_size(num_colors), engine=fast_matvec.backend(),
+    entry = dict(K=num_colors, block=host_mailman.block_size(num_colors), engine=host_mailman.backend(),
                  crossover_n=min(wins) if wins else None, ratios={str(n): r for n, r in ratios.items()})
     out.append(entry)
     log(format_crossover(entry))
@@ -251,14 +251,14 @@ def main(argv):
   cross_sizes = [int(n) for n in _CROSSOVER.value if n]
   text = _FORMAT.value == "text"
   log = print if text else (lambda _: None)
-  from chromnas import fast_matvec  # pylint: disable=g-import-not-at-top
+  from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   if text:
     device = "CPU"
     if _JAX.value:
       import jax  # pylint: disable=g-import-not-at-top
       device = f"{jax.devices()[0].device_kind}, jax {jax.__version__}"
     print(f"# {device}, {os.cpu_count()} CPUs; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
-          f"fast_matvec backend: {fast_matvec.backend()}; batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} "
+          f"mailman kernel backend: {host_mailman.backend()}; batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} "
           "repeats")
     print(HEADER)
   start = time.perf_counter()

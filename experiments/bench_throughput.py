@@ -33,7 +33,7 @@ _SKIP_BRAX_ES = flags.DEFINE_bool("skip_brax_es", False, "Skip row (c), Brax's o
 
 
 def _config(engine: str):
-  from chromnas import config
+  from chromnas.train import config
   c = config.default_config()
   c.task, c.engine, c.backend = _TASK.value, engine, _BACKEND.value
   c.episode_length = _EPISODE.value
@@ -45,34 +45,27 @@ def _config(engine: str):
 def _timed_iterations(cfg):
   """(compile-or-first-iteration seconds, env steps/s over the timed iterations) of chromnas ES."""
   import jax
-  from chromnas import trainer
-  spec = __import__("chromnas.config", fromlist=["validate"]).validate(cfg)
-  source = trainer.make_source(cfg, spec)
-  opt = trainer.make_optimizer(cfg)
-  state = trainer.init_state(cfg, spec, source, opt)
-  evaluator = trainer.make_evaluator_from_config(cfg, spec)
-  try:
-    it = trainer.Iteration(cfg, spec, evaluator, source, opt)
+  from chromnas.train import build
+  with build.build(cfg) as run:
     t0 = time.perf_counter()
-    state, m = it(state)
+    state, m = run.iteration(run.initial_state)
     first = time.perf_counter() - t0
     steps, t0 = 0, time.perf_counter()
     for _ in range(_ITERS.value):
-      state, m = it(state)
+      state, m = run.iteration(state)
       steps += m["episode_steps"]
     jax.block_until_ready(state.params)
     return first, steps / (time.perf_counter() - t0)
-  finally:
-    evaluator.close()
 
 
 def brax_rows():
   """[(name, env-steps/s, first-call seconds)] of rows (a), (b) and (c)."""
   import jax
   import jax.numpy as jnp
-  from chromnas import tasks
+  from chromnas.envs import brax_envs
+  from chromnas.envs import tasks
   et = tasks.engine_task(_TASK.value, "brax", _BACKEND.value)
-  env = tasks.make_brax_env(et.make, _BACKEND.value)
+  env = brax_envs.make_brax_env(et.make, _BACKEND.value)
   pop, length = _POP.value, _EPISODE.value
   keys = jax.random.split(jax.random.PRNGKey(0), pop)
 

@@ -22,11 +22,10 @@ def draw(bundle, path: str) -> None:
   import matplotlib.pyplot as plt
   import numpy as np
 
-  from chromnas import numpy_policy
   spec = bundle.spec
   if spec.structure_size == 0:
     raise ValueError(f"the {spec.family} family has no partition to draw")
-  shapes = numpy_policy.layer_shapes(spec.layer_sizes)
+  shapes = spec.layer_shapes
   fig, axes = plt.subplots(1, len(shapes), figsize=(4 * len(shapes), 4), squeeze=False)
   k = spec.num_choices
   cmap = plt.get_cmap("tab20" if k <= 20 else "nipy_spectral", k)
@@ -38,7 +37,7 @@ def draw(bundle, path: str) -> None:
     ax.set_title(f"{r} x {c}")
     ax.set_xlabel("input")
     ax.set_ylabel("output")
-  fig.colorbar(im, ax=axes[0].tolist(), label="color" if spec.family == "chromatic" else "kept")
+  fig.colorbar(im, ax=axes[0].tolist(), label="color" if spec.family_record.shared_values else "kept")
   fig.suptitle(f"{bundle.env} {spec.architecture} {spec.family}" + (f" K={spec.num_colors}" if spec.num_colors else ""))
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -46,8 +45,8 @@ def draw(bundle, path: str) -> None:
 
 def main(argv):
   del argv
-  from chromnas import trainer
-  draw(trainer.load_policy_bundle(_WORKDIR.value, _WHICH.value), _OUT.value)
+  from chromnas.core import bundle
+  draw(bundle.load_workdir_policy(_WORKDIR.value, _WHICH.value), _OUT.value)
   print(f"wrote {_OUT.value}")
 
 

@@ -3,7 +3,7 @@
   python -m experiments.evaluate --policy=results/zoo/hopper_h41_chromatic11.chromnas --episodes=10
   python -m experiments.evaluate --workdir=/tmp/chromnas/default --episodes=10 [--which=latest]
 
-With `--policy`, the NumPy runtime (`chromnas.runtime`, no JAX) runs the file on the task's host
+With `--policy`, the NumPy runtime (`chromnas.core.runtime`, no JAX) runs the file on the task's host
 environment: Gymnasium's own v5 environment for HalfCheetah, Hopper, Walker2d and Swimmer, the
 registry's host environment otherwise.  With `--workdir`, the engine and task come from the
 workdir's `config.json` (override the engine with --engine).  Prints
@@ -60,25 +60,26 @@ def evaluate_workdir(workdir: str) -> None:
   import ml_collections
   import numpy as np
 
-  from chromnas import normalizer
-  from chromnas import trainer
+  from chromnas.es import normalizer
+  from chromnas.core import bundle as bundle_lib
+  from chromnas.train import build
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     _fail(f"{path} not found: is {workdir} a training workdir?")
   with open(path) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   if _ENGINE.value:
-    if _ENGINE.value not in ("host", "brax"):
+    from chromnas import engines  # pylint: disable=g-import-not-at-top
+    if _ENGINE.value not in engines.ENGINES:
       _fail(f"--engine must be 'host' or 'brax', got {_ENGINE.value!r}")
     cfg.engine = _ENGINE.value
   try:
-    bundle = trainer.load_policy_bundle(workdir, _WHICH.value)
+    bundle = bundle_lib.load_workdir_policy(workdir, _WHICH.value)
   except (FileNotFoundError, ValueError) as e:
     _fail(str(e))
   spec = bundle.spec
-  # The bundle stores mean/std; rebuild equivalent running statistics (count 2 keeps std exact).
-  stats = normalizer.RunningStats(np.float32(2.0), bundle.obs_mean, 2.0 * bundle.obs_std**2)
-  evaluator = trainer.make_evaluator_from_config(cfg, spec)
+  stats = normalizer.from_mean_std(bundle.obs_mean, bundle.obs_std)  # the bundle's fixed normaliser
+  evaluator = build.make_evaluator_from_config(cfg, spec)
   try:
     params = np.tile(bundle.params[None], (_EPISODES.value, 1))
     structures = np.tile(bundle.structure[None], (_EPISODES.value, 1))

@@ -3,11 +3,11 @@
   python -m experiments.export --workdir=/tmp/chromnas/default --out=/tmp/halfcheetah.chromnas
   python -m experiments.export --workdir=... --out=... --which=latest
 
-The file (format: `chromnas/export.py`) holds the header, the observation normaliser, the
+The file (format: `chromnas/core/policy_file.py`) holds the header, the observation normaliser, the
 weight values, the hidden biases and the bit-packed structure, with a CRC32.  Run it with
 NumPy only:
 
-  from chromnas import runtime
+  from chromnas.core import runtime
   policy = runtime.load_policy("/tmp/halfcheetah.chromnas")
   action = policy.act(obs)
 

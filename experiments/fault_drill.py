@@ -177,7 +177,7 @@ def scenario_workers(tmp):
 
   def killer():
     while not stop.is_set():
-      for pid in _children_running("chromnas.evaluators.host_worker", proc.pid):
+      for pid in _children_running("chromnas.engines.host_worker", proc.pid):
         try:
           os.kill(pid, signal.SIGKILL)
           killed.append(pid)

@@ -13,15 +13,14 @@ import json
 from absl import app
 from absl import flags
 
-from chromnas import partitions
-
+from chromnas.core import footprint
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 
 
 def main(argv):
   del argv
-  rows = partitions.comparison_table()
-  print(json.dumps(rows, indent=1) if _FORMAT.value == "json" else partitions.format_comparison_table(rows))
+  rows = footprint.comparison_table()
+  print(json.dumps(rows, indent=1) if _FORMAT.value == "json" else footprint.format_comparison_table(rows))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from chromnas import tasks
+from chromnas.envs import tasks
 
 _DEBUG = flags.DEFINE_bool("debug", False, "Also list the debug_* test tasks.")
 

@@ -23,7 +23,7 @@ def load_curve(workdir: str, metric: str):
 
   import numpy as np
 
-  from chromnas.metrics import read_csv
+  from chromnas.train.metrics import read_csv
   rows = [r for r in read_csv(os.path.join(workdir, "metrics.csv")) if r.get(metric, "") != ""]
   if not rows:
     raise ValueError(f"{workdir}/metrics.csv has no values for {metric!r}")
@@ -57,7 +57,7 @@ def summary(groups: dict) -> str:
 
   import numpy as np
 
-  from chromnas.metrics import read_csv
+  from chromnas.train.metrics import read_csv
   cols = ("first reward_mean", "final reward_mean", "max reward_max", "last eval_return", "best eval_return", "env steps")
   lines = [f"{'label':<12}" + "".join(f"{c:>22}" for c in cols)]
   for label, workdirs in groups.items():

@@ -101,7 +101,7 @@ SETTING_FIELDS = ("partition_source", "reward_shift", "num_directions", "sigma",
 
 def row_settings() -> dict:
   """`{config: 'field=value, ...'}` of every row's settings that differ from `default_config()`."""
-  from chromnas import config as config_lib
+  from chromnas.train import config as config_lib
   from chromnas import reproduction
   defaults = config_lib.default_config()
   out = {}
@@ -151,9 +151,9 @@ def main(argv):
     return
 
   from chromnas import deploy
-  from chromnas import export
-  from chromnas import trainer
-  duration = trainer.format_duration
+  from chromnas.core import policy_file
+  from chromnas.train import loop
+  from chromnas.train.progress import format_duration as duration
   try:
     configs = {r.config: load_config(r.config, 0, overrides, _WORKERS.value) for r in rows}
   except (ValueError, KeyError, ModuleNotFoundError) as e:
@@ -210,7 +210,7 @@ def main(argv):
     print(f"{label} training {cfg.task} {cfg.family} {cfg.architecture} for {cfg.max_env_steps / 1e6:.2f}M env "
           f"steps in {workdir}", flush=True)
     try:
-      trainer.train(cfg, workdir, progress_fn=progress)
+      loop.train(cfg, workdir, progress_fn=progress)
       policy_path = os.path.join(workdir, "policy.chromnas")
       print("  " + deploy.export_workdir(workdir, policy_path), flush=True)
       returns, judge = deploy.evaluate_policy_file(policy_path, _EPISODES.value, seed=1_000_000 + 1000 * seed)
@@ -230,9 +230,9 @@ def main(argv):
     print(f"{label} done: zoo return {record['zoo_mean']:.1f} +- {record['zoo_std']:.1f} (max "
           f"{record['zoo_max']:.1f}) over {len(returns)} episodes on {judge}; poster "
           f"{row.poster_mean} / {row.poster_max}", flush=True)
-    _collect(rows, _SEEDS.value, done_path, csv_path, zoo, export)
+    _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
     write_report()
-  _collect(rows, _SEEDS.value, done_path, csv_path, zoo, export)
+  _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
   write_report()
   print(f"wrote {csv_path}, {report_path} and {zoo}/", flush=True)
   if failures:
@@ -240,7 +240,7 @@ def main(argv):
     sys.exit(1)
 
 
-def _collect(rows, seeds, done_path, csv_path, zoo, export):
+def _collect(rows, seeds, done_path, csv_path, zoo, policy_file):
   """Merges every finished seed's record into the csv and copies each row's best seed to the zoo."""
   from chromnas import reproduction
   records = {(r["config"], r["seed"]): r for r in reproduction.read_csv(csv_path)}
@@ -257,7 +257,7 @@ def _collect(rows, seeds, done_path, csv_path, zoo, export):
         best = (s, rec)
     if best is not None:
       src = os.path.join(os.path.dirname(done_path(row, best[0])), "policy.chromnas")
-      export.read_policy(src)  # a damaged file never reaches the zoo
+      policy_file.read_policy(src)  # a damaged file never reaches the zoo
       shutil.copyfile(src, os.path.join(zoo, f"{row.config}.chromnas.tmp"))
       os.replace(os.path.join(zoo, f"{row.config}.chromnas.tmp"), os.path.join(zoo, f"{row.config}.chromnas"))
   reproduction.write_csv(csv_path, records.values())

@@ -2,7 +2,7 @@
 (and regularized evolution, and a fixed partition).
 
 The problem and its reward (how well `K` shared values fit a target matrix built from a
-hidden `K`-coloring; 0 is optimal) are in `chromnas.synthetic`.  Each method gets the same
+hidden `K`-coloring; 0 is optimal) are in `chromnas.search.synthetic`.  Each method gets the same
 number of samples per iteration, iterations and seeds.
 
   python -m experiments.synthetic_search [--num_colors=4 --rows=8 --cols=8 --iterations=150 --seeds=3]
@@ -17,7 +17,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from chromnas import synthetic
+from chromnas.search import synthetic
 
 _K = flags.DEFINE_integer("num_colors", 4, "K, the number of colors (and target levels).")
 _ROWS = flags.DEFINE_integer("rows", 8, "Rows of the target matrix.")

@@ -25,7 +25,7 @@ _ENV_KWARGS = flags.DEFINE_string("env_kwargs", "", "JSON object of extra keywor
 
 def main(argv):
   del argv
-  from chromnas import trainer  # imported after flag parsing: keeps --help fast
+  from chromnas.train import loop  # imported after flag parsing: keeps --help fast
   cfg = _CONFIG.value
   if _ENV_KWARGS.value:
     import json
@@ -40,7 +40,7 @@ def main(argv):
     with cfg.unlocked():
       cfg.env_kwargs.update(extra)
   try:
-    trainer.train(cfg, _WORKDIR.value)
+    loop.train(cfg, _WORKDIR.value)
   except (ValueError, FloatingPointError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -50,7 +50,7 @@ def main(argv):
     lines = [line for line in str(e).strip().splitlines() if line.strip()]
     print(f"error: {lines[-1].strip() if lines else type(e).__name__}", file=sys.stderr)
     sys.exit(1)
-  except trainer.Terminated:
+  except loop.Terminated:
     print("terminated; rerun the same command to resume", file=sys.stderr)
     sys.exit(143)
   except KeyboardInterrupt:

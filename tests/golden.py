@@ -35,7 +35,7 @@ RUNS = {
 
 def run_config(**overrides):
   """The golden runs' shared config: Hopper, H41 chromatic with K=5, 4 pairs x 30 steps, 4 iterations."""
-  from chromnas import config  # pylint: disable=import-outside-toplevel
+  from chromnas.train import config  # pylint: disable=import-outside-toplevel
   c = config.default_config()
   c.task = "hopper"
   c.architecture = "H41"
@@ -71,7 +71,7 @@ def digest_workdir(workdir: str) -> dict:
 
 def run_one(name: str, workdir: str) -> dict:
   """Trains golden run `name` in `workdir` and returns its digest."""
-  from chromnas import trainer as loop  # pylint: disable=import-outside-toplevel
+  from chromnas.train import loop  # pylint: disable=import-outside-toplevel
   loop.train(run_config(**RUNS[name]), workdir, progress_fn=None)
   return digest_workdir(workdir)
 

@@ -10,17 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas import normalizer
-from chromnas import partitions
-from chromnas import policies
-from chromnas.evaluators import make_evaluator
+from chromnas.es import normalizer
+from chromnas.model import partitions
+from chromnas.core import policy_spec
+from chromnas.engines import make_evaluator
 
 EPISODE = 30
 
 
 @pytest.fixture(scope="module")
 def hopper():
-  spec = policies.make_spec(11, 3, "L", "chromatic", 5)
+  spec = policy_spec.make_spec(11, 3, "L", "chromatic", 5)
   ev = make_evaluator("brax", "hopper", spec, backend="positional", episode_length=EPISODE, noise_size=10_000)
   return spec, ev, jax.jit(ev.evaluate_params)
 
@@ -68,10 +68,12 @@ def test_population_sharded_across_two_devices(tmp_path):
   same as a single-device vmap."""
   script = textwrap.dedent(f"""
       import json, jax, jax.numpy as jnp, numpy as np
-      from chromnas import normalizer, partitions, policies
-      from chromnas.evaluators import make_evaluator
+      from chromnas.es import normalizer
+      from chromnas.model import partitions
+      from chromnas.core import policy_spec
+      from chromnas.engines import make_evaluator
       assert len(jax.devices()) == 2, jax.devices()
-      spec = policies.make_spec(11, 3, "L", "chromatic", 5)
+      spec = policy_spec.make_spec(11, 3, "L", "chromatic", 5)
       ev = make_evaluator("brax", "hopper", spec, episode_length=10, noise_size=10_000)
       params = jax.random.normal(jax.random.PRNGKey(0), (4, spec.num_params)) * 0.1
       structures = partitions.random_structure(spec, jax.random.PRNGKey(1), (4,))
@@ -91,8 +93,8 @@ def test_population_sharded_across_two_devices(tmp_path):
 
 
 def test_wrong_dims_and_backend_rejected():
-  spec = policies.make_spec(17, 6, "L", "chromatic", 5)
+  spec = policy_spec.make_spec(17, 6, "L", "chromatic", 5)
   with pytest.raises(ValueError, match="does not run on the brax backend"):
-    make_evaluator("brax", "swimmer", policies.make_spec(8, 2, "L", "chromatic", 5), backend="positional")
+    make_evaluator("brax", "swimmer", policy_spec.make_spec(8, 2, "L", "chromatic", 5), backend="positional")
   with pytest.raises(ValueError, match="unknown task"):
     make_evaluator("brax", "cartpole", spec)

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from chromnas import config
+from chromnas.train import config
 
 
 def _cfg(**overrides):
@@ -76,3 +76,19 @@ def test_every_config_file_validates():
   for name in files:
     cfg = importlib.import_module(f"configs.{name}").get_config()
     config.validate(cfg)
+
+
+def test_option_lists_have_one_home():
+  """The config names the choices of the modules that implement them."""
+  import re
+  from chromnas.search import controller
+  from chromnas.search import partition_sources
+  for field, value, choices in [("partition_source", "oracle", partition_sources.KINDS),
+                                ("optimizer", "lbfgs", tuple(config.OPTIMIZERS))]:
+    with pytest.raises(ValueError, match=re.escape(str(choices))):
+      config.validate(_cfg(**{field: value}))
+  c = config.default_config()
+  c.controller.advantage = "softmax"
+  with pytest.raises(ValueError, match=re.escape(str(controller.ADVANTAGES))):
+    config.validate(c)
+  assert config.default_config().evolution.to_dict() == partition_sources.EVOLUTION_DEFAULTS

@@ -8,9 +8,10 @@ import numpy as np
 import optax
 import pytest
 
-from chromnas import controller as ctrl
+from chromnas.search import controller as ctrl
 
-CFG = ctrl.ControllerConfig(num_positions=2, num_choices=3, hidden_size=8)
+# ENAS's tanh clipping and a uniform start (zero per-position logits), not the training defaults.
+CFG = ctrl.ControllerConfig(num_positions=2, num_choices=3, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_log_prob_matches_sampling_frequencies(params):
 
 
 def test_entropy_nonnegative_and_maximal_at_uniform_start():
-  cfg = ctrl.ControllerConfig(num_positions=6, num_choices=4)
+  cfg = ctrl.ControllerConfig(num_positions=6, num_choices=4, hidden_size=32, tanh_constant=2.5, init_logit_scale=0.0)
   p = ctrl.init(cfg, jax.random.PRNGKey(0))  # zero head: uniform
   choices, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 3)
   ent = ctrl.entropy(cfg, p, choices)
@@ -57,7 +58,7 @@ def test_entropy_nonnegative_and_maximal_at_uniform_start():
 
 @pytest.mark.parametrize("advantage", ["baseline", "batch", "rank"])
 def test_reinforce_moves_probability_to_rewarded_choice(advantage):
-  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8)
+  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
   opt = optax.adam(0.1)
   state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
 
@@ -73,7 +74,7 @@ def test_reinforce_moves_probability_to_rewarded_choice(advantage):
 
 
 def test_nan_rewards_do_not_corrupt_controller():
-  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8)
+  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
   opt = optax.adam(0.1)
   state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
   choices, _ = ctrl.sample(cfg, state.params, jax.random.PRNGKey(1), 4)
@@ -100,6 +101,8 @@ def test_advantages_kinds():
                                ctrl.advantages(r, jnp.float32(0.0), kind), rtol=1e-4, atol=1e-6)
   with pytest.raises(ValueError, match="unknown advantage"):
     ctrl.advantages(r, jnp.float32(0.0), "softmax")
+  with pytest.raises(ValueError, match="unknown advantage 'softmax'; choose one of"):
+    ctrl.check_advantage("softmax")
 
 
 def test_init_logit_scale_sets_a_random_starting_coloring():
@@ -111,5 +114,20 @@ def test_init_logit_scale_sets_a_random_starting_coloring():
   assert len(np.unique(start)) == 5  # a spread-out coloring, not one color
   samples, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 50)
   assert np.mean(np.asarray(samples) == start) > 0.85  # peaked around it
-  uniform = ctrl.init(ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8), jax.random.PRNGKey(0))
+  uniform = ctrl.init(ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, init_logit_scale=0.0),
+                      jax.random.PRNGKey(0))
   np.testing.assert_array_equal(uniform["pos_logits"], 0.0)
+
+
+def test_training_defaults_have_one_home():
+  """The controller's defaults are the settings training uses; the partition sources and the
+  config copy them (the golden ENAS runs pin these values)."""
+  from chromnas.search import partition_sources
+  from chromnas.train import config
+  cfg, rl = ctrl.ControllerConfig(num_positions=1, num_choices=1), ctrl.ReinforceConfig()
+  assert (cfg.hidden_size, cfg.temperature, cfg.tanh_constant, cfg.init_logit_scale) == (16, 1.0, 0.0, 4.0)
+  assert (rl.learning_rate, rl.entropy_coef, rl.baseline_decay, rl.advantage) == (0.05, 1e-3, 0.95, "batch")
+  expected = {"hidden_size": 16, "temperature": 1.0, "tanh_constant": 0.0, "init_logit_scale": 4.0,
+              "learning_rate": 0.05, "entropy_coef": 1e-3, "baseline_decay": 0.95, "advantage": "batch"}
+  assert partition_sources.CONTROLLER_DEFAULTS == expected
+  assert config.default_config().controller.to_dict() == expected

@@ -119,7 +119,7 @@ def test_unknown_arm_task():
 
 
 def test_host_modules_do_not_import_jax():
-  code = ("import sys; import chromnas.envs, chromnas.envs.arm_tasks, chromnas.envs.minitaur; "
+  code = ("import sys; import chromnas.envs, chromnas.envs.arm_tasks, chromnas.envs.minitaur, chromnas.envs.host_envs; "
           "assert 'jax' not in sys.modules and 'brax' not in sys.modules")
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
@@ -130,9 +130,10 @@ def test_host_modules_do_not_import_jax():
 def test_brax_arm_matches_host(name):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from chromnas.envs import arm_brax  # pylint: disable=import-outside-toplevel
 
-  env = arm_tasks.make_brax(name)
-  assert type(env) is getattr(arm_tasks, "BraxStriker" if name == "striker" else "BraxThrower")
+  env = arm_brax.make_brax(name)
+  assert type(env) is (arm_brax.BraxStriker if name == "striker" else arm_brax.BraxThrower)
   assert (env.observation_size, env.action_size) == (23, 7)
   # `step` maps a state to one of the same structure, shapes and dtypes (a `lax.scan` carry).
   shapes = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
@@ -161,10 +162,11 @@ def test_brax_arm_matches_host(name):
 
 
 def test_make_brax_rejects_bad_arguments():
+  from chromnas.envs import arm_brax  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError):
-    arm_tasks.make_brax("kicker")
+    arm_brax.make_brax("kicker")
   with pytest.raises(ValueError):
-    arm_tasks.make_brax("striker", backend="generalized")  # the models need MJX
+    arm_brax.make_brax("striker", backend="generalized")  # the models need MJX
 
 
 # --- Minitaur --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Binary policy format (`chromnas.export`) and the NumPy-only runtime (`chromnas.runtime`)."""
+"""Binary policy format (`chromnas.core.policy_file`) and the NumPy-only runtime (`chromnas.core.runtime`)."""
 import dataclasses
 import math
 import os
@@ -17,12 +17,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from chromnas import deploy
-from chromnas import export
-from chromnas import partitions
-from chromnas import policies
-from chromnas import runtime
-from chromnas import structured
-from chromnas.bundle import PolicyBundle
+from chromnas.core import families
+from chromnas.core import policy_file
+from chromnas.core import footprint
+from chromnas.core import policy_spec
+from chromnas.model import policies
+from chromnas.core import runtime
+from chromnas.core.bundle import PolicyBundle
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 OBS, ACT = 17, 6
@@ -30,7 +31,7 @@ ARCHS = ("L", "H41", "H41,H41")
 
 
 def make_bundle(family, arch, seed=0, num_colors=17, env="halfcheetah", keep=None):
-  spec = policies.make_spec(OBS, ACT, arch, family, num_colors if family == "chromatic" else 0)
+  spec = policy_spec.make_spec(OBS, ACT, arch, family, num_colors if family == "chromatic" else 0)
   rng = np.random.default_rng(seed)
   params = rng.standard_normal(spec.num_params).astype(np.float32)
   structure = rng.integers(0, spec.num_choices, spec.structure_size).astype(np.int32)
@@ -59,14 +60,14 @@ def cases():
   """Every family x architecture: (bundle, file bytes, observations, reference actions)."""
   obs = np.random.default_rng(7).normal(0.0, 3.0, (8, OBS)).astype(np.float32)
   out = {}
-  for family in structured.FAMILIES:
+  for family in families.NAMES:
     for arch in ARCHS:
       bundle = make_bundle(family, arch, seed=len(out))
-      out[family, arch] = (bundle, export.dumps(bundle), obs, reference_actions(bundle, obs))
+      out[family, arch] = (bundle, policy_file.dumps(bundle), obs, reference_actions(bundle, obs))
   return out
 
 
-@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("family", families.NAMES)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_runtime_matches_policies_apply(cases, family, arch):
   bundle, data, obs, expected = cases[family, arch]
@@ -85,29 +86,29 @@ def test_runtime_matches_policies_apply(cases, family, arch):
     np.testing.assert_allclose(mine, ref, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("family", families.NAMES)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_payload_is_the_footprint(cases, family, arch):
   bundle, data, _, _ = cases[family, arch]
   spec = bundle.spec
-  bits = partitions.spec_footprint(spec, num_kept(bundle)).bits
+  bits = footprint.spec_footprint(spec, num_kept(bundle)).bits
   overhead = 8 + 2 + 4 + 1 + 1 + 4 + 4 + 4 * len(spec.hidden) + 4 + 8 + 2 + len(bundle.env) + 8 * spec.obs_dim + 4
   assert len(data) - overhead == math.ceil(bits / 8)
-  assert export.loads(data).payload_bits == bits
+  assert policy_file.loads(data).payload_bits == bits
 
 
 def test_poster_halfcheetah_sizes():
   chromatic = make_bundle("chromatic", "H41", num_colors=17, env="")
   masked = make_bundle("masked", "H41", keep=40, env="")
   overhead = 8 + 2 + 4 + 1 + 1 + 4 + 4 + 4 + 4 + 8 + 2 + 8 * OBS + 4
-  assert len(export.dumps(chromatic)) - overhead == math.ceil(6571 / 8)  # 32*(17+41) + 943*5
-  assert len(export.dumps(masked)) - overhead == math.ceil(8250 / 8)  # 32*(40+41) + 943*6
+  assert len(policy_file.dumps(chromatic)) - overhead == math.ceil(6571 / 8)  # 32*(17+41) + 943*5
+  assert len(policy_file.dumps(masked)) - overhead == math.ceil(8250 / 8)  # 32*(40+41) + 943*6
 
 
-@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("family", families.NAMES)
 def test_roundtrip_to_bundle(cases, family):
   bundle, data, obs, expected = cases[family, "H41"]
-  back = export.load_bundle(data)
+  back = policy_file.load_bundle(data)
   assert back.spec == bundle.spec and back.env == bundle.env and back.obs_clip == bundle.obs_clip
   np.testing.assert_array_equal(back.obs_mean, bundle.obs_mean)
   np.testing.assert_array_equal(back.obs_std, bundle.obs_std)
@@ -117,13 +118,13 @@ def test_roundtrip_to_bundle(cases, family):
     params[:bundle.spec.num_edges] *= bundle.structure
   np.testing.assert_array_equal(back.params, params)
   np.testing.assert_allclose(reference_actions(back, obs), expected, atol=1e-6)
-  assert export.dumps(back) == data
+  assert policy_file.dumps(back) == data
 
 
 def test_write_and_load_from_path(cases, tmp_path):
   bundle, data, obs, expected = cases["chromatic", "H41,H41"]
   path = tmp_path / "policy.chromnas"
-  assert export.write_policy(path, bundle) == len(data)
+  assert policy_file.write_policy(path, bundle) == len(data)
   assert path.read_bytes() == data
   for p in (path, str(path)):
     np.testing.assert_allclose(runtime.load_policy(p).act(obs), expected, atol=1e-5)
@@ -132,12 +133,28 @@ def test_write_and_load_from_path(cases, tmp_path):
 
 def test_header_fields(cases):
   bundle, data, _, _ = cases["chromatic", "H41"]
-  decoded = export.loads(data)
+  decoded = policy_file.loads(data)
   assert (decoded.family, decoded.obs_dim, decoded.act_dim, decoded.hidden) == ("chromatic", OBS, ACT, (41,))
   assert decoded.num_colors == 17 and decoded.env == "halfcheetah" and decoded.obs_clip == 5.0
-  assert decoded.version == export.FORMAT_VERSION and data[:8] == export.MAGIC
+  assert decoded.version == policy_file.FORMAT_VERSION and data[:8] == policy_file.MAGIC
   policy = runtime.load_policy(data)
   assert "chromatic H41" in repr(policy) and policy.num_colors == 17
+
+
+def test_committed_zoo_files_keep_their_format():
+  """The format on disk never changes: every `results/zoo` file decodes, encodes back to the same
+  bytes, and (chromatic) its mailman path acts as its dense one."""
+  paths = sorted((REPO / "results" / "zoo").glob("*.chromnas"))
+  if not paths:
+    pytest.skip("no results/zoo files in this checkout")
+  for path in paths:
+    data = path.read_bytes()
+    decoded = policy_file.loads(data)
+    assert policy_file.dumps(policy_file.to_bundle(decoded)) == data, path.name
+    if decoded.record.shared_values:
+      obs = np.random.default_rng(0).normal(0.0, 1.0, (4, decoded.obs_dim)).astype(np.float32)
+      np.testing.assert_allclose(runtime.load_policy(data, matvec="mailman").act(obs),
+                                 runtime.load_policy(data, matvec="dense").act(obs), atol=1e-5)
 
 
 # ---- corrupted data ---------------------------------------------------------------------------
@@ -155,7 +172,7 @@ def test_truncated_raises(sample, cut):
 
 def test_wrong_magic_raises(sample):
   with pytest.raises(ValueError, match="wrong magic"):
-    export.loads(b"NOTCHROM" + sample[8:])
+    policy_file.loads(b"NOTCHROM" + sample[8:])
   with pytest.raises(ValueError, match="wrong magic"):
     runtime.load_policy(b"PK\x03\x04" + sample)
 
@@ -164,12 +181,12 @@ def test_unknown_version_raises(sample):
   data = bytearray(sample)
   data[8:10] = (99).to_bytes(2, "little")
   with pytest.raises(ValueError, match="unknown policy format version 99"):
-    export.loads(bytes(data))
+    policy_file.loads(bytes(data))
 
 
 def test_trailing_bytes_raise(sample):
   with pytest.raises(ValueError, match="trailing"):
-    export.loads(sample + b"\x00")
+    policy_file.loads(sample + b"\x00")
 
 
 def test_flipped_byte_in_payload_is_a_checksum_error(sample):
@@ -187,7 +204,7 @@ def test_every_flipped_byte_raises(cases, family):
       corrupted = bytearray(data)
       corrupted[pos] ^= mask
       with pytest.raises(ValueError):
-        export.loads(bytes(corrupted))
+        policy_file.loads(bytes(corrupted))
 
 
 def test_header_checks_after_a_valid_checksum(sample):
@@ -196,7 +213,7 @@ def test_header_checks_after_a_valid_checksum(sample):
   data[14] = 9  # family code
   data += zlib.crc32(bytes(data)).to_bytes(4, "little")
   with pytest.raises(ValueError, match="unknown family code 9"):
-    export.loads(bytes(data))
+    policy_file.loads(bytes(data))
 
 
 # ---- writer checks and masked encoding --------------------------------------------------------
@@ -204,27 +221,27 @@ def test_header_checks_after_a_valid_checksum(sample):
 def test_writer_rejects_bad_bundles():
   good = make_bundle("chromatic", "L")
   with pytest.raises(ValueError, match="NaN"):
-    export.dumps(dataclasses.replace(good, params=np.full_like(good.params, np.nan)))
+    policy_file.dumps(dataclasses.replace(good, params=np.full_like(good.params, np.nan)))
   with pytest.raises(ValueError, match="structure has length"):
-    export.dumps(dataclasses.replace(good, structure=good.structure[:-1]))
+    policy_file.dumps(dataclasses.replace(good, structure=good.structure[:-1]))
   with pytest.raises(ValueError, match=r"must lie in \[0, 17\)"):
-    export.dumps(dataclasses.replace(good, structure=good.structure + 17))
+    policy_file.dumps(dataclasses.replace(good, structure=good.structure + 17))
   with pytest.raises(ValueError, match="params has length"):
-    export.dumps(dataclasses.replace(good, params=good.params[:-1]))
+    policy_file.dumps(dataclasses.replace(good, params=good.params[:-1]))
   with pytest.raises(ValueError, match="std"):
-    export.dumps(dataclasses.replace(good, obs_std=np.zeros(OBS, np.float32)))
+    policy_file.dumps(dataclasses.replace(good, obs_std=np.zeros(OBS, np.float32)))
 
 
 @pytest.mark.parametrize("keep", [0, 1, 2, 3, 64, 102])
 def test_masked_extremes(keep):
-  spec = policies.make_spec(OBS, ACT, "L", "masked")
+  spec = policy_spec.make_spec(OBS, ACT, "L", "masked")
   bundle = make_bundle("masked", "L", keep=keep)
-  data = export.dumps(bundle)
-  decoded = export.loads(data)
+  data = policy_file.dumps(bundle)
+  decoded = policy_file.loads(data)
   np.testing.assert_array_equal(decoded.structure, bundle.structure)
   assert decoded.num_values == keep
   if keep >= 2:  # the exact footprint; kept = 1 needs 1 bit per edge, kept = 0 none
-    assert decoded.payload_bits == partitions.spec_footprint(spec, keep).bits
+    assert decoded.payload_bits == footprint.spec_footprint(spec, keep).bits
   obs = np.random.default_rng(0).standard_normal((3, OBS)).astype(np.float32)
   np.testing.assert_allclose(runtime.load_policy(data).act(obs), reference_actions(bundle, obs), atol=1e-5)
 
@@ -233,14 +250,15 @@ def test_masked_extremes(keep):
 @given(st.lists(st.booleans(), min_size=1, max_size=80))
 def test_mask_code_roundtrip(mask):
   mask = np.asarray(mask)
-  codes, bits = export.encode_mask(mask)
+  codes = policy_file.encode_mask(mask)
   kept = int(mask.sum())
-  assert bits == export.structure_bits_per_edge("masked", kept)
+  bits = policy_file.structure_bits_per_edge(families.get("masked"), kept)
+  assert bits == (1 if kept == 1 else families.index_bits(kept))
   if kept >= 2:
-    assert bits == partitions.index_bits(kept) and codes.max() < 2**bits
-  packed = export.pack_bits(codes, bits)
+    assert bits == families.index_bits(kept) and codes.max() < 2**bits
+  packed = policy_file.pack_bits(codes, bits)
   assert len(packed) == (mask.size * bits + 7) // 8
-  np.testing.assert_array_equal(export.decode_mask(export.unpack_bits(packed, mask.size, bits), kept, mask.size),
+  np.testing.assert_array_equal(policy_file.decode_mask(policy_file.unpack_bits(packed, mask.size, bits), kept, mask.size),
                                 mask.astype(np.int32))
 
 
@@ -267,7 +285,7 @@ def test_runtime_works_with_jax_hidden(cases, tmp_path):
       for name in ("jax", "jaxlib", "flax", "optax", "chex"):
           sys.modules[name] = None  # any import of these now raises ImportError
       import numpy as np
-      from chromnas import runtime
+      from chromnas.core import runtime
       policy = runtime.load_policy({str(path)!r})
       mailman = runtime.load_policy({str(path)!r}, matvec="mailman")
       obs = np.load({str(tmp_path / "obs.npy")!r})
@@ -296,9 +314,9 @@ def test_export_binary_with_a_loader(cases, tmp_path):
 
 
 def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
-  from chromnas import trainer
+  from chromnas.core import bundle as bundle_lib
   bundle, data, obs, expected = cases["masked", "H41,H41"]
-  trainer.save_bundle(str(tmp_path / "best_policy.npz"), bundle)
+  bundle_lib.save_npz(str(tmp_path / "best_policy.npz"), bundle)
   out = tmp_path / "best.chromnas"
   deploy.export_workdir(str(tmp_path), str(out))
   np.testing.assert_allclose(runtime.load_policy(out).act(obs), expected, atol=1e-5)
@@ -311,20 +329,20 @@ def _with_valid_crc(data: bytes, old: bytes, new: bytes) -> bytes:
   assert len(old) == len(new) and data.find(old) >= 0
   pos = data.find(old)
   body = data[:pos] + new + data[pos + len(old):-4]
-  return body + export._CRC.pack(zlib.crc32(body))  # pylint: disable=protected-access
+  return body + policy_file._CRC.pack(zlib.crc32(body))  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize("what, words", [("std", "std must be finite and positive"),
                                          ("value", "non-finite weight values"),
                                          ("clip", "obs_clip")])
 def test_reader_validates_what_the_crc_cannot(what, words):
-  from chromnas.bundle import PolicyBundle
-  from chromnas.policies import PolicySpec
+  from chromnas.core.bundle import PolicyBundle
+  from chromnas.core.policy_spec import PolicySpec
   spec = PolicySpec(3, 2, (), "chromatic", 2)
   bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
                         np.zeros(3, np.float32), np.full(3, 7.0, np.float32), 10.0, "x")
-  data = export.dumps(bundle)
-  export.loads(data)
+  data = policy_file.dumps(bundle)
+  policy_file.loads(data)
   if what == "std":
     bad = _with_valid_crc(data, np.full(3, 7.0, "<f4").tobytes(), np.array([7.0, 0.0, 7.0], "<f4").tobytes())
   elif what == "value":
@@ -333,16 +351,16 @@ def test_reader_validates_what_the_crc_cannot(what, words):
     import struct
     bad = _with_valid_crc(data, struct.pack("<d", 10.0), struct.pack("<d", -1.0))
   with pytest.raises(ValueError, match=words):
-    export.loads(bad)
+    policy_file.loads(bad)
 
 
 def test_runtime_refuses_non_finite_observations(tmp_path):
-  from chromnas.bundle import PolicyBundle
-  from chromnas.policies import PolicySpec
+  from chromnas.core.bundle import PolicyBundle
+  from chromnas.core.policy_spec import PolicySpec
   spec = PolicySpec(3, 2, (), "chromatic", 2)
   bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
                         np.zeros(3, np.float32), np.ones(3, np.float32), 10.0, "x")
-  policy = runtime.load_policy(export.dumps(bundle))
+  policy = runtime.load_policy(policy_file.dumps(bundle))
   assert np.all(np.isfinite(policy.act(np.ones(3))))
   with pytest.raises(ValueError, match="NaN or inf"):
     policy.act(np.array([1.0, np.nan, 0.0]))

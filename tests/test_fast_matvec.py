@@ -1,4 +1,4 @@
-"""`chromnas.fast_matvec` (numba kernel and NumPy fallback) and `runtime.Policy(matvec='auto')`
+"""`chromnas.core.mailman` (numba kernel and NumPy fallback) and `runtime.Policy(matvec='auto')`
 against the dense float64 product.  The numba tests are skipped where numba is not installed."""
 import numpy as np
 import pytest
@@ -6,11 +6,12 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from chromnas import export
-from chromnas import fast_matvec
-from chromnas import runtime
+from chromnas.core import families
+from chromnas.core import mailman
+from chromnas.core import policy_file
+from chromnas.core import runtime
 
-HAVE_NUMBA = fast_matvec.backend() == "numba"
+HAVE_NUMBA = mailman.backend() == "numba"
 USES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"))]
 
 
@@ -36,12 +37,12 @@ def _assert_close(out, expected, scale, tol=1e-5):
        block=st.sampled_from([None, 1, 2, 3, 5]), batch=st.sampled_from([(), (1,), (2,), (3,), (9,), (2, 5)]),
        seed=st.integers(0, 2**16))
 def test_random_shapes_equal_dense(rows, cols, num_colors, block, batch, seed):
-  if block is not None and num_colors ** block > fast_matvec.MAX_TABLE:
+  if block is not None and num_colors ** block > mailman.MAX_TABLE:
     block = 2
   colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, batch)
-  plan = fast_matvec.prepare(colors, num_colors, block)
+  plan = mailman.prepare(colors, num_colors, block)
   for use in ["numpy"] + (["numba"] if HAVE_NUMBA else []):
-    _assert_close(fast_matvec.matvec(values, plan, x, use=use), expected, scale)
+    _assert_close(mailman.matvec(values, plan, x, use=use), expected, scale)
 
 
 @pytest.mark.parametrize("use", USES)
@@ -51,9 +52,9 @@ def test_batches_and_ragged_blocks(use, batch, num_colors):
   # 301 columns: a ragged last block for the default b = 8, 3, 2; 45 rows: not a multiple of the
   # row padding.
   colors, values, x, expected, _ = _problem(batch * num_colors, 45, 301, num_colors, (batch,))
-  plan = fast_matvec.prepare(colors, num_colors)
+  plan = mailman.prepare(colors, num_colors)
   assert plan.cols % plan.block
-  out = fast_matvec.matvec(values, plan, x, use=use)
+  out = mailman.matvec(values, plan, x, use=use)
   assert out.shape == (batch, 45)
   # Plain relative error against dense (no cancellation at these sizes: max |y| ~ sqrt(cols)).
   assert np.max(np.abs(out - expected)) / np.max(np.abs(expected)) < 1e-5
@@ -75,18 +76,18 @@ def test_batches_and_ragged_blocks(use, batch, num_colors):
 ])
 def test_edge_cases(use, rows, cols, num_colors, block):
   colors, values, x, expected, scale = _problem(rows + cols + num_colors, rows, cols, num_colors, (3,))
-  plan = fast_matvec.prepare(colors, num_colors, block)
-  _assert_close(fast_matvec.matvec(values, plan, x, use=use), expected, scale)
-  _assert_close(fast_matvec.matvec(values, plan, x[1], use=use), expected[1], scale[1])
-  _assert_close(fast_matvec.matvec(values, plan, x[:0], use=use), expected[:0], scale[:0])
+  plan = mailman.prepare(colors, num_colors, block)
+  _assert_close(mailman.matvec(values, plan, x, use=use), expected, scale)
+  _assert_close(mailman.matvec(values, plan, x[1], use=use), expected[1], scale[1])
+  _assert_close(mailman.matvec(values, plan, x[:0], use=use), expected[:0], scale[:0])
 
 
 def test_plan_layout_and_block_sizes():
-  assert [fast_matvec.block_size(k) for k in (1, 2, 3, 4, 5, 6, 7, 16, 17, 64, 65, 300)] == [
+  assert [mailman.block_size(k) for k in (1, 2, 3, 4, 5, 6, 7, 16, 17, 64, 65, 300)] == [
       8, 8, 5, 4, 3, 3, 2, 2, 2, 2, 1, 1]
-  assert fast_matvec.block_size(17, cols=1) == 1
+  assert mailman.block_size(17, cols=1) == 1
   colors = np.random.default_rng(0).integers(0, 2, (100, 50))
-  plan = fast_matvec.prepare(colors, 2)
+  plan = mailman.prepare(colors, 2)
   # 50 columns -> 7 blocks of 8 -> 8 (a multiple of GROUP); 100 rows -> 104 (a multiple of 8).
   assert plan.block == 8 and plan.index.shape == (8, 104) and plan.index.dtype == np.uint8
   assert plan.index.flags.c_contiguous and plan.num_blocks == 7 and plan.nbytes == 8 * 104
@@ -94,39 +95,50 @@ def test_plan_layout_and_block_sizes():
   packed = np.packbits(colors.astype(np.uint8), axis=1, bitorder="little")
   np.testing.assert_array_equal(plan.index[:7, :100], packed.T)
   assert not plan.index[7:].any() and not plan.index[:, 100:].any()
-  # Same patterns as the JAX mailman plan for equal blocks.
-  from chromnas.structured import mailman
-  np.testing.assert_array_equal(plan.index[:7, :100], np.asarray(mailman.prepare(colors, 2, 8).index))
-  assert fast_matvec.prepare(np.zeros((4, 4), int), 17).index.dtype == np.uint16
+  # The JAX kernel's plan is this plan (same patterns and padding for equal blocks).
+  from chromnas.model import mailman as jax_mailman
+  np.testing.assert_array_equal(plan.index, jax_mailman.prepare(colors, 2, 8).index)
+  assert mailman.prepare(np.zeros((4, 4), int), 17).index.dtype == np.uint16
+
+
+@pytest.mark.parametrize("use", USES)
+def test_uint32_plans(use):
+  """Tables above 64K entries (allowed by `max_table`, as the JAX kernel's plans) hold uint32
+  patterns, which the word kernel reads two per word."""
+  colors, values, x, expected, scale = _problem(5, 11, 23, 3, (2,))
+  plan = mailman.prepare(colors, 3, 11, max_table=1 << 18)
+  assert plan.index.dtype == np.uint32 and plan.table_size == 3 ** 11
+  _assert_close(mailman.matvec(values, plan, x, use=use), expected, scale)
+  _assert_close(mailman.matvec(values, plan, x[0], use=use), expected[0], scale[0])
 
 
 def test_bad_inputs_raise():
   colors = np.array([[0, 1], [2, 0]])
   with pytest.raises(ValueError, match="colors must lie"):
-    fast_matvec.prepare(colors, 2)
+    mailman.prepare(colors, 2)
   with pytest.raises(ValueError, match="rows, cols"):
-    fast_matvec.prepare(colors.reshape(-1), 3)
+    mailman.prepare(colors.reshape(-1), 3)
   with pytest.raises(ValueError, match="block"):
-    fast_matvec.prepare(colors, 3, 0)
+    mailman.prepare(colors, 3, 0)
   with pytest.raises(ValueError, match="block"):
-    fast_matvec.prepare(colors, 3, 11)  # 3^11 > MAX_TABLE
-  plan = fast_matvec.prepare(colors, 3)
+    mailman.prepare(colors, 3, 11)  # 3^11 > MAX_TABLE
+  plan = mailman.prepare(colors, 3)
   with pytest.raises(ValueError, match="trailing size"):
-    fast_matvec.matvec(np.ones(3), plan, np.ones(3))
+    mailman.matvec(np.ones(3), plan, np.ones(3))
   with pytest.raises(ValueError, match="values must have shape"):
-    fast_matvec.matvec(np.ones(2), plan, np.ones(2))
+    mailman.matvec(np.ones(2), plan, np.ones(2))
   with pytest.raises(ValueError, match="use must be"):
-    fast_matvec.matvec(np.ones(3), plan, np.ones(2), use="blas")
+    mailman.matvec(np.ones(3), plan, np.ones(2), use="blas")
 
 
 def test_without_numba_falls_back_to_numpy(monkeypatch):
-  monkeypatch.setattr(fast_matvec, "_numba", False)  # as if numba were not installed
-  assert fast_matvec.backend() == "numpy"
+  monkeypatch.setattr(mailman, "_numba", False)  # as if numba were not installed
+  assert mailman.backend() == "numpy"
   colors, values, x, expected, scale = _problem(3, 20, 30, 4, (2,))
-  plan = fast_matvec.prepare(colors, 4)
-  _assert_close(fast_matvec.matvec(values, plan, x), expected, scale)
+  plan = mailman.prepare(colors, 4)
+  _assert_close(mailman.matvec(values, plan, x), expected, scale)
   with pytest.raises(RuntimeError, match="numba is not available"):
-    fast_matvec.matvec(values, plan, x, use="numba")
+    mailman.matvec(values, plan, x, use="numba")
   assert not runtime.auto_uses_kernel(4096, 4096, 2)  # 'auto' then keeps every layer dense
 
 
@@ -134,9 +146,9 @@ def test_without_numba_falls_back_to_numpy(monkeypatch):
 
 def _chromatic_policy(hidden, num_colors, seed=0, obs_dim=17, act_dim=6):
   rng = np.random.default_rng(seed)
-  shapes = export.layer_shapes(obs_dim, act_dim, hidden)
+  shapes = families.layer_shapes((obs_dim, *hidden, act_dim))
   edges = sum(r * c for r, c in shapes)
-  return export.ExportedPolicy(
+  return policy_file.ExportedPolicy(
       family="chromatic", obs_dim=obs_dim, act_dim=act_dim, hidden=tuple(hidden), num_values=num_colors,
       obs_clip=5.0, env="test", obs_mean=rng.standard_normal(obs_dim).astype(np.float32),
       obs_std=rng.uniform(0.5, 2.0, obs_dim).astype(np.float32),
@@ -149,7 +161,7 @@ def test_policy_auto_is_dense_at_policy_sizes():
   exported = _chromatic_policy((41,), 17)
   policy = runtime.Policy(exported)
   assert policy.matvec == "auto" and policy.layer_paths == ("dense", "dense")
-  assert runtime.Policy(exported, matvec="mailman").layer_paths == (fast_matvec.backend(),) * 2
+  assert runtime.Policy(exported, matvec="mailman").layer_paths == (mailman.backend(),) * 2
 
 
 @pytest.mark.parametrize("num_colors", [2, 17])

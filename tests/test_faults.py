@@ -8,9 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from chromnas import checkpointing
-from chromnas import config as config_lib
-from chromnas import trainer
+from chromnas.train import checkpointing
+from chromnas.core import bundle as bundle_lib
+from chromnas.train import config as config_lib
+from chromnas.train import loop
+from chromnas.train.iteration import Iteration
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 TINY = ["--config.task=debug_target", "--config.num_colors=4", "--config.episode_length=20",
@@ -119,7 +121,7 @@ def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
   cfg = config_lib.default_config()
   cfg.update(dict(task="debug_target", num_colors=4, episode_length=20, num_directions=2, num_iterations=10,
                   eval_every=1, checkpoint_every=1, num_workers=1, noise_size=10000))
-  real_call = trainer.Iteration.__call__
+  real_call = Iteration.__call__
 
   def poisoned(self, state):
     state, m = real_call(self, state)
@@ -127,11 +129,11 @@ def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
       state = state.replace(params=state.params * jnp.inf)
     return state, m
 
-  monkeypatch.setattr(trainer.Iteration, "__call__", poisoned)
+  monkeypatch.setattr(Iteration, "__call__", poisoned)
   with pytest.raises(FloatingPointError, match="non-finite at iteration 3"):
-    trainer.train(cfg, str(tmp_path), progress_fn=None)
+    loop.train(cfg, str(tmp_path), progress_fn=None)
   assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [1, 2]
-  bundle, _ = trainer.load_bundle(str(tmp_path / "latest_policy.npz"))
+  bundle, _ = bundle_lib.load_npz(str(tmp_path / "latest_policy.npz"))
   assert np.all(np.isfinite(bundle.params))
 
 

@@ -3,15 +3,19 @@ import jax
 import numpy as np
 import pytest
 
-from chromnas import noise
-from chromnas import normalizer
-from chromnas import numpy_policy
-from chromnas import partitions
-from chromnas import policies
-from chromnas.evaluators import host_episode
-from chromnas.evaluators import make_evaluator
+from chromnas.core import noise
+from chromnas.es import noise_offsets
+from chromnas.es import normalizer
+from chromnas.core import forward
+from chromnas.core import families
+from chromnas.model import partitions
+from chromnas.core import policy_spec
+from chromnas.model import policies
+from chromnas.engines import host_episode
+from chromnas.engines import make_evaluator
+from chromnas.engines.host_messages import EpisodeJob
 
-SPEC = policies.make_spec(4, 2, "L", "chromatic", 3)
+SPEC = policy_spec.make_spec(4, 2, "L", "chromatic", 3)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def target_eval():
 def test_perturbations_match_explicit_params(target_eval):
   t = 3
   center = np.array([0.2, -0.1, 0.4], np.float32)
-  offsets = noise.sample_offsets(jax.random.PRNGKey(0), t, SPEC.num_params, 10_000)
+  offsets = noise_offsets.sample_offsets(jax.random.PRNGKey(0), t, SPEC.num_params, 10_000)
   structures = partitions.random_structure(SPEC, jax.random.PRNGKey(1), (2 * t,))
   stats = normalizer.init_stats(4)
   res = target_eval.evaluate_perturbations(center, offsets, 0.1, structures, stats, jax.random.PRNGKey(2))
@@ -39,18 +43,18 @@ def test_perturbations_match_explicit_params(target_eval):
   seeds = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (t,), 0, 2**31 - 1))
   seeds = np.concatenate([seeds, seeds])
   target_eval._broadcast(None, 0.0, stats)  # pylint: disable=protected-access
-  out = target_eval.pool.run([("job", i, 0, 0.0, params[i], np.asarray(structures[i]), int(seeds[i]))
+  out = target_eval.pool.run([EpisodeJob(i, 0, 0.0, params[i], np.asarray(structures[i]), int(seeds[i]))
                               for i in range(2 * t)])
-  np.testing.assert_allclose([out[i][0] for i in range(2 * t)], res.returns, rtol=1e-6)
+  np.testing.assert_allclose([out[i].ret for i in range(2 * t)], res.returns, rtol=1e-6)
 
 
 def test_returns_follow_the_policy(target_eval):
   """A policy equal to the target gets return ~0; a bad one gets a lower return."""
-  spec = policies.make_spec(4, 2, "L", "unstructured")
+  spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000)
   try:
     stats = normalizer.init_stats(4)
-    from chromnas.debug_envs import TARGET_W
+    from chromnas.envs.debug_envs import TARGET_W
     good = TARGET_W.reshape(-1).astype(np.float32)
     res = ev.evaluate_params(np.stack([good, -good]), np.zeros((2, 0), np.int32), stats, jax.random.PRNGKey(0))
     assert abs(res.returns[0]) < 1e-4 and res.returns[1] < -5
@@ -59,7 +63,7 @@ def test_returns_follow_the_policy(target_eval):
 
 
 def test_nan_episodes_are_reported_not_raised():
-  spec = policies.make_spec(4, 2, "L", "unstructured")
+  spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_nan", spec, num_workers=2, noise_size=10_000)
   try:
     res = ev.evaluate_params(np.zeros((8, 8), np.float32), np.zeros((8, 0), np.int32), normalizer.init_stats(4),
@@ -71,7 +75,7 @@ def test_nan_episodes_are_reported_not_raised():
 
 
 def test_dead_worker_is_replaced_and_jobs_retried():
-  spec = policies.make_spec(4, 2, "L", "unstructured")
+  spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   # Episodes whose seed is divisible by 3 kill their worker on every try: they are lost after
   # the retries; every other episode completes, the pool keeps two live workers.
   ev = make_evaluator("host", "debug_crash", spec, num_workers=2, noise_size=10_000, max_retries=1,
@@ -93,7 +97,7 @@ def test_dead_worker_is_replaced_and_jobs_retried():
 
 
 def test_too_many_lost_episodes_fail_clearly():
-  spec = policies.make_spec(4, 2, "L", "unstructured")
+  spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_crash", spec, num_workers=1, noise_size=10_000, max_retries=0,
                       env_kwargs={"crash_every": 1}, max_lost_fraction=0.5)
   try:
@@ -113,24 +117,24 @@ def test_unknown_task_and_dim_mismatch():
 
 def test_numpy_policy_matches_jax_policy():
   for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic"):
-    spec = policies.make_spec(5, 3, "H41,H41", family, num_colors=7 if family == "chromatic" else 0)
+    spec = policy_spec.make_spec(5, 3, "H41,H41", family, num_colors=7 if family == "chromatic" else 0)
     p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
     s = partitions.random_structure(spec, jax.random.PRNGKey(1))
     obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
-    mats, biases = numpy_policy.weight_matrices(family, spec.layer_sizes, spec.num_colors, np.asarray(p), np.asarray(s))
-    np.testing.assert_allclose(numpy_policy.forward(mats, biases, obs), policies.apply(spec, p, s, obs), atol=1e-5)
+    mats, biases = families.weight_matrices(family, spec.layer_sizes, spec.num_colors, np.asarray(p), np.asarray(s))
+    np.testing.assert_allclose(forward.forward(mats, biases, obs), policies.apply(spec, p, s, obs), atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["L", "H41", "H41,H41"])
 def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
   """The workers' policy (normalisation folded into layer 1, float64) equals
   `policies.apply(normalize(obs))`, clipped observations included."""
-  spec = policies.make_spec(5, 3, arch, "chromatic", num_colors=4)
+  spec = policy_spec.make_spec(5, 3, arch, "chromatic", num_colors=4)
   p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
   s = partitions.random_structure(spec, jax.random.PRNGKey(1))
   rng = np.random.default_rng(0)
   mean, std, clip = rng.normal(size=5), rng.uniform(0.2, 2.0, 5), 2.0
-  mats, biases = numpy_policy.weight_matrices("chromatic", spec.layer_sizes, 4, np.asarray(p), np.asarray(s))
+  mats, biases = families.weight_matrices("chromatic", spec.layer_sizes, 4, np.asarray(p), np.asarray(s))
   policy = host_episode.PreparedPolicy(mats, biases, mean, std, clip)
   for obs in rng.normal(0, 4, (6, 5)):  # scale 4: some entries clip
     normed = np.clip((obs - mean) / std, -clip, clip).astype(np.float32)
@@ -140,15 +144,52 @@ def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
 def test_worker_modules_do_not_import_jax():
   import subprocess
   import sys
-  code = ("import sys; import chromnas.evaluators.host_worker, chromnas.mujoco_tasks, chromnas.debug_envs; "
-          "import chromnas.envs.arm_tasks, chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'")
+  code = ("import sys; import chromnas.engines.host_worker, chromnas.engines.host_pool, chromnas.envs.tasks; "
+          "import chromnas.envs.mujoco_tasks, chromnas.envs.debug_envs, chromnas.envs.arm_tasks; "
+          "import chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'")
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_worker_messages_pickle_by_reference():
+  """Messages cross the pipe (and Ray) by pickle: each names its class in `host_messages`."""
+  import pickle
+  from chromnas.engines import host_messages
+  job = EpisodeJob(3, 17, -1.0, None, np.arange(4, dtype=np.int32), 99)
+  data = pickle.dumps(job)
+  assert b"chromnas.engines.host_messages" in data and b"EpisodeJob" in data
+  back = pickle.loads(data)
+  assert type(back) is EpisodeJob and back.index == 3 and back.params is None
+  np.testing.assert_array_equal(back.structure, job.structure)
+  assert type(pickle.loads(pickle.dumps(host_messages.Shutdown()))) is host_messages.Shutdown
+
+
+def test_evaluators_implement_the_protocol():
+  """Both engines declare every member of `Evaluator` with the protocol's signatures."""
+  import inspect
+  from chromnas.engines.base import Evaluator
+  from chromnas.engines.brax_evaluator import BraxEvaluator
+  from chromnas.engines.host_evaluator import HostEvaluator
+  for cls in (BraxEvaluator, HostEvaluator):
+    assert Evaluator in cls.__mro__  # declared, so type checkers hold it to the protocol
+    for name in ("evaluate_perturbations", "evaluate_params", "close"):
+      assert getattr(cls, name) is not getattr(Evaluator, name), f"{cls.__name__} does not define {name}"
+      want = list(inspect.signature(getattr(Evaluator, name)).parameters)
+      assert list(inspect.signature(getattr(cls, name)).parameters) == want, (cls.__name__, name)
+    for name in ("num_workers", "jobs_lost"):
+      assert getattr(cls, name) is not getattr(Evaluator, name), f"{cls.__name__} does not define {name}"
+  assert HostEvaluator.jittable is False and BraxEvaluator.jittable is True
+  assert BraxEvaluator.num_workers == 0 and BraxEvaluator.jobs_lost == 0
+
+
+def test_host_evaluator_reports_workers_and_losses(target_eval):
+  assert target_eval.num_workers == 2 and target_eval.jobs_lost == 0
+  assert target_eval.num_params == SPEC.num_params and target_eval.noise_table.shape == (10_000,)
 
 
 def test_replacement_that_dies_while_starting_is_retried(monkeypatch):
   """Workers killed in a tight loop: a replacement dying at start is retried within a budget."""
-  from chromnas.evaluators import host_pool
-  spec = policies.make_spec(4, 2, "L", "unstructured")
+  from chromnas.engines import host_pool
+  spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000)
   real = host_pool._Worker  # pylint: disable=protected-access
   failures = {"left": 3}

@@ -1,5 +1,5 @@
-"""Mailman chromatic matvec (JAX `chromnas.structured.mailman`, and the NumPy fallback of
-`chromnas.fast_matvec` the runtime uses) against the dense product."""
+"""Mailman chromatic matvec (JAX `chromnas.model.mailman`, and the NumPy fallback of
+`chromnas.core.mailman` the runtime uses) against the dense product."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from chromnas import fast_matvec
-from chromnas import structured
-from chromnas.structured import mailman
+from chromnas.core import mailman as host_mailman
+from chromnas.model import structured
+from chromnas.model import mailman
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_jax_mailman_equals_dense(args, jitted):
 def test_numpy_mailman_equals_dense(args):
   rows, cols, num_colors, block, batch, seed = args
   colors, values, x, expected = _problem(seed, rows, cols, num_colors, batch)
-  plan = fast_matvec.prepare(colors, num_colors, block)
-  out = fast_matvec.matvec(values, plan, x, use="numpy")
+  plan = host_mailman.prepare(colors, num_colors, block)
+  out = host_mailman.matvec(values, plan, x, use="numpy")
   assert out.shape == (*batch, rows) and out.dtype == np.float32
   np.testing.assert_allclose(out, expected, **_tol(cols))
 
@@ -72,11 +72,12 @@ def test_edge_cases_both_paths(rows, cols, num_colors, block, jitted):
   plan = mailman.prepare(colors, num_colors, block)
   np.testing.assert_allclose(jitted(values, plan, x), expected, **_tol(cols))
   np.testing.assert_allclose(jitted(values, plan, x[0]), expected[0], **_tol(cols))
-  np_plan = fast_matvec.prepare(colors, num_colors, plan.block)
-  # The same patterns as the JAX plan (the NumPy plan pads rows and blocks with pattern 0).
-  np.testing.assert_array_equal(np_plan.index[:plan.num_blocks, :rows], np.asarray(plan.index))
-  np.testing.assert_allclose(fast_matvec.matvec(values, np_plan, x, use="numpy"), expected, **_tol(cols))
-  np.testing.assert_allclose(fast_matvec.matvec(values, np_plan, x[0], use="numpy"), expected[0], **_tol(cols))
+  # One plan for both kernels: the JAX kernel only picks another default block.
+  np_plan = host_mailman.prepare(colors, num_colors, plan.block)
+  assert isinstance(plan, host_mailman.MailmanPlan) and plan.block == np_plan.block
+  np.testing.assert_array_equal(np_plan.index, plan.index)
+  np.testing.assert_allclose(host_mailman.matvec(values, np_plan, x, use="numpy"), expected, **_tol(cols))
+  np.testing.assert_allclose(host_mailman.matvec(values, np_plan, x[0], use="numpy"), expected[0], **_tol(cols))
 
 
 def test_matches_the_library_chromatic_matvecs(jitted):
@@ -103,6 +104,11 @@ def test_jit_vmap_and_traced_colorings():
     return mailman.mailman_matvec(v, mailman.prepare(c, 3, 2), xi)
 
   np.testing.assert_allclose(from_colors(colors, values, x), expected, **_tol(13))
+  # The traced plan (patterns computed by jax.numpy) equals the concrete one (NumPy).
+  traced = jax.jit(lambda c: mailman.prepare(c, 3, 2).index)(colors)
+  concrete = mailman.prepare(colors, 3, 2).index
+  assert traced.dtype == concrete.dtype
+  np.testing.assert_array_equal(traced, concrete)
 
   # vmap over a population of colorings, values and inputs.
   rng = np.random.default_rng(2)
@@ -127,7 +133,7 @@ def test_block_size_and_plan_memory():
   assert plan.block == 8 and plan.index.dtype == jnp.uint8 and plan.index.shape == (32, 256)
   assert plan.nbytes == 32 * 256
   # Block-major and C-contiguous: one block's patterns are one contiguous run (the lookups stream).
-  assert fast_matvec.prepare(colors, 2).index.flags.c_contiguous
+  assert host_mailman.prepare(colors, 2).index.flags.c_contiguous
   assert mailman.prepare(colors, 2, 9).index.dtype == jnp.uint16
 
 
@@ -136,22 +142,22 @@ def test_bad_inputs_raise():
   with pytest.raises(ValueError, match="colors must lie"):
     mailman.prepare(colors, 2)
   with pytest.raises(ValueError, match="colors must lie"):
-    fast_matvec.prepare(colors, 2)
+    host_mailman.prepare(colors, 2)
   with pytest.raises(ValueError, match="block"):
     mailman.prepare(colors, 3, 0)
   with pytest.raises(ValueError, match="rows, cols"):
-    fast_matvec.prepare(colors.reshape(-1), 3)
+    host_mailman.prepare(colors.reshape(-1), 3)
   plan = mailman.prepare(colors, 3)
   with pytest.raises(ValueError, match="trailing size"):
     mailman.mailman_matvec(jnp.ones(3), plan, jnp.ones(3))
   with pytest.raises(ValueError, match="values must have shape"):
-    fast_matvec.matvec(np.ones(2), fast_matvec.prepare(colors, 3), np.ones(2), use="numpy")
+    host_mailman.matvec(np.ones(2), host_mailman.prepare(colors, 3), np.ones(2), use="numpy")
 
 
 def test_host_matvec_under_jit_and_vmap():
-  """`host_matvec` (`jax.pure_callback` into `chromnas.fast_matvec`) equals the dense product."""
+  """`host_matvec` (`jax.pure_callback` into `chromnas.core.mailman`) equals the dense product."""
   colors, values, x, expected = _problem(3, 30, 21, 5, (4,))
-  plan = fast_matvec.prepare(colors, 5)
+  plan = host_mailman.prepare(colors, 5)
   f = jax.jit(lambda v, xs: mailman.host_matvec(v, plan, xs))
   np.testing.assert_allclose(f(values, x), expected, **_tol(21))
   np.testing.assert_allclose(f(values, x[1]), expected[1], **_tol(21))

@@ -3,7 +3,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-from chromnas import mujoco_tasks
+from chromnas.envs import mujoco_tasks
 
 GYM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
            "swimmer": "Swimmer-v5"}
@@ -35,7 +35,7 @@ def test_matches_gymnasium_v5(name):
 def test_fused_rollout_equals_the_step_loop(name):
   """`MujocoTask.rollout` (what the host workers run) gives the same return, length and
   observations as `reset` + `step` driven by the same policy."""
-  from chromnas.evaluators import host_episode
+  from chromnas.engines import host_episode
   rng = np.random.default_rng(1)
   env = mujoco_tasks.make_host(name, max_episode_steps=300)
   n, m = env.observation_space.shape[0], env.action_space.shape[0]

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from chromnas import normalizer
+from chromnas.es import normalizer
 
 
 def test_merge_equals_whole_batch():

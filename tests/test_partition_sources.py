@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from chromnas import partition_sources
-from chromnas import synthetic
+from chromnas.search import partition_sources
+from chromnas.search import synthetic
 
 E, C, N = 12, 3, 6
 
@@ -47,7 +47,7 @@ def test_current_is_what_the_source_stands_for(kind):
   if kind == "fixed":
     np.testing.assert_array_equal(current, state.structure)
   elif kind in ("enas", "random"):
-    from chromnas import controller  # the controller's most likely coloring
+    from chromnas.search import controller  # the controller's most likely coloring
     d = partition_sources.CONTROLLER_DEFAULTS
     cfg = controller.ControllerConfig(E, C, d["hidden_size"], d["temperature"], d["tanh_constant"],
                                       d["init_logit_scale"])
@@ -58,15 +58,16 @@ def test_current_is_what_the_source_stands_for(kind):
 
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_pairs_per_partition_groups_the_population(k):
-  from chromnas import es_step, normalizer
+  from chromnas.es import ask_tell
+  from chromnas.es import normalizer
   t = 4
   src = partition_sources.make_source("random", E, C, init_logit_scale=0.0)  # uniform: distinct draws
-  cfg = es_step.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
+  cfg = ask_tell.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
   zero = jnp.zeros((5,))
-  state = es_step.TrainState(zero, None, normalizer.init_stats(3), src.init(jax.random.PRNGKey(0)),
+  state = ask_tell.TrainState(zero, None, normalizer.init_stats(3), src.init(jax.random.PRNGKey(0)),
                              jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(0), zero, jnp.zeros((E,), jnp.int32),
                              normalizer.init_stats(3))
-  _, req = es_step.ask(state, cfg, src, 5)
+  _, req = ask_tell.ask(state, cfg, src, 5)
   s = np.asarray(req.structures)
   assert s.shape == (2 * t, E)
   distinct = {tuple(row) for row in s}
@@ -80,18 +81,18 @@ def test_pairs_per_partition_groups_the_population(k):
 
 
 def test_partition_rewards_average_each_partitions_episodes():
-  from chromnas import es_step
-  cfg = es_step.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 2)
+  from chromnas.es import ask_tell
+  cfg = ask_tell.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 2)
   structures = jnp.repeat(jnp.arange(2)[:, None], 2, axis=0)  # pairs 0,1 -> partition 0; 2,3 -> 1
   structures = jnp.concatenate([structures, structures])
   returns = jnp.array([1.0, 3.0, 10.0, jnp.nan, 5.0, 7.0, jnp.nan, jnp.nan])  # +side pairs 0..3, -side
-  s, r = es_step.partition_rewards(structures, returns, cfg)
+  s, r = ask_tell.partition_rewards(structures, returns, cfg)
   np.testing.assert_array_equal(s[:, 0], [0, 1])
   np.testing.assert_allclose(r, [4.0, 10.0])  # (1+3+5+7)/4; only the finite 10
-  all_nan = es_step.partition_rewards(structures, returns.at[jnp.array([2, 3, 6, 7])].set(jnp.nan), cfg)[1]
+  all_nan = ask_tell.partition_rewards(structures, returns.at[jnp.array([2, 3, 6, 7])].set(jnp.nan), cfg)[1]
   assert np.isnan(all_nan[1])
-  cfg0 = es_step.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 0)
-  assert es_step.partition_rewards(structures, returns, cfg0)[1] is returns
+  cfg0 = ask_tell.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 0)
+  assert ask_tell.partition_rewards(structures, returns, cfg0)[1] is returns
 
 
 def test_fixed_is_fixed_and_seedable():

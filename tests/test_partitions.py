@@ -7,9 +7,11 @@ import jax
 import numpy as np
 import pytest
 
-from chromnas import partitions
-from chromnas import policies
-
+from chromnas.core import families
+from chromnas.core import footprint
+from chromnas.core import coloring
+from chromnas.model import partitions
+from chromnas.core import policy_spec
 # The poster's comparison table (weight-params, compression %, bits), reward column aside.
 POSTER = {
     ("Striker", "chromatic"): (23, 95, 8198), ("Striker", "masked"): (25, 95, 8262),
@@ -28,7 +30,7 @@ POSTER = {
 
 
 def test_comparison_table_matches_poster_cell_for_cell():
-  rows = partitions.comparison_table()
+  rows = footprint.comparison_table()
   assert len(rows) == 20
   got = {(r["env"], r["family"]): (r["weight_params"], r["compression_pct"], r["bits"]) for r in rows}
   assert got == POSTER
@@ -43,35 +45,35 @@ def test_footprint_command_prints_json():
 
 
 def test_bits_formula_example():
-  fp = partitions.footprint("chromatic", 17, 6, "H41", num_colors=17)
+  fp = footprint.footprint("chromatic", 17, 6, "H41", num_colors=17)
   assert fp.bits == 32 * (17 + 41) + 943 * 5
-  assert partitions.index_bits(1) == 0 and partitions.index_bits(2) == 1 and partitions.index_bits(17) == 5
+  assert families.index_bits(1) == 0 and families.index_bits(2) == 1 and families.index_bits(17) == 5
 
 
 def test_footprint_errors():
   with pytest.raises(ValueError, match="num_colors"):
-    partitions.footprint("chromatic", 17, 6, "H41")
+    footprint.footprint("chromatic", 17, 6, "H41")
   with pytest.raises(ValueError, match="num_kept"):
-    partitions.footprint("masked", 17, 6, "H41", num_kept=5000)
+    footprint.footprint("masked", 17, 6, "H41", num_kept=5000)
   with pytest.raises(ValueError, match="larger than the number of weights"):
-    partitions.footprint("chromatic", 8, 2, "L", num_colors=100)
+    footprint.footprint("chromatic", 8, 2, "L", num_colors=100)
 
 
 def test_random_structure_and_validation():
-  spec = policies.make_spec(17, 6, "H41", "chromatic", 17)
+  spec = policy_spec.make_spec(17, 6, "H41", "chromatic", 17)
   s = partitions.random_structure(spec, jax.random.key(0), (3,))
   assert s.shape == (3, 943) and s.dtype == np.int32
   assert 0 <= int(s.min()) and int(s.max()) < 17
-  partitions.validate_structure(spec, s)
+  coloring.validate_structure(spec, s)
   with pytest.raises(ValueError, match=r"\[0, 17\)"):
-    partitions.validate_structure(spec, np.full((943,), 17))
+    coloring.validate_structure(spec, np.full((943,), 17))
   with pytest.raises(ValueError, match="trailing size"):
-    partitions.validate_structure(spec, np.zeros((10,)))
-  m = partitions.random_structure(policies.make_spec(17, 6, "L", "masked"), jax.random.key(0))
+    coloring.validate_structure(spec, np.zeros((10,)))
+  m = partitions.random_structure(policy_spec.make_spec(17, 6, "L", "masked"), jax.random.key(0))
   assert set(np.unique(m).tolist()) <= {0, 1}
 
 
 def test_canonical_coloring():
-  np.testing.assert_array_equal(partitions.canonical_coloring([2, 2, 0, 1, 0]), [0, 0, 1, 2, 1])
-  np.testing.assert_array_equal(partitions.canonical_coloring([5, 1, 5]), partitions.canonical_coloring([0, 3, 0]))
-  assert partitions.colors_used([3, 3, 1]) == 2
+  np.testing.assert_array_equal(coloring.canonical_coloring([2, 2, 0, 1, 0]), [0, 0, 1, 2, 1])
+  np.testing.assert_array_equal(coloring.canonical_coloring([5, 1, 5]), coloring.canonical_coloring([0, 3, 0]))
+  assert coloring.colors_used([3, 3, 1]) == 2

@@ -5,15 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas import partitions
-from chromnas import policies
-from chromnas import structured
+from chromnas.core import families
+from chromnas.model import partitions
+from chromnas.core import policy_spec
+from chromnas.model import policies
 
 
-@pytest.mark.parametrize("family", structured.FAMILIES)
+@pytest.mark.parametrize("family", families.NAMES)
 @pytest.mark.parametrize("arch", ["L", "H41", "H41,H41"])
 def test_flatten_roundtrip_and_apply(family, arch):
-  spec = policies.make_spec(17, 6, arch, family, num_colors=17 if family == "chromatic" else 0)
+  spec = policy_spec.make_spec(17, 6, arch, family, num_colors=17 if family == "chromatic" else 0)
   params = jax.random.normal(jax.random.key(0), (spec.num_params,))
   tree = policies.unflatten(spec, params)
   np.testing.assert_array_equal(policies.flatten(spec, tree), params)
@@ -35,7 +36,7 @@ def test_flatten_roundtrip_and_apply(family, arch):
 
 
 def test_one_coloring_covers_the_whole_network():
-  spec = policies.make_spec(17, 6, "H41,H41", "chromatic", 17)
+  spec = policy_spec.make_spec(17, 6, "H41,H41", "chromatic", 17)
   assert spec.num_params == 17 + 41 + 41
   assert spec.structure_size == 17 * 41 + 41 * 41 + 41 * 6
   params = jnp.arange(spec.num_params, dtype=jnp.float32)
@@ -48,33 +49,33 @@ def test_one_coloring_covers_the_whole_network():
 
 
 def test_param_counts_match_families():
-  assert policies.make_spec(17, 6, "H41", "unstructured").num_params == 943 + 41
-  assert policies.make_spec(17, 6, "H41", "toeplitz").num_params == 103 + 41
-  assert policies.make_spec(17, 6, "H41", "circulant").num_params == 82 + 41
-  assert policies.make_spec(17, 6, "L", "chromatic", 17).num_params == 17
+  assert policy_spec.make_spec(17, 6, "H41", "unstructured").num_params == 943 + 41
+  assert policy_spec.make_spec(17, 6, "H41", "toeplitz").num_params == 103 + 41
+  assert policy_spec.make_spec(17, 6, "H41", "circulant").num_params == 82 + 41
+  assert policy_spec.make_spec(17, 6, "L", "chromatic", 17).num_params == 17
 
 
 def test_bad_specs_are_rejected_with_clear_errors():
   with pytest.raises(ValueError, match="larger than the number of weights"):
-    policies.make_spec(8, 2, "L", "chromatic", 17)
+    policy_spec.make_spec(8, 2, "L", "chromatic", 17)
   with pytest.raises(ValueError, match="unknown"):
-    policies.make_spec(8, 2, "L", "hexagonal")
+    policy_spec.make_spec(8, 2, "L", "hexagonal")
   with pytest.raises(ValueError, match="num_colors"):
-    policies.make_spec(8, 2, "L", "chromatic", 0)
+    policy_spec.make_spec(8, 2, "L", "chromatic", 0)
   with pytest.raises(ValueError, match="architecture"):
-    policies.parse_architecture("MLP")
-  spec = policies.make_spec(8, 2, "L", "chromatic", 4)
+    policy_spec.parse_architecture("MLP")
+  spec = policy_spec.make_spec(8, 2, "L", "chromatic", 4)
   with pytest.raises(ValueError, match="needs 4"):
     policies.unflatten(spec, jnp.zeros(5))
 
 
 def test_architecture_names_roundtrip():
   for name in ("L", "H41", "H41,H41", "H64,H32"):
-    assert policies.architecture_name(policies.parse_architecture(name)) == name
+    assert policy_spec.architecture_name(policy_spec.parse_architecture(name)) == name
 
 
 def test_apply_jits_and_vmaps_over_population():
-  spec = policies.make_spec(11, 3, "H41", "chromatic", 11)
+  spec = policy_spec.make_spec(11, 3, "H41", "chromatic", 11)
   pop = 4
   params = jax.random.normal(jax.random.key(0), (pop, spec.num_params))
   structures = partitions.random_structure(spec, jax.random.key(1), (pop,))
@@ -86,8 +87,8 @@ def test_apply_jits_and_vmaps_over_population():
 
 
 def test_init_params_linear_is_zero():
-  spec = policies.make_spec(17, 6, "L", "unstructured")
+  spec = policy_spec.make_spec(17, 6, "L", "unstructured")
   np.testing.assert_array_equal(policies.init_params(spec, jax.random.key(0)), 0.0)
-  spec_h = policies.make_spec(17, 6, "H41", "chromatic", 17)
+  spec_h = policy_spec.make_spec(17, 6, "H41", "chromatic", 17)
   p = policies.init_params(spec_h, jax.random.key(0))
   assert np.std(p[:17]) > 0 and np.all(p[17:] == 0)

@@ -10,15 +10,19 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from chromnas import normalizer  # noqa: E402
-from chromnas import partitions  # noqa: E402
-from chromnas import policies  # noqa: E402
-from chromnas import tasks  # noqa: E402
-from chromnas.evaluators import host_pool  # noqa: E402
-from chromnas.evaluators import make_evaluator  # noqa: E402
-from chromnas.evaluators import ray_pool  # noqa: E402
+from chromnas.core import policy_spec  # noqa: E402
+from chromnas.engines import host_pool  # noqa: E402
+from chromnas.engines import make_evaluator  # noqa: E402
+from chromnas.engines import ray_pool  # noqa: E402
+from chromnas.engines.host_messages import EpisodeJob  # noqa: E402
+from chromnas.engines.host_messages import EpisodeResult  # noqa: E402
+from chromnas.engines.host_messages import SetCenter  # noqa: E402
+from chromnas.engines.host_messages import WorkerConfig  # noqa: E402
+from chromnas.envs import tasks  # noqa: E402
+from chromnas.es import normalizer  # noqa: E402
+from chromnas.model import partitions  # noqa: E402
 
-SPEC = policies.make_spec(4, 2, "L", "chromatic", 3)
+SPEC = policy_spec.make_spec(4, 2, "L", "chromatic", 3)
 NOISE = 10_000
 
 
@@ -35,14 +39,14 @@ def ray_session():
 
 def _cfg(task="debug_target", episode_length=20, **env_kwargs):
   et = tasks.engine_task(task, "host")
-  return {"make": et.make, "env_kwargs": {"max_episode_steps": episode_length, **env_kwargs},
-          "family": SPEC.family, "layer_sizes": SPEC.layer_sizes, "num_colors": SPEC.num_colors, "noise_seed": 0,
-          "noise_size": NOISE, "episode_length": episode_length, "action_repeat": 1, "obs_clip": 10.0}
+  return WorkerConfig(make=et.make, env_kwargs={"max_episode_steps": episode_length, **env_kwargs},
+                      family=SPEC.family, layer_sizes=SPEC.layer_sizes, num_colors=SPEC.num_colors, noise_seed=0,
+                      noise_size=NOISE, episode_length=episode_length, action_repeat=1, obs_clip=10.0)
 
 
 def _broadcast_msg(center, sigma=0.1):
-  return ("broadcast", np.asarray(center, np.float32), float(sigma), np.full(4, 0.1, np.float32),
-          np.full(4, 0.9, np.float32))
+  return SetCenter(np.asarray(center, np.float32), float(sigma), np.full(4, 0.1, np.float32),
+                   np.full(4, 0.9, np.float32))
 
 
 def _jobs(seeds, explicit=False):
@@ -52,21 +56,22 @@ def _jobs(seeds, explicit=False):
   jobs = []
   for i, seed in enumerate(seeds):
     if explicit:
-      jobs.append(("job", i, 0, 0.0, rng.normal(size=SPEC.num_params).astype(np.float32), structures[i], int(seed)))
+      jobs.append(EpisodeJob(i, 0, 0.0, rng.normal(size=SPEC.num_params).astype(np.float32), structures[i],
+                             int(seed)))
     else:
-      jobs.append(("job", i, int(rng.integers(0, NOISE - SPEC.num_params)), 1.0 if i % 2 else -1.0, None,
-                   structures[i], int(seed)))
+      jobs.append(EpisodeJob(i, int(rng.integers(0, NOISE - SPEC.num_params)), 1.0 if i % 2 else -1.0, None,
+                             structures[i], int(seed)))
   return jobs
 
 
 def _assert_same(a, b):
   assert sorted(a) == sorted(b)
   for i in a:
-    assert len(a[i]) == 5
-    np.testing.assert_array_equal(a[i][0], b[i][0])
-    assert a[i][1] == b[i][1] and a[i][2] == b[i][2]
-    np.testing.assert_allclose(a[i][3], b[i][3], rtol=1e-12)
-    np.testing.assert_allclose(a[i][4], b[i][4], rtol=1e-12)
+    assert type(a[i]) is type(b[i]) is EpisodeResult
+    np.testing.assert_array_equal(a[i].ret, b[i].ret)
+    assert a[i].length == b[i].length and a[i].count == b[i].count
+    np.testing.assert_allclose(a[i].obs_sum, b[i].obs_sum, rtol=1e-12)
+    np.testing.assert_allclose(a[i].obs_sq_sum, b[i].obs_sq_sum, rtol=1e-12)
 
 
 def test_results_match_host_pool():
@@ -84,7 +89,7 @@ def test_results_match_host_pool():
       got, want = rpool.run(jobs), lpool.run(jobs)
       assert sorted(got) == list(range(len(seeds)))
       _assert_same(got, want)
-      assert all(got[i][1] == 20 for i in got)
+      assert all(got[i].length == 20 for i in got)
     assert rpool.run([]) == {}
     assert not any(rpool.stats.values())
   finally:
@@ -132,14 +137,14 @@ def test_actor_dying_mid_job_is_replaced_and_job_retried():
     res = pool.run(_jobs(seeds))
     doomed = {i for i, s in enumerate(seeds) if s % 3 == 0}
     assert set(res) == set(range(len(seeds))) - doomed
-    assert all(np.isfinite(res[i][0]) and res[i][1] == 20 for i in res)
+    assert all(np.isfinite(res[i].ret) and res[i].length == 20 for i in res)
     assert pool.stats["jobs_lost"] == len(doomed) and pool.stats["jobs_retried"] == len(doomed)
     assert pool.stats["workers_replaced"] == 2 * len(doomed)
     assert len(pool.workers) == 2
     pids_after = ray_pool.pid_list(pool)  # every actor answers: all alive
     assert len(set(pids_after)) == 2 and set(pids_after) != set(pids_before)
     # The replacements got the broadcast: the survivors' returns do not depend on which actor ran them.
-    again = pool.run([j for j in _jobs(seeds) if j[1] not in doomed])
+    again = pool.run([j for j in _jobs(seeds) if j.index not in doomed])
     _assert_same(again, res)
   finally:
     pool.close()
@@ -208,8 +213,8 @@ def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
     assert ray.get(blocker.ready.remote(), timeout=60)
     pool.broadcast(msg)
     # The surviving actor runs everything, past the replacement's start_timeout.
-    more = [("job", 100 + i, i, 1.0, None, jobs[0][5], i) for i in range(1500)]
-    with caplog.at_level(logging.WARNING, logger="chromnas.evaluators.ray_pool"):
+    more = [EpisodeJob(100 + i, i, 1.0, None, jobs[0].structure, i) for i in range(1500)]
+    with caplog.at_level(logging.WARNING, logger="chromnas.engines.ray_pool"):
       second = pool.run(jobs + more)
     assert "has not started within start_timeout" in caplog.text
     assert len(second) == len(jobs) + len(more)
@@ -252,9 +257,10 @@ def test_actor_failing_to_start_fails_clearly():
 _DRIVER = """
 import os, sys, time
 import jax, numpy as np
-from chromnas import normalizer, policies
-from chromnas.evaluators import make_evaluator
-spec = policies.make_spec(4, 2, "L", "unstructured")
+from chromnas.es import normalizer
+from chromnas.core import policy_spec
+from chromnas.engines import make_evaluator
+spec = policy_spec.make_spec(4, 2, "L", "unstructured")
 ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000, backend="ray")
 ev.evaluate_params(np.zeros((2, 8), np.float32), np.zeros((2, 0), np.int32), normalizer.init_stats(4),
                    jax.random.PRNGKey(0))

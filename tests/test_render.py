@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from chromnas import export
-from chromnas.bundle import PolicyBundle
-from chromnas.policies import PolicySpec
+from chromnas.core import policy_file
+from chromnas.core.bundle import PolicyBundle
+from chromnas.core.policy_spec import PolicySpec
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -20,7 +20,7 @@ def _policy_file(tmp_path, task, obs_dim, act_dim, num_colors=5):
                         rng.integers(0, num_colors, spec.structure_size).astype(np.int32),
                         np.zeros(obs_dim, np.float32), np.ones(obs_dim, np.float32), 10.0, task)
   path = tmp_path / f"{task}.chromnas"
-  export.write_policy(str(path), bundle)
+  policy_file.write_policy(str(path), bundle)
   return path
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas import es_step
+from chromnas.es import ask_tell
 from chromnas import reproduction
 
 TINY = ["--set=episode_length=10", "--set=num_directions=2", "--set=max_env_steps=60", "--set=noise_size=10000",
@@ -105,5 +105,5 @@ def test_report_marks_rows_against_the_poster():
 
 def test_reward_shift_removes_the_per_step_bonus():
   returns, lengths = jnp.array([1000.0, 30.0, jnp.nan]), jnp.array([1000, 20, 5])
-  np.testing.assert_allclose(es_step.training_returns(returns, lengths, 1.0), [0.0, 10.0, np.nan])
-  np.testing.assert_allclose(es_step.training_returns(returns, lengths, 0.0), returns)
+  np.testing.assert_allclose(ask_tell.training_returns(returns, lengths, 1.0), [0.0, 10.0, np.nan])
+  np.testing.assert_allclose(ask_tell.training_returns(returns, lengths, 0.0), returns)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chromnas import structured
+from chromnas.model import structured
 
 shapes = st.tuples(st.integers(1, 9), st.integers(1, 9))
 

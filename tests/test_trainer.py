@@ -10,8 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from chromnas import config
-from chromnas import trainer
+from chromnas.core import bundle as bundle_lib
+from chromnas.train import build
+from chromnas.train import config
+from chromnas.train import loop
 
 
 def tiny_config(**overrides):
@@ -40,7 +42,7 @@ def _quiet(row, cfg):
 def test_learns_known_optimum(tmp_path):
   cfg = tiny_config(family="unstructured", partition_source="none", num_iterations=40, eval_every=40,
                     eval_episodes=4, sigma=0.05, num_directions=8)
-  state = trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  state = loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   first, last = float(rows[0]["reward_mean"]), float(rows[-1]["reward_mean"])
   assert last > 0.5 * first  # rewards are negative; the error at least halves
@@ -48,7 +50,7 @@ def test_learns_known_optimum(tmp_path):
 
 
 def test_metrics_checkpoints_and_best_policy(tmp_path):
-  trainer.train(tiny_config(), str(tmp_path), progress_fn=_quiet)
+  loop.train(tiny_config(), str(tmp_path), progress_fn=_quiet)
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
   for field in ("iteration", "env_steps", "reward_mean", "reward_max", "eval_return", "steps_per_s", "wall_s"):
@@ -56,7 +58,7 @@ def test_metrics_checkpoints_and_best_policy(tmp_path):
   assert int(rows[-1]["env_steps"]) == 6 * 8 * 20
   assert rows[1]["eval_return"] != "" and rows[0]["eval_return"] == ""
   assert sorted(os.listdir(tmp_path / "checkpoints"))[-1] == "6"
-  bundle = trainer.load_policy_bundle(str(tmp_path), "best")
+  bundle = bundle_lib.load_workdir_policy(str(tmp_path), "best")
   assert bundle.structure.shape == (8,) and bundle.params.shape == (4,)
   assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
 
@@ -67,7 +69,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source, erro
   """Same seed: a run stopped at iteration 3 (Ctrl-C, or an error such as a closed output pipe)
   and resumed ends with the same parameters, normaliser and (for enas) controller as one that
   ran straight through."""
-  straight = trainer.train(tiny_config(partition_source=source), str(tmp_path / "a"), progress_fn=_quiet)
+  straight = loop.train(tiny_config(partition_source=source), str(tmp_path / "a"), progress_fn=_quiet)
 
   def stop_at_3(row, cfg):
     del cfg
@@ -75,9 +77,9 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source, erro
       raise error
 
   with pytest.raises(error):
-    trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=stop_at_3)
+    loop.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=stop_at_3)
   assert "3" in os.listdir(tmp_path / "b" / "checkpoints")  # the last finished iteration was saved
-  resumed = trainer.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=_quiet)
+  resumed = loop.train(tiny_config(partition_source=source), str(tmp_path / "b"), progress_fn=_quiet)
   np.testing.assert_array_equal(np.asarray(straight.params), np.asarray(resumed.params))
   for a, b in zip(jax.tree.leaves(straight.source_state), jax.tree.leaves(resumed.source_state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -88,22 +90,22 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source, erro
 
 def test_corrupt_checkpoint_falls_back_then_fails_clearly(tmp_path):
   cfg = tiny_config(num_iterations=4)
-  trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   ckpts = tmp_path / "checkpoints"
   for root, _, files in os.walk(ckpts / "4"):
     for f in files:
       with open(os.path.join(root, f), "wb") as fh:
         fh.write(b"garbage")
-  state = trainer.train(tiny_config(num_iterations=4), str(tmp_path), progress_fn=_quiet)
+  state = loop.train(tiny_config(num_iterations=4), str(tmp_path), progress_fn=_quiet)
   assert int(state.iteration) == 4  # resumed from checkpoint 2 and redid 3..4
   for step in os.listdir(ckpts):
     shutil.rmtree(ckpts / step / "state")
   with pytest.raises(RuntimeError, match="no checkpoint .* could be read"):
-    trainer.train(tiny_config(num_iterations=6), str(tmp_path), progress_fn=_quiet)
+    loop.train(tiny_config(num_iterations=6), str(tmp_path), progress_fn=_quiet)
 
 
 def test_diverging_simulator_never_reaches_parameters(tmp_path):
-  state = trainer.train(tiny_config(task="debug_nan", num_iterations=4), str(tmp_path), progress_fn=_quiet)
+  state = loop.train(tiny_config(task="debug_nan", num_iterations=4), str(tmp_path), progress_fn=_quiet)
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   assert sum(float(r["num_nonfinite"]) for r in rows) > 0
   assert np.all(np.isfinite(np.asarray(state.params)))
@@ -111,9 +113,9 @@ def test_diverging_simulator_never_reaches_parameters(tmp_path):
 
 
 def test_workdir_with_other_config_is_refused(tmp_path):
-  trainer.train(tiny_config(num_iterations=2), str(tmp_path), progress_fn=_quiet)
+  loop.train(tiny_config(num_iterations=2), str(tmp_path), progress_fn=_quiet)
   with pytest.raises(ValueError, match="config.num_colors=4"):
-    trainer.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
+    loop.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
 
 
 def test_nested_identity_field_is_checked(tmp_path):
@@ -121,16 +123,16 @@ def test_nested_identity_field_is_checked(tmp_path):
   import json
   saved = tiny_config(partition_source="enas")
   (tmp_path / "config.json").write_text(json.dumps(json.loads(saved.to_json_best_effort())))
-  trainer._check_same_run(saved, str(tmp_path))  # the same config resumes
+  loop.check_same_run(build.identity(saved), str(tmp_path))  # the same config resumes
   other = tiny_config(partition_source="enas")
   other.controller.hidden_size = 2 * saved.controller.hidden_size
   with pytest.raises(ValueError, match="config.controller.hidden_size="):
-    trainer._check_same_run(other, str(tmp_path))
+    loop.check_same_run(build.identity(other), str(tmp_path))
   # Without a controller its size is irrelevant: a fixed-partition run resumes whatever it says.
   fixed = tiny_config(partition_source="fixed")
   (tmp_path / "config.json").write_text(json.dumps(json.loads(fixed.to_json_best_effort())))
   fixed.controller.hidden_size += 1
-  trainer._check_same_run(fixed, str(tmp_path))
+  loop.check_same_run(build.identity(fixed), str(tmp_path))
 
 
 def test_train_and_evaluate_binaries(tmp_path):
@@ -149,8 +151,9 @@ def test_train_and_evaluate_binaries(tmp_path):
   ex = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={tmp_path}", f"--out={out_file}"],
                       capture_output=True, text=True, timeout=300)
   assert ex.returncode == 0, ex.stderr[-2000:]
-  from chromnas import policies, runtime
-  bundle = trainer.load_policy_bundle(str(tmp_path))
+  from chromnas.model import policies
+  from chromnas.core import runtime
+  bundle = bundle_lib.load_workdir_policy(str(tmp_path))
   obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
   normed = np.clip((obs - bundle.obs_mean) / bundle.obs_std, -bundle.obs_clip, bundle.obs_clip)
   np.testing.assert_allclose(runtime.load_policy(out_file).act(obs),
@@ -176,24 +179,24 @@ def test_brax_engine_trains(tmp_path):
   """The same driver on the Brax engine (one jitted step per iteration): metrics, checkpoint, best policy."""
   cfg = tiny_config(task="hopper", engine="brax", num_colors=5, episode_length=10, num_iterations=3, eval_every=2,
                     checkpoint_every=3)
-  state = trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  state = loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   assert int(state.iteration) == 3
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
   assert rows[1]["eval_return"] != "" and np.isfinite(float(rows[1]["eval_return"]))
   assert "3" in os.listdir(tmp_path / "checkpoints")
-  assert trainer.load_policy_bundle(str(tmp_path)).structure.shape == (33,)
+  assert bundle_lib.load_workdir_policy(str(tmp_path)).structure.shape == (33,)
 
 
 def test_tensorboard_gets_partition_and_entropy_images(tmp_path):
   cfg = tiny_config(partition_source="enas", image_every=2)
-  trainer.train(cfg, str(tmp_path), progress_fn=_quiet)
+  loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   events = b"".join(open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(tmp_path / "tb") for f in fs)
   assert b"partition/layer0" in events and b"entropy/layer0" in events
 
 
 def test_structure_images_shapes_and_colors():
-  from chromnas.metrics import structure_images
+  from chromnas.train.metrics import structure_images
   structure = np.array([0, 1, 2, 0, 1, 2, 3, 3], np.int32)
   images = structure_images(structure, [(2, 3), (1, 2)], 4, entropy=np.linspace(0, np.log(4), 8), scale=2)
   assert images["partition/layer0"].shape == (4, 6, 3) and images["partition/layer1"].shape == (2, 4, 3)

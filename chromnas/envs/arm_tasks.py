@@ -4,8 +4,8 @@ Neither Brax nor Gymnasium ships them any more.  Both models are built here with
 from the Pusher model in the installed Gymnasium package
 (`gymnasium/envs/mujoco/assets/pusher.xml`): its object and goal bodies are removed and a ball
 is added.  The same MJCF (`model_xml(name)`) drives a host version (`StrikerEnv`, `ThrowerEnv`:
-`gymnasium.Env` on the plain `mujoco` API) and a Brax version through MJX (`BraxStriker`,
-`BraxThrower`: `brax.envs.base.PipelineEnv`, `backend='mjx'`).
+`gymnasium.Env` on the plain `mujoco` API) and a Brax version through MJX
+(`chromnas.envs.arm_brax.BraxStriker`, `BraxThrower`: `brax.envs.base.PipelineEnv`, `backend='mjx'`).
 
 Common to both tasks
   * Physics step 0.01 s (the Pusher's), `frame_skip = 5` physics steps per control step
@@ -54,8 +54,8 @@ Brax fuses jointless bodies into their parents when it loads MJCF; that only ren
 dynamics are the same (`tests/test_envs.py` checks that both engines give the same observations
 and rewards from the same state, to 1e-3 over a few steps).
 
-The Brax classes are created on first access (`arm_tasks.BraxStriker`), so importing this module
-(as the host worker processes do) does not import JAX or Brax.
+This module holds the models, the rewards and the host environments, and imports neither JAX nor
+Brax (host worker processes import it); the Brax versions are in `chromnas.envs.arm_brax`.
 """
 from __future__ import annotations
 
@@ -215,6 +215,12 @@ class _HostArmEnv(gymnasium.Env):
     """`(qpos (nq,), qvel (nv,), goal (3,))` of a new episode."""
     raise NotImplementedError
 
+  def _arm_velocities(self, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Joint velocities of a fresh episode: `U(-noise, noise)` on the arm's joints, 0 elsewhere."""
+    qvel = np.zeros(self.model.nv)
+    qvel[:ARM_DOF] = rng.uniform(-noise, noise, ARM_DOF)
+    return qvel
+
   def reset(self, *, seed=None, options=None):
     """New episode (seeded when `seed` is given); returns `(obs (23,), info)`."""
     super().reset(seed=seed)  # reseeds `self.np_random` when `seed` is given
@@ -257,11 +263,9 @@ class StrikerEnv(_HostArmEnv):
 
   def sample_initial_state(self, rng):
     """Arm at zero with velocities `U(-0.1, 0.1)`, ball at its start, goal uniform in its box."""
-    qpos = self.model.qpos0.copy()
-    qvel = np.zeros(self.model.nv)
-    qvel[:ARM_DOF] = rng.uniform(-STRIKER_QVEL_NOISE, STRIKER_QVEL_NOISE, ARM_DOF)
+    qvel = self._arm_velocities(rng, STRIKER_QVEL_NOISE)
     goal_xy = rng.uniform(STRIKER_GOAL_LOW, STRIKER_GOAL_HIGH)
-    return qpos, qvel, np.array([goal_xy[0], goal_xy[1], STRIKER_BALL_START[2]])
+    return self.model.qpos0.copy(), qvel, np.array([goal_xy[0], goal_xy[1], STRIKER_BALL_START[2]])
 
   def _init_latches(self):
     _, ball, goal = self.positions()
@@ -282,11 +286,9 @@ class ThrowerEnv(_HostArmEnv):
 
   def sample_initial_state(self, rng):
     """Arm at zero with velocities `U(-0.005, 0.005)`, ball on the tray, goal uniform in its square."""
-    qpos = self.model.qpos0.copy()
-    qvel = np.zeros(self.model.nv)
-    qvel[:ARM_DOF] = rng.uniform(-THROWER_QVEL_NOISE, THROWER_QVEL_NOISE, ARM_DOF)
+    qvel = self._arm_velocities(rng, THROWER_QVEL_NOISE)
     goal_xy = np.asarray(THROWER_GOAL_CENTER) + rng.uniform(-THROWER_GOAL_SPREAD, THROWER_GOAL_SPREAD, 2)
-    return qpos, qvel, np.array([goal_xy[0], goal_xy[1], TABLE_Z])
+    return self.model.qpos0.copy(), qvel, np.array([goal_xy[0], goal_xy[1], TABLE_Z])
 
   def _init_latches(self):
     self._landed = False
@@ -307,139 +309,3 @@ def make_host(name: str, **kwargs) -> _HostArmEnv:
   if name not in HOST_ENVS:
     raise ValueError(f"unknown arm task {name!r}; use one of {TASKS}")
   return HOST_ENVS[name](**kwargs)
-
-
-# --- Brax (MJX) versions ----------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _brax_classes() -> dict:
-  """Defines the Brax classes (imports JAX / Brax / MJX only when first called)."""
-  import jax  # pylint: disable=import-outside-toplevel
-  from brax.envs.base import PipelineEnv  # pylint: disable=import-outside-toplevel
-  from brax.envs.base import State  # pylint: disable=import-outside-toplevel
-  from brax.io import mjcf  # pylint: disable=import-outside-toplevel
-  from jax import numpy as jp  # pylint: disable=import-outside-toplevel
-  from mujoco import mjx  # pylint: disable=import-outside-toplevel
-
-  class _BraxArmEnv(PipelineEnv):
-    """Common part of the Brax arm tasks (see the module docstring); only `backend='mjx'`."""
-
-    task = ""
-
-    def __init__(self, backend: str = "mjx", n_frames: int = FRAME_SKIP, **kwargs):
-      if backend != "mjx":
-        raise ValueError(f"the {self.task} model runs on the 'mjx' Brax backend only, not {backend!r}")
-      sys = mjcf.loads(model_xml(self.task))
-      super().__init__(sys=sys, backend=backend, n_frames=n_frames, **kwargs)
-      mj = sys.mj_model
-      self._tip = mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_SITE, "tip")
-      self._ball = mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_SITE, "ball")
-      self._nq, self._nv = mj.nq, mj.nv
-      self._qpos0 = np.asarray(mj.qpos0)
-
-    @property
-    def observation_size(self) -> int:
-      return OBS_DIM
-
-    @property
-    def action_size(self) -> int:
-      return ACT_DIM
-
-    def positions(self, pipeline_state, goal):
-      """Tip, ball and goal positions `(3,)` from fresh kinematics of `pipeline_state`."""
-      sites = mjx.kinematics(self.sys, pipeline_state).site_xpos
-      return sites[self._tip], sites[self._ball], goal
-
-    def _obs(self, pipeline_state, goal):
-      tip, ball, goal = self.positions(pipeline_state, goal)
-      return jp.concatenate([pipeline_state.qpos[:ARM_DOF], pipeline_state.qvel[:ARM_DOF], tip, ball, goal])
-
-    def reset(self, rng: jax.Array) -> State:
-      """New episode from a PRNG key."""
-      return self.reset_to(*self.sample_initial_state(rng))
-
-    def reset_to(self, qpos, qvel, goal) -> State:
-      """Episode starting from `qpos (nq,)`, `qvel (nv,)`, `goal (3,)`."""
-      qpos, qvel, goal = (jp.asarray(x, jp.float32) for x in (qpos, qvel, goal))
-      pipeline_state = self.pipeline_init(qpos, qvel)
-      obs = self._obs(pipeline_state, goal)
-      info = {"goal": goal, **self._init_latches(obs)}
-      zero = jp.zeros(())
-      metrics = {k: zero for k in self._metric_names}
-      return State(pipeline_state, obs, zero, zero, metrics, info)
-
-    def step(self, state: State, action: jax.Array) -> State:
-      """One control step; `action (7,)` in [-1, 1] is applied as torque `2 * action`."""
-      torque = jp.clip(action * TORQUE_LIMIT, -TORQUE_LIMIT, TORQUE_LIMIT)
-      pipeline_state = self.pipeline_step(state.pipeline_state, torque)
-      goal = state.info["goal"]
-      obs = self._obs(pipeline_state, goal)
-      reward, latches, terms = self._reward(obs, torque, state.info)
-      metrics = {**state.metrics, **terms}
-      return state.replace(pipeline_state=pipeline_state, obs=obs, reward=reward, metrics=metrics,
-                           info={**state.info, **latches})
-
-  class BraxStriker(_BraxArmEnv):
-    """Striker through MJX (`PipelineEnv`); kwargs `backend='mjx'`, `n_frames=5`."""
-
-    task = "striker"
-    _metric_names = ("reward_dist", "reward_near", "reward_ctrl")
-
-    def sample_initial_state(self, rng):
-      """`(qpos, qvel, goal)`: arm velocities `U(-0.1, 0.1)`, goal uniform in its box."""
-      k1, k2 = jax.random.split(rng)
-      qpos = jp.asarray(self._qpos0, jp.float32)
-      qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
-          jax.random.uniform(k1, (ARM_DOF,), minval=-STRIKER_QVEL_NOISE, maxval=STRIKER_QVEL_NOISE))
-      goal_xy = jax.random.uniform(k2, (2,), minval=jp.array(STRIKER_GOAL_LOW), maxval=jp.array(STRIKER_GOAL_HIGH))
-      return qpos, qvel, jp.concatenate([goal_xy, jp.array([STRIKER_BALL_START[2]])])
-
-    def _init_latches(self, obs):
-      return {"min_dist": jp.linalg.norm(obs[17:20] - obs[20:23]), "struck": jp.bool_(False), "ball0": obs[17:20]}
-
-    def _reward(self, obs, torque, info):
-      reward, min_dist, struck, terms = striker_reward(jp, obs[14:17], obs[17:20], obs[20:23], torque,
-                                                       info["min_dist"], info["struck"], info["ball0"])
-      return reward, {"min_dist": min_dist, "struck": struck}, terms
-
-  class BraxThrower(_BraxArmEnv):
-    """Thrower through MJX (`PipelineEnv`); kwargs `backend='mjx'`, `n_frames=5`."""
-
-    task = "thrower"
-    _metric_names = ("reward_dist", "reward_ctrl")
-
-    def sample_initial_state(self, rng):
-      """`(qpos, qvel, goal)`: arm velocities `U(-0.005, 0.005)`, goal uniform in its square."""
-      k1, k2 = jax.random.split(rng)
-      qpos = jp.asarray(self._qpos0, jp.float32)
-      qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
-          jax.random.uniform(k1, (ARM_DOF,), minval=-THROWER_QVEL_NOISE, maxval=THROWER_QVEL_NOISE))
-      goal_xy = jp.array(THROWER_GOAL_CENTER) + jax.random.uniform(
-          k2, (2,), minval=-THROWER_GOAL_SPREAD, maxval=THROWER_GOAL_SPREAD)
-      return qpos, qvel, jp.concatenate([goal_xy, jp.array([TABLE_Z])])
-
-    def _init_latches(self, obs):
-      return {"landed": jp.bool_(False), "landing": obs[17:19]}
-
-    def _reward(self, obs, torque, info):
-      reward, landed, landing, terms = thrower_reward(jp, obs[17:20], obs[20:23], torque, info["landed"],
-                                                      info["landing"])
-      return reward, {"landed": landed, "landing": landing}, terms
-
-  classes = {"BraxStriker": BraxStriker, "BraxThrower": BraxThrower}
-  for cls_name, cls in classes.items():  # picklable / printable as `arm_tasks.BraxStriker`
-    cls.__module__, cls.__qualname__ = __name__, cls_name
-  return classes
-
-
-def __getattr__(name: str):
-  """Module attributes `BraxStriker` / `BraxThrower`, defined on first access (PEP 562)."""
-  if name in ("BraxStriker", "BraxThrower"):
-    return _brax_classes()[name]
-  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def make_brax(name: str, backend: str = "mjx", **kwargs):
-  """`'striker'` or `'thrower'` as a Brax `PipelineEnv` on MJX (kwargs: `n_frames`, `debug`)."""
-  if name not in TASKS:
-    raise ValueError(f"unknown arm task {name!r}; use one of {TASKS}")
-  return _brax_classes()["BraxStriker" if name == "striker" else "BraxThrower"](backend=backend, **kwargs)

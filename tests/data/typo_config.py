@@ -1,5 +1,5 @@
 """A config file with a misspelt field (bad-input tests)."""
-from chromnas.config import default_config
+from chromnas.train.config import default_config
 
 
 def get_config():

@@ -1,0 +1,121 @@
+"""Task registry: one name per task, the engines that provide it, and their sizes.
+
+`engine` is `"brax"` (jit/vmap rollouts on an accelerator; `backend` picks the Brax
+pipeline) or `"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet
+environments).  Sizes are static so configs can be validated before anything compiles;
+`tests/test_tasks.py` checks them against the real environments.
+
+The registry is data: each engine's environment is named by a maker string, and this module
+imports only the standard library.  The makers live with their engines' dependencies:
+`chromnas.envs.host_envs.make_host_env` (Gymnasium, no JAX: what host workers import) and
+`chromnas.envs.brax_envs.make_brax_env` (JAX and Brax).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from typing import Any, Callable
+
+BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineTask:
+  """How one engine provides a task."""
+
+  obs_dim: int
+  act_dim: int
+  episode_length: int
+  make: str  # "gymnasium:<id>", "brax:<name>" or "<module>:<function>:<name>" (see `load_maker`)
+  backends: tuple[str, ...] = ()  # Brax backends that run this task
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  name: str
+  poster_dims: tuple[int, int] | None
+  engines: dict
+  note: str = ""
+
+
+def _brax(name, obs, act, length=1000, backends=("positional", "generalized", "spring", "mjx")):
+  return EngineTask(obs, act, length, f"brax:{name}", tuple(backends))
+
+
+def _gym(env_id, obs, act, length=1000):
+  return EngineTask(obs, act, length, f"gymnasium:{env_id}")
+
+
+def _native(name, obs, act, length=1000):
+  """A Gymnasium-v5-equivalent task stepped by `chromnas.envs.mujoco_tasks` (about 2x less overhead)."""
+  return EngineTask(obs, act, length, f"chromnas.envs.mujoco_tasks:make_host:{name}")
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("halfcheetah", (17, 6), {"brax": _brax("halfcheetah", 17, 6), "host": _native("halfcheetah", 17, 6)}),
+    Task("hopper", (11, 3), {"brax": _brax("hopper", 11, 3), "host": _native("hopper", 11, 3)}),
+    Task("walker2d", (17, 6), {"brax": _brax("walker2d", 17, 6), "host": _native("walker2d", 17, 6)}),
+    Task("swimmer", (8, 2), {"brax": _brax("swimmer", 8, 2, backends=("generalized",)),
+                             "host": _native("swimmer", 8, 2)}),
+    Task("reacher", (11, 2), {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
+         note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2)."),
+    Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
+    Task("striker", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:striker"),
+                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:striker", ("mjx",))},
+         note="Rebuilt on Gymnasium's Pusher arm (gym's Striker-v2 no longer exists); see chromnas.envs.arm_tasks."),
+    Task("thrower", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:thrower"),
+                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:thrower", ("mjx",))},
+         note="Rebuilt on Gymnasium's Pusher arm (gym's Thrower-v2 no longer exists); see chromnas.envs.arm_tasks."),
+    Task("minitaur", (7, 13), {"host": EngineTask(28, 8, 1000, "chromnas.envs.minitaur:make_host:minitaur")},
+         note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
+              "base quaternion), 8 leg-model actions; the poster lists (7, 13)."),
+    Task("debug_target", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_target")},
+         note="Test task with a known optimum (return 0); see chromnas.envs.debug_envs."),
+    Task("debug_nan", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_nan")},
+         note="Test task whose odd-seeded episodes diverge to NaN."),
+    Task("debug_crash", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_crash")},
+         note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every)."),
+    Task("ant", (111, 8), {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
+         note="Brax's Ant has 27 observations (no contact forces) and Gymnasium's Ant-v5 105 (27 + 78 contact forces); the poster's 111 "
+              "is the old gym Ant-v2 (27 + 84 contact forces)."),
+]}
+
+
+def register(task: Task) -> None:
+  """Adds (or replaces) a task in the registry."""
+  TASKS[task.name] = task
+
+
+def get_task(name: str) -> Task:
+  """The task called `name`; `ValueError` listing the known names otherwise."""
+  if name not in TASKS:
+    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+  return TASKS[name]
+
+
+# Makers that take a `max_episode_steps` keyword (the host evaluator sets it to the episode length).
+TAKES_MAX_STEPS = ("gymnasium:", "chromnas.envs.mujoco_tasks:", "chromnas.envs.debug_envs:")
+
+
+def engine_task(name: str, engine: str, backend: str | None = None) -> EngineTask:
+  """The `EngineTask` of `name` on `engine` (and Brax `backend`), or a `ValueError` saying why not."""
+  task = get_task(name)
+  if engine not in ("brax", "host"):
+    raise ValueError(f"unknown engine {engine!r}; use 'brax' or 'host'")
+  if engine not in task.engines:
+    raise ValueError(f"task {name!r} is not provided by the {engine} engine (it has: {', '.join(task.engines)})")
+  et = task.engines[engine]
+  if engine == "brax":
+    if backend not in BRAX_BACKENDS:
+      raise ValueError(f"unknown brax backend {backend!r}; use one of {BRAX_BACKENDS}")
+    if backend not in et.backends:
+      raise ValueError(f"task {name!r} does not run on the brax backend {backend!r} (it runs on {et.backends})")
+  return et
+
+
+def load_maker(make: str) -> Callable[..., Any]:
+  """The environment constructor named by a `"<module>:<function>:<name>"` maker string:
+  `function` of `module` (imported now, not before) with `name` as its first argument."""
+  module, fn, name = make.split(":")
+  return functools.partial(getattr(importlib.import_module(module), fn), name)

@@ -1,0 +1,226 @@
+"""Pluggable sources of partitions (structures) for the trainer: `init`, `ask`, `tell`.
+
+A source proposes one structure per population member and learns from the rewards they got:
+
+* `none`: families without structure; structures of shape `(n, 0)`.
+* `fixed`: one random partition drawn at `init` (or `seed_structure`), used for every member.
+* `random`: the ENAS controller at its initial parameters, never trained (the poster's
+  "random controller" baseline).
+* `enas`: the controller trained by REINFORCE on the rewards of the partitions it sampled.
+* `evolution`: regularized evolution over colorings (tournament selection, one-position
+  mutations, the oldest member replaced), as in the ES-ENAS follow-up.
+
+Every state keeps `best_structure` / `best_reward`: the partition with the highest single
+reward seen so far.  `current(state)` is the partition the source stands for now, which the
+trainer evaluates the current shared values with: the fixed partition, the controller's most
+likely coloring (`enas`, `random`), or the fittest member (`evolution`).  (The best single
+reward is a stale choice for a controller: it was earned by other, perturbed values.)
+Non-finite rewards (diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
+jit, checkpoint and restore with everything else.  For the masked family (`num_choices = 2`),
+`budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
+`enas` controller and `evolution` learn from (a soft budget on kept edges).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from chromnas.search import controller as ctrl
+
+
+class PartitionSource(NamedTuple):
+  """`init(key) -> state`; `ask(state, key, n) -> structures (n, E)`;
+  `tell(state, structures, rewards) -> (state, metrics)`; `current(state) -> (E,)`, the
+  structure the source would deploy now (the trainer evaluates the current values with it);
+  `position_entropy(state) -> (E,)` (controllers only, else None): how undecided the source is
+  at each position along its current structure, for watching a search."""
+
+  init: Callable[[jax.Array], Any]
+  ask: Callable[[Any, jax.Array, int], jax.Array]
+  tell: Callable[[Any, jax.Array, jax.Array], tuple[Any, dict]]
+  current: Callable[[Any], jax.Array]
+  position_entropy: Callable[[Any], jax.Array] | None = None
+
+
+@struct.dataclass
+class FixedState:
+  structure: jax.Array
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+@struct.dataclass
+class ControllerState:
+  reinforce: ctrl.ReinforceState
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+@struct.dataclass
+class EvolutionState:
+  population: jax.Array  # (P, E)
+  fitness: jax.Array  # (P,)
+  next_slot: jax.Array  # () ring-buffer position of the oldest member
+  filled: jax.Array  # () members evaluated so far (up to P)
+  best_structure: jax.Array
+  best_reward: jax.Array
+
+
+def _update_best(best_structure, best_reward, structures, rewards):
+  """Keeps the structure with the highest finite reward seen so far."""
+  r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
+  i = jnp.argmax(r)
+  better = r[i] > best_reward
+  return jnp.where(better, structures[i], best_structure), jnp.where(better, r[i], best_reward)
+
+
+def _budget_penalty(structures, rewards, num_choices: int, budget: int):
+  if num_choices != 2 or not budget:
+    return rewards
+  kept = jnp.sum(structures, axis=-1)
+  scale = jnp.abs(jnp.nanmean(jnp.where(jnp.isfinite(rewards), rewards, jnp.nan)))
+  return rewards - jnp.nan_to_num(scale) * jnp.maximum(0.0, kept / budget - 1.0)
+
+
+# Every partition source, and those that sample from the ENAS controller.
+KINDS = ("none", "fixed", "random", "enas", "evolution")
+CONTROLLER_KINDS = ("random", "enas")
+
+
+def _field_defaults(cls) -> dict:
+  return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+# Settings of the `enas` / `random` controller sources (also `config.controller`): the defaults
+# of `controller.ControllerConfig` and `controller.ReinforceConfig`, where they are chosen.
+CONTROLLER_DEFAULTS = {**_field_defaults(ctrl.ControllerConfig), **_field_defaults(ctrl.ReinforceConfig)}
+# Settings of the `evolution` source (also `config.evolution`).
+EVOLUTION_DEFAULTS = {"population_size": 50, "tournament_size": 5}
+
+
+def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structure=None, budget: int = 0,
+                hidden_size: int = CONTROLLER_DEFAULTS["hidden_size"],
+                learning_rate: float = CONTROLLER_DEFAULTS["learning_rate"],
+                entropy_coef: float = CONTROLLER_DEFAULTS["entropy_coef"],
+                baseline_decay: float = CONTROLLER_DEFAULTS["baseline_decay"],
+                advantage: str = CONTROLLER_DEFAULTS["advantage"],
+                temperature: float = CONTROLLER_DEFAULTS["temperature"],
+                tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
+                init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
+                population_size: int = EVOLUTION_DEFAULTS["population_size"],
+                tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
+  """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
+
+  Controller settings (`enas`, `random`) default to `CONTROLLER_DEFAULTS`; `population_size`
+  and `tournament_size` are evolution's; `budget` is the masked family's kept-edge budget.
+  """
+  e, c = int(num_positions), int(num_choices)
+
+  if kind == "none":
+    return PartitionSource(
+        init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
+        ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
+        tell=lambda state, structures, rewards: (state, {}),
+        current=lambda state: jnp.zeros((0,), jnp.int32))
+
+  if e < 1 or c < 1:
+    raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
+
+  if kind == "fixed":
+
+    def init_fixed(key):
+      s = (jnp.asarray(seed_structure, jnp.int32) if seed_structure is not None
+           else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32))
+      return FixedState(s, s, jnp.float32(-jnp.inf))
+
+    def tell_fixed(state, structures, rewards):
+      r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
+      best = jnp.maximum(state.best_reward, jnp.max(r))
+      return state.replace(best_reward=best), {"best_reward": best}
+
+    return PartitionSource(init_fixed, lambda state, key, n: jnp.tile(state.structure[None], (n, 1)), tell_fixed,
+                           jax.jit(lambda state: state.structure))
+
+  if kind in CONTROLLER_KINDS:
+    ctrl.check_advantage(advantage)
+    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale)
+    optimizer = optax.adam(learning_rate)
+
+    def init_ctrl(key):
+      k1, k2 = jax.random.split(key)
+      rs = ctrl.reinforce_init(config, k1, optimizer)
+      first = ctrl.sample(config, rs.params, k2, 1)[0][0]
+      return ControllerState(rs, first, jnp.float32(-jnp.inf))
+
+    def ask_ctrl(state, key, n):
+      return ctrl.sample(config, state.reinforce.params, key, n)[0]
+
+    def tell_ctrl(state, structures, rewards):
+      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+      if kind == "enas":
+        rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures,
+                                            _budget_penalty(structures, rewards, c, budget), optimizer,
+                                            entropy_coef=entropy_coef, baseline_decay=baseline_decay,
+                                            advantage=advantage)
+      else:
+        rs = state.reinforce
+        _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
+        metrics = {"controller_loss": jnp.float32(0.0), "controller_entropy": ent[0] / e,
+                   "controller_baseline": rs.baseline}
+      return ControllerState(rs, best_s, best_r), {**metrics, "best_reward": best_r}
+
+    def entropy_ctrl(state):
+      params = state.reinforce.params
+      return ctrl.position_entropies(config, params, ctrl.greedy(config, params)[None])[0]
+
+    return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl,
+                           jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)), jax.jit(entropy_ctrl))
+
+  if kind == "evolution":
+    pop = int(population_size)
+    if pop < 2 or not 1 <= tournament_size <= pop:
+      raise ValueError(f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
+                       f"got {population_size}, {tournament_size}")
+
+    def init_evo(key):
+      population = jax.random.randint(key, (pop, e), 0, c, dtype=jnp.int32)
+      return EvolutionState(population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0],
+                            jnp.float32(-jnp.inf))
+
+    def ask_evo(state, key, n):
+      k_rand, k_tour, k_pos, k_val = jax.random.split(key, 4)
+      random = jax.random.randint(k_rand, (n, e), 0, c, dtype=jnp.int32)
+      contestants = jax.random.randint(k_tour, (n, tournament_size), 0, jnp.maximum(state.filled, 1))
+      winners = contestants[jnp.arange(n), jnp.argmax(state.fitness[contestants], axis=1)]
+      parents = state.population[winners]
+      pos = jax.random.randint(k_pos, (n,), 0, e)
+      shift = jax.random.randint(k_val, (n,), 1, max(c, 2))  # a different choice (when C > 1)
+      old = parents[jnp.arange(n), pos]
+      children = parents.at[jnp.arange(n), pos].set(((old + shift) % c).astype(jnp.int32))
+      return jnp.where(state.filled >= pop, children, random)
+
+    def tell_evo(state, structures, rewards):
+      fit = _budget_penalty(structures, rewards, c, budget)
+      fit = jnp.where(jnp.isfinite(fit), fit, -jnp.inf)
+      n = structures.shape[0]
+      slots = (state.next_slot + jnp.arange(n)) % pop
+      population = state.population.at[slots].set(structures)
+      fitness = state.fitness.at[slots].set(fit)
+      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+      new = EvolutionState(population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop),
+                           best_s, best_r)
+      finite = jnp.isfinite(fitness)
+      return new, {"best_reward": best_r,
+                   "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1)}
+
+    def current_evo(state):
+      return jnp.where(state.filled > 0, state.population[jnp.argmax(state.fitness)], state.best_structure)
+
+    return PartitionSource(init_evo, ask_evo, tell_evo, jax.jit(current_evo))
+
+  raise ValueError(f"unknown partition source {kind!r}; choose one of {', '.join(KINDS)}")
