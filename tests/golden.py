@@ -33,26 +33,17 @@ RUNS = {
 }
 
 
+# Hopper, H41 chromatic with K=5, 4 pairs x 30 steps, 4 iterations, evaluated every 2.
+SETTINGS = dict(task="hopper", architecture="H41", family="chromatic", num_colors=5, episode_length=30,
+                num_directions=4, num_workers=2, num_iterations=4, eval_every=2, eval_episodes=2,
+                checkpoint_every=2, noise_size=100_000, image_every=0, reward_shift=1.0)
+
+
 def run_config(**overrides):
-  """The golden runs' shared config: Hopper, H41 chromatic with K=5, 4 pairs x 30 steps, 4 iterations."""
+  """The golden runs' shared config (`SETTINGS`) with `overrides`."""
   from chromnas.train import config  # pylint: disable=import-outside-toplevel
   c = config.default_config()
-  c.task = "hopper"
-  c.architecture = "H41"
-  c.family = "chromatic"
-  c.num_colors = 5
-  c.episode_length = 30
-  c.num_directions = 4
-  c.num_workers = 2
-  c.num_iterations = 4
-  c.eval_every = 2
-  c.eval_episodes = 2
-  c.checkpoint_every = 2
-  c.noise_size = 100_000
-  c.image_every = 0
-  c.reward_shift = 1.0
-  for k, v in overrides.items():
-    c[k] = v
+  c.update({**SETTINGS, **overrides})
   return c
 
 

@@ -16,22 +16,14 @@ from chromnas.train import config
 from chromnas.train import loop
 
 
+TINY = dict(task="debug_target", family="chromatic", num_colors=4, episode_length=20, num_directions=4,
+            num_workers=2, num_iterations=6, eval_every=2, eval_episodes=2, checkpoint_every=2,
+            noise_size=100_000, learning_rate=0.05)
+
+
 def tiny_config(**overrides):
   c = config.default_config()
-  c.task = "debug_target"
-  c.family = "chromatic"
-  c.num_colors = 4
-  c.episode_length = 20
-  c.num_directions = 4
-  c.num_workers = 2
-  c.num_iterations = 6
-  c.eval_every = 2
-  c.eval_episodes = 2
-  c.checkpoint_every = 2
-  c.noise_size = 100_000
-  c.learning_rate = 0.05
-  for k, v in overrides.items():
-    c[k] = v
+  c.update({**TINY, **overrides})
   return c
 
 
