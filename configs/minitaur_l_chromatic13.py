@@ -5,4 +5,4 @@ from configs import poster_row
 def get_config():
   return poster_row.make("minitaur", "L", "chromatic", num_colors=13,
                         # 1.8 (2.7) on 0.25M steps (21 iterations): PyBullet needs a larger budget.
-                        max_env_steps=2_000_000)
+                        max_env_steps=3_000_000)
