@@ -7,5 +7,5 @@ def get_config():
                         # Regularized evolution over colorings: ENAS reached 909 (H41) and 1226 (H41,H41)
                         # on 5M steps, evolution 1913 (H41) on 3M.
                         partition_source="evolution",
-                        # Still rising at 5M steps (H41 2743.8, H41,H41 1924.4).
-                        max_env_steps=12_000_000)
+                        # Still rising at 5M steps (H41 2743.8, H41,H41 1924.4) and at 12M (H41,H41 2270.8).
+                        max_env_steps=30_000_000)
