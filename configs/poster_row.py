@@ -22,9 +22,10 @@ TASK_SETTINGS = {
     "minitaur": dict(max_env_steps=250_000),
 }
 # The comparison table's other families (masked, toeplitz, circulant, unstructured) train on
-# this smaller budget, so that all 36 cells fit a session of a 2-core machine; the report states
-# every cell's budget.
-COMPARISON_BUDGET = {"halfcheetah": 3_000_000, "hopper": 2_000_000, "walker2d": 2_000_000, "striker": 1_000_000}
+# this budget.  HalfCheetah and Striker match their chromatic cell; Hopper and Walker2d stay
+# smaller (their episodes run 3-4x slower on the host), so that the cells fit a session of a
+# 2-core machine.  The report states every cell's budget.
+COMPARISON_BUDGET = {"halfcheetah": 12_000_000, "hopper": 2_000_000, "walker2d": 2_000_000, "striker": 1_500_000}
 
 
 def make(task: str, architecture: str, family: str, *, num_colors: int = 0, mask_budget: int = 0,
