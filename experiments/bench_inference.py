@@ -18,7 +18,9 @@ median of repeats):
 * `fast`     `chromnas.core.mailman.matvec`, engine `numba` (or `numpy` where numba is missing):
              one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
 * `host`     (JAX) the same kernel called from jitted JAX through `jax.pure_callback`
-             (`chromnas.model.mailman.host_matvec`).
+             (`chromnas.model.mailman.host_matvec`);
+* `packed`   (JAX) `chromnas.model.packed.packed_matvec`: colors bit-packed in uint32 words
+             (1, 2, 4 or 8 bits), unpacked inside one fused multiply-reduce; the accelerator path.
 
 NumPy runs with BLAS limited to --numpy_threads threads (set before NumPy loads); JAX uses
 XLA's default threads.  Columns: time per matvec; `x dense`, the time over the dense time of
@@ -27,7 +29,8 @@ keeps (dense float32 matrix, int32 colors, or pattern indices); `read GB/s`, the
 bandwidth, bytes the path must read (what it keeps, plus `x`) / time; `% copy`, that over the
 bandwidth of `np.copyto` of the dense matrix measured in the same run for the same size (bytes
 read + written per second, the STREAM convention; per size because a matrix that fits in cache
-copies faster than one in DRAM).  A copy also writes (and reads each written line first), so a
+copies faster than one in DRAM).  On an accelerator the JAX rows are measured against a jitted
+`a + 1` over the dense matrix on the device instead (read + write, same convention).  A copy also writes (and reads each written line first), so a
 pure read stream such as a dense GEMV can exceed 100%: near or above it, dense is memory bound.
 The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; time is what
 counts for them.
@@ -61,6 +64,8 @@ _CROSSOVER = flags.DEFINE_list("crossover_sizes", ["512", "1024", "1448", "2048"
                                "Square sizes N (NxN) of the crossover sweep, fast vs NumPy dense (empty: skip).")
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random colorings, values and inputs.")
+_JAX_PATHS = flags.DEFINE_list("jax_paths", ["dense", "gather", "grouped", "mailman", "host", "packed"],
+                               "JAX paths to time (dense is always timed: the others' baseline).")
 
 
 def _time(fn, budget_s: float, min_repeats: int) -> float:
@@ -87,6 +92,16 @@ def copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> 
   return 2 * src.nbytes / _time(lambda: np.copyto(dst, src), budget_s, min_repeats)
 
 
+def device_copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> float:
+  """Bytes per second read + written by a jitted `a + 1` over an `nbytes` float32 array on JAX's
+  default device (the accelerator's counterpart of `copy_bandwidth`)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  src = jnp.ones(max(1, nbytes // 4), jnp.float32)
+  bump = jax.jit(lambda a: a + 1)
+  return 2 * src.nbytes / _time(lambda: bump(src).block_until_ready(), budget_s, min_repeats)
+
+
 def _rel_err(out, expected) -> float:
   import numpy as np  # pylint: disable=g-import-not-at-top
   out = np.asarray(out, np.float64)
@@ -94,7 +109,7 @@ def _rel_err(out, expected) -> float:
 
 
 def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, with_numpy=True, block=None,
-        seed=0, log=print, batch=1, with_jax=True):
+        seed=0, log=print, batch=1, with_jax=True, jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed")):
   """All measurements as a list of dicts (one per size, K and path)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -105,17 +120,22 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
 
     from chromnas.model import structured  # pylint: disable=g-import-not-at-top
     from chromnas.model import mailman as jax_mailman  # pylint: disable=g-import-not-at-top
+    from chromnas.model import packed as jax_packed  # pylint: disable=g-import-not-at-top
+    on_accelerator = jax.default_backend() != "cpu"
     # W x^T then transposed back: `x @ w.T` makes XLA:CPU transpose the whole matrix per call.
     dense_fn = jax.jit(lambda w, x: (w @ x.T).T)
     gather_fn = jax.jit(structured.chromatic_matvec)
     grouped_fn = jax.jit(structured.chromatic_matvec_grouped)
     mailman_fn = jax.jit(jax_mailman.mailman_matvec)
+    packed_fn = jax.jit(jax_packed.packed_matvec)
 
   fast_engine = host_mailman.backend()
   rng = np.random.default_rng(seed)
   rows_out = []
   for rows, cols in sizes:
     copy_bps = copy_bandwidth(rows * cols * 4, budget_s, min_repeats)
+    jax_copy_bps = (device_copy_bandwidth(rows * cols * 4, budget_s, min_repeats)
+                    if with_jax and on_accelerator else copy_bps)
     for num_colors in colors_list:
       colors = rng.integers(0, num_colors, (rows, cols), dtype=np.int32)
       values = rng.standard_normal(num_colors).astype(np.float32)
@@ -124,9 +144,11 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       expected = x.astype(np.float64) @ w.T.astype(np.float64)
       fast_plan = host_mailman.prepare(colors, num_colors)
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
+      packed_plan = jax_packed.pack(colors, num_colors) if with_jax and "packed" in jax_paths else None
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
-              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes}
+              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes,
+              "packed": packed_plan.nbytes if packed_plan is not None else 0}
       blocks = {"mailman": fast_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
       common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
@@ -137,12 +159,15 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
         host_fn = jax.jit(lambda v, xx, p=fast_plan: jax_mailman.host_matvec(v, p, xx))
-        paths[("jax", "dense")] = lambda: dense_fn(wj, xj).block_until_ready()
-        paths[("jax", "gather")] = lambda: gather_fn(vj, cj, xj).block_until_ready()
+        jax_fns = {"dense": lambda: dense_fn(wj, xj).block_until_ready(),
+                   "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
+                   "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
+                   "host": lambda: host_fn(vj, xj).block_until_ready(),
+                   "packed": lambda: packed_fn(vj, packed_plan, xj).block_until_ready()}
         if rows * cols * num_colors * 4 <= max_grouped_mb * 2**20:
-          paths[("jax", "grouped")] = lambda: grouped_fn(vj, cj, xj).block_until_ready()
-        paths[("jax", "mailman")] = lambda: mailman_fn(vj, plan, xj).block_until_ready()
-        paths[("jax", "host")] = lambda: host_fn(vj, xj).block_until_ready()
+          jax_fns["grouped"] = lambda: grouped_fn(vj, cj, xj).block_until_ready()
+        for name in ["dense"] + [p for p in jax_paths if p != "dense" and p in jax_fns]:
+          paths[("jax", name)] = jax_fns[name]
       if with_numpy:
         paths[("numpy", "dense")] = lambda: x @ w.T
         paths[("numpy", "gather")] = lambda: x @ values[colors].T
@@ -159,9 +184,10 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         if (engine, name) == ("jax", "mailman"):
           nbytes, block_width = kept_jax_mailman
         read = nbytes + x.nbytes
+        limit = jax_copy_bps if engine == "jax" else copy_bps
         row = dict(common, engine=engine, path=name, block=block_width, us=seconds * 1e6,
                    ratio_to_dense=seconds / base, rel_err=err, bytes=nbytes, read_bytes=read,
-                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / copy_bps)
+                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / limit, copy_GBps=limit / 1e9)
         rows_out.append(row)
         log(format_row(row))
       del w, paths
@@ -225,7 +251,7 @@ def format_crossover(e: dict) -> str:
 def summary(rows: list[dict]) -> str:
   """Where each lookup path beats dense."""
   lines = []
-  for engine, path in (("jax", "mailman"), ("jax", "host"), ("numpy", "mailman"), ("numba", "fast"),
+  for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("numpy", "mailman"), ("numba", "fast"),
                        ("numpy", "fast")):
     mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
     if not mine:
@@ -263,7 +289,8 @@ def main(argv):
     print(HEADER)
   start = time.perf_counter()
   rows = run(sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _MAX_GROUPED_MB.value, _NUMPY.value,
-             _BLOCK.value or None, _SEED.value, log=log, batch=_BATCH.value, with_jax=_JAX.value)
+             _BLOCK.value or None, _SEED.value, log=log, batch=_BATCH.value, with_jax=_JAX.value,
+             jax_paths=tuple(_JAX_PATHS.value))
   if text:
     print(summary(rows))
     print("# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"

@@ -61,7 +61,12 @@ def machine() -> str:
           break
   except OSError:
     pass
-  return f"{os.cpu_count()}-core CPU ({model})"
+  cpu = f"{os.cpu_count()}-core CPU ({model})"
+  if "jax" in sys.modules:  # a Brax row ran: name the accelerator it ran on
+    import jax  # pylint: disable=g-import-not-at-top
+    if jax.default_backend() != "cpu":
+      return f"{jax.devices()[0].device_kind} + {cpu}"
+  return cpu
 
 
 def parse_overrides(items):
