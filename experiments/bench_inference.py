@@ -17,8 +17,10 @@ median of repeats):
              lookup paths without a compiler;
 * `fast`     `chromnas.core.mailman.matvec`, engine `numba` (or `numpy` where numba is missing):
              one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
-* `host`     (JAX) the same kernel called from jitted JAX through `jax.pure_callback`
-             (`chromnas.model.mailman.host_matvec`);
+* `permute`  `chromnas.core.permute.matvec`: one byte per weight, the K <= 32 values in two
+             AVX-512 registers, one permute + one FMA per 16 weights (AVX-512 CPUs only);
+* `host`     (JAX) the runtime's choice of `fast` or `permute` (`chromnas.core.runtime.auto_path`)
+             called from jitted JAX through `jax.pure_callback` (`chromnas.model.mailman.host_matvec`);
 * `packed`   (JAX) `chromnas.model.packed.packed_matvec`: colors bit-packed in uint32 words
              (1, 2, 4 or 8 bits), unpacked inside one fused multiply-reduce; the accelerator path.
 
@@ -36,7 +38,7 @@ The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; t
 counts for them.
 
 Then the crossover per K: the smallest square size in --crossover_sizes from which on the `fast`
-path beats NumPy dense (batch 1), with the ratios of the sweep.
+and `permute` paths beat NumPy dense (batch 1), with the ratios of the sweep.
 """
 from __future__ import annotations
 
@@ -114,6 +116,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
+  from chromnas.core import permute  # pylint: disable=g-import-not-at-top
+  from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
   if with_jax:
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -143,12 +147,16 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       w = values[colors]
       expected = x.astype(np.float64) @ w.T.astype(np.float64)
       fast_plan = host_mailman.prepare(colors, num_colors)
+      permute_plan = (permute.prepare(colors, num_colors)
+                      if permute.available() and num_colors <= permute.MAX_COLORS else None)
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
       packed_plan = jax_packed.pack(colors, num_colors) if with_jax and "packed" in jax_paths else None
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
-              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes, "host": fast_plan.nbytes,
-              "packed": packed_plan.nbytes if packed_plan is not None else 0}
+              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes,
+              "host": (permute_plan if runtime.auto_path(rows, cols, num_colors) == "permute" else fast_plan).nbytes,
+              "packed": packed_plan.nbytes if packed_plan is not None else 0,
+              "permute": permute_plan.nbytes if permute_plan is not None else 0}
       blocks = {"mailman": fast_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
       common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
@@ -158,7 +166,9 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       if with_jax:
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
-        host_fn = jax.jit(lambda v, xx, p=fast_plan: jax_mailman.host_matvec(v, p, xx))
+        # The host callback runs the kernel the runtime would pick (permute or mailman).
+        host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors) == "permute" else fast_plan
+        host_fn = jax.jit(lambda v, xx, p=host_plan: jax_mailman.host_matvec(v, p, xx))
         jax_fns = {"dense": lambda: dense_fn(wj, xj).block_until_ready(),
                    "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
                    "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
@@ -173,6 +183,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         paths[("numpy", "gather")] = lambda: x @ values[colors].T
         paths[("numpy", "mailman")] = lambda: host_mailman.matvec(values, fast_plan, x, use="numpy")
         paths[(fast_engine, "fast")] = lambda: host_mailman.matvec(values, fast_plan, x)
+        if permute_plan is not None:
+          paths[("numba", "permute")] = lambda: permute.matvec(values, permute_plan, x)
       results = {}
       for (engine, name), fn in paths.items():
         err = _rel_err(fn(), expected)
@@ -195,30 +207,36 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
 
 
 def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print):
-  """Per K: `fast` vs NumPy dense time on square `N x N` matrices, batch 1; the crossover is the
-  smallest N from which on every larger size of the sweep has `fast` faster."""
+  """Per K and CPU kernel (`fast`, the mailman kernel, and `permute` where the CPU has AVX-512):
+  its time over NumPy dense on square `N x N` matrices, batch 1; the crossover is the smallest N
+  from which on every larger size of the sweep has the kernel faster."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
+  from chromnas.core import permute  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed + 1)
   out = []
   for num_colors in colors_list:
-    ratios = {}
+    kernels = {"fast": (host_mailman.prepare, host_mailman.matvec, host_mailman.backend())}
+    if permute.available() and num_colors <= permute.MAX_COLORS:
+      kernels["permute"] = (permute.prepare, permute.matvec, "numba")
+    ratios = {name: {} for name in kernels}
     for n in sizes:
       colors = rng.integers(0, num_colors, (n, n), dtype=np.int32)
       values = rng.standard_normal(num_colors).astype(np.float32)
       x = rng.standard_normal(n).astype(np.float32)
       w = values[colors]
-      plan = host_mailman.prepare(colors, num_colors)
       dense = _time(lambda: w @ x, budget_s, min_repeats)  # pylint: disable=cell-var-from-loop
-      fast = _time(lambda: host_mailman.matvec(values, plan, x),  # pylint: disable=cell-var-from-loop
-                   budget_s, min_repeats)
-      ratios[n] = fast / dense
-    wins = [n for n in sizes if all(ratios[m] < 1 for m in sizes if m >= n)]
-    entry = dict(K=num_colors, block=host_mailman.block_size(num_colors), engine=host_mailman.backend(),
-                 crossover_n=min(wins) if wins else None, ratios={str(n): r for n, r in ratios.items()})
-    out.append(entry)
-    log(format_crossover(entry))
+      for name, (prepare, matvec, _) in kernels.items():
+        plan = prepare(colors, num_colors)
+        ratios[name][n] = _time(lambda: matvec(values, plan, x), budget_s, min_repeats) / dense  # pylint: disable=cell-var-from-loop
+    for name, (_, _, engine) in kernels.items():
+      wins = [n for n in sizes if all(ratios[name][m] < 1 for m in sizes if m >= n)]
+      entry = dict(K=num_colors, path=name, engine=engine,
+                   block=host_mailman.block_size(num_colors) if name == "fast" else 1,
+                   crossover_n=min(wins) if wins else None, ratios={str(n): r for n, r in ratios[name].items()})
+      out.append(entry)
+      log(format_crossover(entry))
   return out
 
 
@@ -245,13 +263,15 @@ def format_row(r: dict) -> str:
 def format_crossover(e: dict) -> str:
   sweep = ", ".join(f"{n}: {r:.2f}" for n, r in e["ratios"].items())
   where = f"from {e['crossover_n']}x{e['crossover_n']}" if e["crossover_n"] else "nowhere in the sweep"
-  return f"K={e['K']:<3} b={e['block']} ({e['engine']}): fast beats NumPy dense {where}  (time / dense: {sweep})"
+  return (f"K={e['K']:<3} {e['path']:>7} (b={e['block']}, {e['engine']}): beats NumPy dense {where}  "
+          f"(time / dense: {sweep})")
 
 
 def summary(rows: list[dict]) -> str:
   """Where each lookup path beats dense."""
   lines = []
   for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("numpy", "mailman"), ("numba", "fast"),
+                       ("numba", "permute"),
                        ("numpy", "fast")):
     mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
     if not mine:

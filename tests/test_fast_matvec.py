@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from chromnas.core import families
 from chromnas.core import mailman
+from chromnas.core import permute
 from chromnas.core import policy_file
 from chromnas.core import runtime
 
@@ -182,11 +183,18 @@ def test_policy_paths_agree(monkeypatch, num_colors):
       np.testing.assert_array_equal(mine, ref)
 
 
-def test_auto_thresholds():
+def test_auto_thresholds(monkeypatch):
   if not HAVE_NUMBA:
-    assert not runtime.auto_uses_kernel(8192, 8192, 2)
+    assert runtime.auto_path(8192, 8192, 2) == "dense"
     return
-  assert runtime.auto_uses_kernel(1024, 1024, 2) and not runtime.auto_uses_kernel(724, 724, 2)
-  assert runtime.auto_uses_kernel(2048, 2048, 4) and not runtime.auto_uses_kernel(1448, 1448, 4)
-  assert runtime.auto_uses_kernel(4096, 4096, 17) and not runtime.auto_uses_kernel(2048, 2048, 17)
-  assert not runtime.auto_uses_kernel(41, 17, 17) and not runtime.auto_uses_kernel(8192, 8192, 300)
+  assert runtime.auto_path(41, 17, 17) == "dense" and runtime.auto_path(8192, 8192, 300) == "dense"
+  assert runtime.auto_path(1024, 1024, 2) == "mailman" and runtime.auto_path(724, 724, 2) == "dense"
+  assert runtime.auto_path(4096, 4096, 2) == "mailman"  # b = 8 beats permute even on AVX-512
+  if permute.available():
+    assert runtime.auto_path(2048, 2048, 17) == "permute" and runtime.auto_path(1448, 1448, 17) == "dense"
+    assert runtime.auto_path(4096, 4096, 3) == "permute" and runtime.auto_path(4096, 4096, 33) == "mailman"
+  # Without AVX-512: the mailman kernel's own thresholds.
+  monkeypatch.setattr(permute, "available", lambda: False)
+  assert runtime.auto_path(2048, 2048, 4) == "mailman" and runtime.auto_path(1448, 1448, 4) == "dense"
+  assert runtime.auto_path(4096, 4096, 17) == "mailman" and runtime.auto_path(2048, 2048, 17) == "dense"
+  assert runtime.auto_uses_kernel(4096, 4096, 17) and not runtime.auto_uses_kernel(41, 17, 17)

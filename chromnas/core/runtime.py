@@ -10,11 +10,13 @@ layers only, tanh on the output too), all in float32.
 
 This module imports only NumPy and the JAX-free modules `chromnas.core.policy_file` (the file reader),
 `chromnas.core.families` (the weight matrices, and what each family is: only families with shared
-values can run the mailman kernel), `chromnas.core.forward` and `chromnas.core.mailman` (the
-chromatic matvec without the dense matrix: numba-compiled when numba is installed, NumPy
-otherwise).  `Policy` runs large chromatic layers through it (`matvec='auto'`, the default): at
-4096x4096 it beats the dense BLAS product (one thread) about 5x for K = 2 and runs about even
-with it for K = 17.  `experiments/bench_inference.py` measures every path.
+values can run a chromatic kernel), `chromnas.core.forward`, and the two chromatic matvecs that
+never build the dense matrix: `chromnas.core.mailman` (lookup tables; numba-compiled when numba is
+installed, NumPy otherwise) and `chromnas.core.permute` (the K values in AVX-512 registers; numba
+and an AVX-512 CPU).  `Policy` runs large chromatic layers through the faster of them
+(`matvec='auto'`, the default): at 4096x4096, one vector, one thread, about 3x faster than the
+dense BLAS product for K = 3..32 (permute) and 5-6x for K = 2 (mailman).
+`experiments/bench_inference.py` measures every path.
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import numpy as np
 from chromnas.core import families
 from chromnas.core import forward
 from chromnas.core import mailman
+from chromnas.core import permute
 from chromnas.core import policy_file
 
-MATVECS = ("auto", "dense", "mailman")
+MATVECS = ("auto", "dense", "mailman", "permute")
 
 # `matvec='auto'`: smallest `rows * cols` at which a chromatic layer runs through the
 # `core.mailman` kernel instead of a dense BLAS product, by the kernel's block width `b`.
@@ -41,18 +44,35 @@ MATVECS = ("auto", "dense", "mailman")
 # 8 favours the kernel further (OpenBLAS's small-batch GEMM is slow: 4096^2 K = 17 0.27x), a
 # batch of 64 with K = 17 favours dense (1.4x): serve large batches with `matvec='dense'`.
 AUTO_MIN_ELEMENTS = ((8, 1 << 20), (4, 1 << 22), (2, 1 << 23))  # (smallest b, smallest rows*cols)
+# The `core.permute` kernel (AVX-512 CPUs, K <= 32) reads one byte per weight and costs about the
+# same per weight at every K: even with a cached dense GEMV up to 1448^2, 0.5x its time at 2048^2,
+# 0.3-0.4x at 2896^2 and 4096^2 (same machine and sweep).  It is preferred over the mailman kernel
+# wherever the mailman block is below `PERMUTE_BELOW_BLOCK` (K >= 3: for K = 2, b = 8 makes the
+# mailman kernel faster still, 0.17x against 0.35x at 4096^2).
+PERMUTE_MIN_ELEMENTS = 1 << 22
+PERMUTE_BELOW_BLOCK = 8
+
+
+def auto_path(rows: int, cols: int, num_colors: int) -> str:
+  """The matvec `matvec='auto'` picks for a `(rows, cols)` chromatic layer with `num_colors`
+  colors, one observation at a time: 'permute' (AVX-512 CPU, K <= 32, at least
+  `PERMUTE_MIN_ELEMENTS` weights, mailman block below `PERMUTE_BELOW_BLOCK`), 'mailman' (numba,
+  above `AUTO_MIN_ELEMENTS`), or 'dense'."""
+  block = mailman.block_size(num_colors, cols)
+  if (permute.available() and num_colors <= permute.MAX_COLORS and rows * cols >= PERMUTE_MIN_ELEMENTS
+      and block < PERMUTE_BELOW_BLOCK):
+    return "permute"
+  if mailman.backend() != "numba":
+    return "dense"  # the NumPy fallback never beats BLAS
+  for min_block, min_elements in AUTO_MIN_ELEMENTS:
+    if block >= min_block:
+      return "mailman" if rows * cols >= min_elements else "dense"
+  return "dense"
 
 
 def auto_uses_kernel(rows: int, cols: int, num_colors: int) -> bool:
-  """Whether `matvec='auto'` runs a `(rows, cols)` layer with `num_colors` colors through the
-  compiled `core.mailman` kernel (numba available and the layer above `AUTO_MIN_ELEMENTS`)."""
-  if mailman.backend() != "numba":
-    return False  # the NumPy fallback never beats BLAS
-  block = mailman.block_size(num_colors, cols)
-  for min_block, min_elements in AUTO_MIN_ELEMENTS:
-    if block >= min_block:
-      return rows * cols >= min_elements
-  return False
+  """Whether `matvec='auto'` runs a `(rows, cols)` layer without its dense matrix (`auto_path`)."""
+  return auto_path(rows, cols, num_colors) != "dense"
 
 
 class Policy:
@@ -61,23 +81,31 @@ class Policy:
 
   `matvec` picks how each layer's product `h W^T` runs:
 
-  * 'auto' (default): per layer, the fastest measured path: dense BLAS for every layer except
-    large chromatic ones (`auto_uses_kernel`, thresholds in `AUTO_MIN_ELEMENTS`), which keep only
-    their pattern indices and run the compiled `core.mailman` kernel.  Without numba: all dense.
+  * 'auto' (default): per layer, the fastest measured path (`auto_path`): dense BLAS for every
+    layer except large chromatic ones, which keep only their colors and run `core.permute` or
+    the compiled `core.mailman` kernel.  Without numba: all dense.  Chosen for one observation
+    at a time; for batches of 3 or more the mailman kernel's batched form is faster than
+    permute: serve batches with `matvec='mailman'` (or 'dense' for 64 and more at K >= 8).
   * 'dense': every weight matrix materialised once at load time, one BLAS product per layer.
   * 'mailman': chromatic policies only; every layer keeps its `core.mailman` plan plus the K
     shared values (least memory), compiled kernel if numba is installed, else the NumPy fallback.
+  * 'permute': chromatic policies with K <= 32 on an AVX-512 CPU with numba; every layer runs
+    `core.permute`.
 
-  `layer_paths` says what runs per layer: 'dense', 'numba' or 'numpy'.
+  `layer_paths` says what runs per layer: 'dense', 'permute', or the mailman kernel's engine,
+  'numba' or 'numpy'.
   """
 
   def __init__(self, exported: policy_file.ExportedPolicy, matvec: str = "auto"):
     if matvec not in MATVECS:
       raise ValueError(f"matvec must be one of {MATVECS}, got {matvec!r}")
     shared = exported.record.shared_values  # the mailman kernel needs one set of shared values
-    if matvec == "mailman" and not shared:
-      raise ValueError(f"the mailman matvec is for chromatic policies (shared values), this one is "
+    if matvec in ("mailman", "permute") and not shared:
+      raise ValueError(f"the {matvec} matvec is for chromatic policies (shared values), this one is "
                        f"{exported.family}")
+    if matvec == "permute" and not (permute.available() and exported.num_colors <= permute.MAX_COLORS):
+      raise ValueError(f"the permute matvec needs numba, an AVX-512 CPU and K <= {permute.MAX_COLORS} "
+                       f"(K={exported.num_colors}, available: {permute.available()})")
     self.exported = exported
     self.matvec = matvec
     self.family = exported.family
@@ -88,13 +116,16 @@ class Policy:
     mats, self._biases = families.weight_matrices(self.family, exported.spec.layer_sizes, exported.num_colors,
                                                   exported.params(), exported.structure)
     self._values = None if exported.values is None else np.asarray(exported.values, np.float32)
-    # Per layer: a dense (out, in) float32 matrix, or a `core.mailman` plan.
+    # Per layer: a dense (out, in) float32 matrix, a `core.mailman` plan or a `core.permute` plan.
     self._layers: list = []
     paths, edge = [], 0
     for layer, (rows, cols) in enumerate(exported.layer_shapes):
-      if shared and (matvec == "mailman"
-                     or (matvec == "auto" and auto_uses_kernel(rows, cols, exported.num_colors))):
-        colors = exported.structure[edge:edge + rows * cols].reshape(rows, cols)
+      path = (matvec if matvec != "auto" else auto_path(rows, cols, exported.num_colors)) if shared else "dense"
+      colors = exported.structure[edge:edge + rows * cols].reshape(rows, cols) if path != "dense" else None
+      if path == "permute":
+        self._layers.append(permute.prepare(colors, exported.num_colors))
+        paths.append("permute")
+      elif path == "mailman":
         self._layers.append(mailman.prepare(colors, exported.num_colors))
         paths.append(mailman.backend())
       else:
@@ -103,7 +134,7 @@ class Policy:
       edge += rows * cols
     self.layer_paths = tuple(paths)
     del mats
-    if "numba" in paths:  # compile (or load from numba's disk cache) now, not on the first act
+    if set(paths) & {"numba", "permute"}:  # compile (or load from numba's disk cache) now, not on the first act
       self.act(np.zeros(self.obs_dim, np.float32))
 
   @property
@@ -135,6 +166,8 @@ class Policy:
     for layer, weights in enumerate(self._layers):
       if isinstance(weights, np.ndarray):
         h = h @ weights.T
+      elif isinstance(weights, permute.PermutePlan):
+        h = permute.matvec(self._values, weights, h)
       else:
         h = mailman.matvec(self._values, weights, h)
       if layer < len(self._biases):

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from chromnas.core import mailman as host_mailman
+from chromnas.core import permute
 
 MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
 MAX_TABLE = 1 << 20  # caps K^b, the table size per block
@@ -132,17 +133,20 @@ def mailman_matvec(values: jax.Array, plan: host_mailman.MailmanPlan, x: jax.Arr
   return y + values[0] * jnp.sum(x, axis=-1, keepdims=True)
 
 
-def host_matvec(values: jax.Array, plan: host_mailman.MailmanPlan, x: jax.Array) -> jax.Array:
-  """`x @ values[colors].T` by `chromnas.core.mailman` (numba if installed) on the host, from JAX.
+def host_matvec(values: jax.Array, plan, x: jax.Array) -> jax.Array:
+  """`x @ values[colors].T` by the NumPy runtime's CPU kernels on the host, from JAX.
 
   `values (K,)`, `x (cols,)` or `(..., cols)` -> `(..., rows)` float32, for a plan from
-  `host_mailman.prepare(colors, K)` (static: close over it).  A `jax.pure_callback`: works under
+  `chromnas.core.mailman.prepare(colors, K)` (numba if installed) or `chromnas.core.permute.prepare`
+  (AVX-512; `chromnas.core.runtime.auto_path` says which is faster for a shape and K); static:
+  close over it.  A `jax.pure_callback`: works under
   `jit` and `vmap` (inputs batched together become one batched kernel call), has no gradient,
   and runs on the host CPU (on an accelerator every call would copy `x` and `y` across).
   """
   x = jnp.asarray(x, jnp.float32)
   values = jnp.asarray(values, jnp.float32)
   plan.check_operands(values.shape, x.shape)
+  kernel = permute.matvec if isinstance(plan, permute.PermutePlan) else host_mailman.matvec
 
   def callback(v, xs):
     # Under vmap both carry the vmapped axes first (size 1 where not batched); x also has its
@@ -151,10 +155,10 @@ def host_matvec(values: jax.Array, plan: host_mailman.MailmanPlan, x: jax.Array)
     v = v.reshape(v.shape[:-1] + (1,) * (xs.ndim - v.ndim) + v.shape[-1:])
     lead = np.broadcast_shapes(v.shape[:-1], xs.shape[:-1])
     if v.ndim == 1 or v.size == plan.num_colors:  # one set of values: one (batched) kernel call
-      return host_mailman.matvec(v.reshape(-1), plan, np.broadcast_to(xs, (*lead, plan.cols)))
+      return kernel(v.reshape(-1), plan, np.broadcast_to(xs, (*lead, plan.cols)))
     vs = np.broadcast_to(v, (*lead, plan.num_colors)).reshape(-1, plan.num_colors)
     xs = np.broadcast_to(xs, (*lead, plan.cols)).reshape(-1, plan.cols)
-    out = np.stack([host_mailman.matvec(vi, plan, xi) for vi, xi in zip(vs, xs)])
+    out = np.stack([kernel(vi, plan, xi) for vi, xi in zip(vs, xs)])
     return out.reshape(*lead, plan.rows)
 
   shape = jax.ShapeDtypeStruct((*x.shape[:-1], plan.rows), jnp.float32)
