@@ -67,7 +67,11 @@ _CROSSOVER = flags.DEFINE_list("crossover_sizes", ["512", "1024", "1448", "2048"
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random colorings, values and inputs.")
 _JAX_PATHS = flags.DEFINE_list("jax_paths", ["dense", "gather", "grouped", "mailman", "host", "packed"],
-                               "JAX paths to time (dense is always timed: the others' baseline).")
+                               "JAX paths to time (dense is always timed: the others' baseline); also "
+                               "'packed_select' (packed colors, select instead of gather).")
+_JAX_REPEATS = flags.DEFINE_integer("jax_repeats", 1, "Matvecs per jitted call of a JAX path (a dependent "
+                                    "fori_loop; time divided by it): > 1 amortises the ~50 us dispatch an "
+                                    "accelerator pays per call.  The host path is always one per call.")
 
 
 def _time(fn, budget_s: float, min_repeats: int) -> float:
@@ -110,8 +114,30 @@ def _rel_err(out, expected) -> float:
   return float(np.max(np.abs(out - expected)) / max(1.0, float(np.max(np.abs(expected)))))
 
 
+def _chained(fn, repeats: int):
+  """A jitted `f(*args, x)` that runs `fn` `repeats` times, each call's input nudged by the previous
+  output's sum (so XLA can neither hoist nor drop a call), returning the last output."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  if repeats <= 1:
+    return jax.jit(fn)
+
+  def run_many(*args):
+    *rest, x = args
+
+    def body(_, carry):
+      nudge, _ = carry
+      y = fn(*rest, x + nudge * 1e-30)
+      return jnp.sum(y).astype(x.dtype), y
+
+    first = fn(*rest, x)
+    return jax.lax.fori_loop(1, repeats, body, (jnp.sum(first).astype(x.dtype), first))[1]
+  return jax.jit(run_many)
+
+
 def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, with_numpy=True, block=None,
-        seed=0, log=print, batch=1, with_jax=True, jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed")):
+        seed=0, log=print, batch=1, with_jax=True, jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed"),
+        jax_repeats=1):
   """All measurements as a list of dicts (one per size, K and path)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -127,11 +153,12 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
     from chromnas.model import packed as jax_packed  # pylint: disable=g-import-not-at-top
     on_accelerator = jax.default_backend() != "cpu"
     # W x^T then transposed back: `x @ w.T` makes XLA:CPU transpose the whole matrix per call.
-    dense_fn = jax.jit(lambda w, x: (w @ x.T).T)
-    gather_fn = jax.jit(structured.chromatic_matvec)
-    grouped_fn = jax.jit(structured.chromatic_matvec_grouped)
-    mailman_fn = jax.jit(jax_mailman.mailman_matvec)
-    packed_fn = jax.jit(jax_packed.packed_matvec)
+    dense_fn = _chained(lambda w, x: (w @ x.T).T, jax_repeats)
+    gather_fn = _chained(structured.chromatic_matvec, jax_repeats)
+    grouped_fn = _chained(structured.chromatic_matvec_grouped, jax_repeats)
+    mailman_fn = _chained(jax_mailman.mailman_matvec, jax_repeats)
+    packed_fn = _chained(jax_packed.packed_matvec, jax_repeats)
+    select_fn = _chained(lambda v, p, x: jax_packed.packed_matvec(v, p, x, lookup="select"), jax_repeats)
 
   fast_engine = host_mailman.backend()
   rng = np.random.default_rng(seed)
@@ -150,12 +177,14 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       permute_plan = (permute.prepare(colors, num_colors)
                       if permute.available() and num_colors <= permute.MAX_COLORS else None)
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
-      packed_plan = jax_packed.pack(colors, num_colors) if with_jax and "packed" in jax_paths else None
+      packed_plan = (jax_packed.pack(colors, num_colors)
+                     if with_jax and {"packed", "packed_select"} & set(jax_paths) else None)
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
               "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes,
               "host": (permute_plan if runtime.auto_path(rows, cols, num_colors) == "permute" else fast_plan).nbytes,
               "packed": packed_plan.nbytes if packed_plan is not None else 0,
+              "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
               "permute": permute_plan.nbytes if permute_plan is not None else 0}
       blocks = {"mailman": fast_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
@@ -173,7 +202,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
                    "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
                    "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
                    "host": lambda: host_fn(vj, xj).block_until_ready(),
-                   "packed": lambda: packed_fn(vj, packed_plan, xj).block_until_ready()}
+                   "packed": lambda: packed_fn(vj, packed_plan, xj).block_until_ready(),
+                   "packed_select": lambda: select_fn(vj, packed_plan, xj).block_until_ready()}
         if rows * cols * num_colors * 4 <= max_grouped_mb * 2**20:
           jax_fns["grouped"] = lambda: grouped_fn(vj, cj, xj).block_until_ready()
         for name in ["dense"] + [p for p in jax_paths if p != "dense" and p in jax_fns]:
@@ -188,7 +218,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       results = {}
       for (engine, name), fn in paths.items():
         err = _rel_err(fn(), expected)
-        results[(engine, name)] = (_time(fn, budget_s, min_repeats), err)
+        per_call = jax_repeats if engine == "jax" and name != "host" else 1
+        results[(engine, name)] = (_time(fn, budget_s, min_repeats) / per_call, err)
       for (engine, name), (seconds, err) in results.items():
         base_engine = "numpy" if engine == "numba" else engine
         base = results[(base_engine, "dense")][0]
@@ -270,7 +301,8 @@ def format_crossover(e: dict) -> str:
 def summary(rows: list[dict]) -> str:
   """Where each lookup path beats dense."""
   lines = []
-  for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("numpy", "mailman"), ("numba", "fast"),
+  for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("jax", "packed_select"),
+                       ("numpy", "mailman"), ("numba", "fast"),
                        ("numba", "permute"),
                        ("numpy", "fast")):
     mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
@@ -310,7 +342,7 @@ def main(argv):
   start = time.perf_counter()
   rows = run(sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _MAX_GROUPED_MB.value, _NUMPY.value,
              _BLOCK.value or None, _SEED.value, log=log, batch=_BATCH.value, with_jax=_JAX.value,
-             jax_paths=tuple(_JAX_PATHS.value))
+             jax_paths=tuple(_JAX_PATHS.value), jax_repeats=_JAX_REPEATS.value)
   if text:
     print(summary(rows))
     print("# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"

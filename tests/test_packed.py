@@ -24,10 +24,11 @@ def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
   x = rng.standard_normal((batch, cols) if batch else cols).astype(np.float32)
   p = packed.pack(colors, num_colors)
   np.testing.assert_array_equal(np.asarray(packed.unpack(p))[:, :cols], colors)
-  y = np.asarray(packed.packed_matvec(values, p, x))
   expected = _dense(values, colors, x)
-  assert y.shape == expected.shape
-  assert np.max(np.abs(y - expected)) / max(1.0, np.max(np.abs(expected))) < 1e-5
+  for lookup in packed.LOOKUPS:
+    y = np.asarray(packed.packed_matvec(values, p, x, lookup=lookup))
+    assert y.shape == expected.shape
+    assert np.max(np.abs(y - expected)) / max(1.0, np.max(np.abs(expected))) < 1e-5
 
 
 @pytest.mark.parametrize("num_colors,bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 4), (16, 4), (17, 8), (256, 8)])
@@ -62,3 +63,5 @@ def test_bad_inputs_raise():
     packed.packed_matvec(jnp.ones(3), p, jnp.ones(4))
   with pytest.raises(ValueError, match="columns"):
     packed.packed_matvec(jnp.ones(2), p, jnp.ones(5))
+  with pytest.raises(ValueError, match="lookup must be"):
+    packed.packed_matvec(jnp.ones(2), p, jnp.ones(4), lookup="scan")

@@ -79,12 +79,19 @@ def unpack(packed: PackedColors) -> jax.Array:
   return codes.reshape(packed.rows, -1).astype(jnp.int32)
 
 
-def packed_matvec(values: jax.Array, packed: PackedColors, x: jax.Array) -> jax.Array:
+LOOKUPS = ("gather", "select")
+
+
+def packed_matvec(values: jax.Array, packed: PackedColors, x: jax.Array, lookup: str = "gather") -> jax.Array:
   """`x @ values[colors].T` from packed colors: `values (K,)`, `x (cols,)` or `(..., cols)` -> `(..., rows)`.
 
   `y[..., i] = sum_j values[c_ij] x[..., j]` as one fused multiply-reduce over the unpacked
-  colors (no `W` in memory).  jit-, vmap- and grad-safe (gradients flow to `values` and `x`).
+  colors (no `W` in memory).  `lookup` says how a color becomes its value: 'gather'
+  (`values[c]`) or 'select' (`sum_k [c = k] values[k]`, K compares and no gather, for compilers
+  whose fused gathers are slow).  jit-, vmap- and grad-safe (gradients flow to `values` and `x`).
   """
+  if lookup not in LOOKUPS:
+    raise ValueError(f"lookup must be one of {LOOKUPS}, got {lookup!r}")
   x = jnp.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
     x = x.astype(jnp.float32)
@@ -95,5 +102,9 @@ def packed_matvec(values: jax.Array, packed: PackedColors, x: jax.Array) -> jax.
     raise ValueError(f"x has {x.shape[-1]} columns, the packed matrix {packed.cols}")
   width = packed.words.shape[1] * packed.per_word
   x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, width - packed.cols)])
-  w = values[unpack(packed)]  # (rows, width): fused into the reduction, never stored
+  codes = unpack(packed)
+  if lookup == "gather":
+    w = values[codes]  # (rows, width): fused into the reduction, never stored
+  else:
+    w = sum(jnp.where(codes == k, values[k], jnp.zeros((), values.dtype)) for k in range(packed.num_colors))
   return jnp.sum(w * x[..., None, :], axis=-1)
