@@ -182,7 +182,7 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
               "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes,
-              "host": (permute_plan if runtime.auto_path(rows, cols, num_colors) == "permute" else fast_plan).nbytes,
+              "host": (permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan).nbytes,
               "packed": packed_plan.nbytes if packed_plan is not None else 0,
               "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
               "permute": permute_plan.nbytes if permute_plan is not None else 0}
@@ -196,7 +196,7 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
         # The host callback runs the kernel the runtime would pick (permute or mailman).
-        host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors) == "permute" else fast_plan
+        host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan
         host_fn = jax.jit(lambda v, xx, p=host_plan: jax_mailman.host_matvec(v, p, xx))
         jax_fns = {"dense": lambda: dense_fn(wj, xj).block_until_ready(),
                    "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),

@@ -193,6 +193,7 @@ def test_auto_thresholds(monkeypatch):
   if permute.available():
     assert runtime.auto_path(2048, 2048, 17) == "permute" and runtime.auto_path(1448, 1448, 17) == "dense"
     assert runtime.auto_path(4096, 4096, 3) == "permute" and runtime.auto_path(4096, 4096, 33) == "mailman"
+    assert runtime.auto_path(4096, 4096, 17, batch=8) == "mailman"  # batches: the mailman batch kernel
   # Without AVX-512: the mailman kernel's own thresholds.
   monkeypatch.setattr(permute, "available", lambda: False)
   assert runtime.auto_path(2048, 2048, 4) == "mailman" and runtime.auto_path(1448, 1448, 4) == "dense"

@@ -53,14 +53,15 @@ PERMUTE_MIN_ELEMENTS = 1 << 22
 PERMUTE_BELOW_BLOCK = 8
 
 
-def auto_path(rows: int, cols: int, num_colors: int) -> str:
-  """The matvec `matvec='auto'` picks for a `(rows, cols)` chromatic layer with `num_colors`
-  colors, one observation at a time: 'permute' (AVX-512 CPU, K <= 32, at least
-  `PERMUTE_MIN_ELEMENTS` weights, mailman block below `PERMUTE_BELOW_BLOCK`), 'mailman' (numba,
-  above `AUTO_MIN_ELEMENTS`), or 'dense'."""
+def auto_path(rows: int, cols: int, num_colors: int, batch: int = 1) -> str:
+  """The fastest measured matvec for a `(rows, cols)` chromatic layer with `num_colors` colors and
+  `batch` inputs per product ('auto' decides with `batch=1`): 'permute' (AVX-512 CPU, K <= 32,
+  at least `PERMUTE_MIN_ELEMENTS` weights, mailman block below `PERMUTE_BELOW_BLOCK`, batch <= 2:
+  permute re-reads the matrix per input, the mailman kernel's batched form shares each lookup
+  among 8), 'mailman' (numba, above `AUTO_MIN_ELEMENTS`), or 'dense'."""
   block = mailman.block_size(num_colors, cols)
-  if (permute.available() and num_colors <= permute.MAX_COLORS and rows * cols >= PERMUTE_MIN_ELEMENTS
-      and block < PERMUTE_BELOW_BLOCK):
+  if (batch <= 2 and permute.available() and num_colors <= permute.MAX_COLORS
+      and rows * cols >= PERMUTE_MIN_ELEMENTS and block < PERMUTE_BELOW_BLOCK):
     return "permute"
   if mailman.backend() != "numba":
     return "dense"  # the NumPy fallback never beats BLAS
