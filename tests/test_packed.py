@@ -8,6 +8,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from chromnas.model import packed
+from tests.test_fast_matvec import _assert_close
+from tests.test_fast_matvec import _problem
 
 
 def _dense(values, colors, x):
@@ -18,17 +20,11 @@ def _dense(values, colors, x):
 @given(rows=st.integers(1, 40), cols=st.integers(1, 70), num_colors=st.integers(1, 40),
        batch=st.sampled_from([0, 1, 3, 64]), seed=st.integers(0, 2**16))
 def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
-  rng = np.random.default_rng(seed)
-  colors = rng.integers(0, num_colors, (rows, cols))
-  values = rng.standard_normal(num_colors).astype(np.float32)
-  x = rng.standard_normal((batch, cols) if batch else cols).astype(np.float32)
+  colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, (batch,) if batch else ())
   p = packed.pack(colors, num_colors)
   np.testing.assert_array_equal(np.asarray(packed.unpack(p))[:, :cols], colors)
-  expected = _dense(values, colors, x)
   for lookup in packed.LOOKUPS:
-    y = np.asarray(packed.packed_matvec(values, p, x, lookup=lookup))
-    assert y.shape == expected.shape
-    assert np.max(np.abs(y - expected)) / max(1.0, np.max(np.abs(expected))) < 1e-5
+    _assert_close(np.asarray(packed.packed_matvec(values, p, x, lookup=lookup)), expected, scale)
 
 
 @pytest.mark.parametrize("num_colors,bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 4), (16, 4), (17, 8), (256, 8)])
@@ -51,17 +47,17 @@ def test_jit_vmap_grad():
   np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_bad_inputs_raise():
-  with pytest.raises(ValueError, match="1 to 256 colors"):
-    packed.pack(np.zeros((2, 2), int), 300)
-  with pytest.raises(ValueError, match=r"\[0, 3\)"):
-    packed.pack(np.full((2, 2), 3), 3)
-  with pytest.raises(ValueError, match="rows, cols"):
-    packed.pack(np.zeros(4, int), 2)
-  p = packed.pack(np.zeros((2, 4), int), 2)
-  with pytest.raises(ValueError, match="values must have shape"):
-    packed.packed_matvec(jnp.ones(3), p, jnp.ones(4))
-  with pytest.raises(ValueError, match="columns"):
-    packed.packed_matvec(jnp.ones(2), p, jnp.ones(5))
-  with pytest.raises(ValueError, match="lookup must be"):
-    packed.packed_matvec(jnp.ones(2), p, jnp.ones(4), lookup="scan")
+_P = packed.pack(np.zeros((2, 4), int), 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: packed.pack(np.zeros((2, 2), int), 300), "1 to 256 colors"),
+    (lambda: packed.pack(np.full((2, 2), 3), 3), r"\[0, 3\)"),
+    (lambda: packed.pack(np.zeros(4, int), 2), "rows, cols"),
+    (lambda: packed.packed_matvec(jnp.ones(3), _P, jnp.ones(4)), "values must have shape"),
+    (lambda: packed.packed_matvec(jnp.ones(2), _P, jnp.ones(5)), "columns"),
+    (lambda: packed.packed_matvec(jnp.ones(2), _P, jnp.ones(4), lookup="scan"), "lookup must be"),
+])
+def test_bad_inputs_raise(call, match):
+  with pytest.raises(ValueError, match=match):
+    call()

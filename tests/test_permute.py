@@ -8,15 +8,11 @@ from hypothesis import strategies as st
 
 from chromnas.core import permute
 from chromnas.core import runtime
+from tests.test_fast_matvec import _assert_close
 from tests.test_fast_matvec import _chromatic_policy
+from tests.test_fast_matvec import _problem
 
 needs_kernel = pytest.mark.skipif(not permute.available(), reason="needs numba and an AVX-512 CPU")
-
-
-def _rel_err(y, x, values, colors):
-  expected = np.asarray(x, np.float64) @ np.asarray(values, np.float64)[colors].T
-  assert y.shape == expected.shape and y.dtype == np.float32
-  return np.max(np.abs(y - expected)) / max(1.0, np.max(np.abs(expected)))
 
 
 @needs_kernel
@@ -24,40 +20,35 @@ def _rel_err(y, x, values, colors):
 @given(rows=st.integers(1, 70), cols=st.integers(1, 300), num_colors=st.integers(1, 32),
        batch=st.sampled_from([0, 1, 2, 5, 64]), seed=st.integers(0, 2**16))
 def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
-  rng = np.random.default_rng(seed)
-  colors = rng.integers(0, num_colors, (rows, cols))
-  values = rng.standard_normal(num_colors).astype(np.float32)
-  x = rng.standard_normal((batch, cols) if batch else cols).astype(np.float32)
+  colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, (batch,) if batch else ())
   plan = permute.prepare(colors, num_colors)
   assert plan.colors.shape[1] % permute.COL_PAD == 0  # ragged columns padded
-  assert _rel_err(permute.matvec(values, plan, x), x, values, colors) < 1e-5
+  _assert_close(permute.matvec(values, plan, x), expected, scale)
 
 
 @needs_kernel
 def test_large_layer_and_leading_dims():
-  rng = np.random.default_rng(0)
-  colors = rng.integers(0, 17, (1000, 2050))
-  values = rng.standard_normal(17).astype(np.float32)
-  x = rng.standard_normal((2, 3, 2050)).astype(np.float32)
-  y = permute.matvec(values, permute.prepare(colors, 17), x)
-  assert y.shape == (2, 3, 1000)
-  assert _rel_err(y.reshape(6, 1000), x.reshape(6, 2050), values, colors) < 1e-5
+  colors, values, x, expected, scale = _problem(0, 1000, 2050, 17, (2, 3))
+  _assert_close(permute.matvec(values, permute.prepare(colors, 17), x), expected, scale)
 
 
-def test_bad_inputs_raise():
-  with pytest.raises(ValueError, match="1 to 32 colors"):
-    permute.prepare(np.zeros((2, 2), int), 33)
-  with pytest.raises(ValueError, match=r"\[0, 3\)"):
-    permute.prepare(np.full((2, 2), 3), 3)
-  with pytest.raises(ValueError, match="rows, cols"):
-    permute.prepare(np.zeros(4, int), 2)
-  plan = permute.prepare(np.zeros((2, 4), int), 2)
-  assert plan.nbytes == 2 * permute.COL_PAD  # one byte per padded weight
-  if permute.available():
-    with pytest.raises(ValueError, match="values must have shape"):
-      permute.matvec(np.ones(3), plan, np.ones(4))
-    with pytest.raises(ValueError, match="trailing size 5"):
-      permute.matvec(np.ones(2), plan, np.ones(5))
+_PLAN = permute.prepare(np.zeros((2, 4), int), 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: permute.prepare(np.zeros((2, 2), int), 33), "1 to 32 colors"),
+    (lambda: permute.prepare(np.full((2, 2), 3), 3), r"\[0, 3\)"),
+    (lambda: permute.prepare(np.zeros(4, int), 2), "rows, cols"),
+    pytest.param(lambda: permute.matvec(np.ones(3), _PLAN, np.ones(4)), "values must have shape", marks=needs_kernel),
+    pytest.param(lambda: permute.matvec(np.ones(2), _PLAN, np.ones(5)), "trailing size 5", marks=needs_kernel),
+])
+def test_bad_inputs_raise(call, match):
+  with pytest.raises(ValueError, match=match):
+    call()
+
+
+def test_plan_bytes():
+  assert _PLAN.nbytes == 2 * permute.COL_PAD  # one byte per padded weight
 
 
 def test_unavailable_without_numba(monkeypatch):
