@@ -74,3 +74,10 @@ def test_policy_permute_agrees_with_dense(monkeypatch):
   for policy in (auto, runtime.Policy(exported, matvec="permute")):
     np.testing.assert_allclose(policy.act(obs), expected, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(policy.act(obs[2]), expected[2], atol=1e-5, rtol=1e-5)
+
+
+def test_unavailable_when_numba_targets_another_cpu(monkeypatch):
+  numba = pytest.importorskip("numba")
+  monkeypatch.setattr(permute, "_state", {})  # probe again
+  monkeypatch.setattr(numba.config, "CPU_NAME", "generic", raising=False)
+  assert not permute.available()  # never compile AVX-512 code for a CPU that may lack it

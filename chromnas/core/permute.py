@@ -70,6 +70,9 @@ def _cpu_has_avx512() -> bool:
     return False
   if getattr(numba.config, "CPU_NAME", None) not in (None, "host"):
     return False  # numba compiles for another CPU (e.g. 'generic' for portable caches)
+  features = getattr(numba.config, "CPU_FEATURES", None)
+  if features and "+avx512f" not in features:
+    return False  # numba was told to leave AVX-512 out
   return bool(binding.get_host_cpu_features().get("avx512f", False))
 
 
