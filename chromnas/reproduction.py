@@ -132,6 +132,18 @@ FIELDS = ("config", "seed", "task", "env_steps", "budget_env_steps", "wall_s", "
           "zoo_episodes", "judge_env", "steps_to_poster_mean", "wall_to_poster_mean", "policy_bytes")
 
 
+def parse_grid(text: str) -> list[tuple[str, str]]:
+  """A sweep's settings, one field at a time: `'a=1,2;b=3'` -> `[('a', '1'), ('a', '2'), ('b', '3')]`;
+  one `ValueError` naming a malformed item."""
+  settings = []
+  for item in filter(None, (part.strip() for part in text.split(";"))):
+    if "=" not in item:
+      raise ValueError(f"--grid expects field=v1,v2,... items separated by ';', got {item!r}")
+    field, values = item.split("=", 1)
+    settings += [(field.strip(), v.strip()) for v in values.split(",") if v.strip()]
+  return settings
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """The rows of `workdir/metrics.csv` as dicts of floats."""
   rows = metrics_lib.read_csv(os.path.join(workdir, "metrics.csv"))

@@ -19,6 +19,8 @@ import sys
 from absl import app
 from absl import flags
 
+from chromnas import reproduction
+
 _ROW = flags.DEFINE_string("row", None, "Config name of the row to sweep around (configs/<row>.py).", required=True)
 _BUDGET = flags.DEFINE_integer("budget", 3_000_000, "Env steps per setting.")
 _GRID = flags.DEFINE_string("grid", "num_directions=8,32;sigma=0.01,0.1;learning_rate=0.01,0.05;top_directions=8",
@@ -29,21 +31,10 @@ _RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/sweep", "Where the settings' w
 _WORKERS = flags.DEFINE_integer("num_workers", 0, "Host workers per run (0 = all cores).")
 
 
-def parse_grid(text: str) -> list[tuple[str, str]]:
-  """`'a=1,2;b=3'` -> `[('a', '1'), ('a', '2'), ('b', '3')]`; one clear error for a malformed item."""
-  settings = []
-  for item in filter(None, (part.strip() for part in text.split(";"))):
-    if "=" not in item:
-      raise ValueError(f"--grid expects field=v1,v2,... items separated by ';', got {item!r}")
-    field, values = item.split("=", 1)
-    settings += [(field.strip(), v.strip()) for v in values.split(",") if v.strip()]
-  return settings
-
-
 def main(argv):
   del argv
   try:
-    settings = [("row", "as configured")] + parse_grid(_GRID.value)
+    settings = [("row", "as configured")] + reproduction.parse_grid(_GRID.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
