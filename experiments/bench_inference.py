@@ -32,8 +32,8 @@ bandwidth, bytes the path must read (what it keeps, plus `x`) / time; `% copy`, 
 bandwidth of `np.copyto` of the dense matrix measured in the same run for the same size (bytes
 read + written per second, the STREAM convention; per size because a matrix that fits in cache
 copies faster than one in DRAM).  On an accelerator the JAX rows are measured against a jitted
-`a + 1` over the dense matrix on the device instead (read + write, same convention).  A copy also writes (and reads each written line first), so a
-pure read stream such as a dense GEMV can exceed 100%: near or above it, dense is memory bound.
+`a + 1` over the dense matrix on the device instead (read + write, same convention).  A copy
+also writes (and reads each written line first), so a pure read stream such as a dense GEMV can exceed 100%: near or above it, dense is memory bound.
 The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; time is what
 counts for them.
 
@@ -177,16 +177,19 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       permute_plan = (permute.prepare(colors, num_colors)
                       if permute.available() and num_colors <= permute.MAX_COLORS else None)
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
+      # The host callback runs the kernel the runtime would pick (permute or mailman).
+      host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan
       packed_plan = (jax_packed.pack(colors, num_colors)
                      if with_jax and {"packed", "packed_select"} & set(jax_paths) else None)
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
       kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
               "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes,
-              "host": (permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan).nbytes,
+              "host": host_plan.nbytes,
               "packed": packed_plan.nbytes if packed_plan is not None else 0,
               "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
               "permute": permute_plan.nbytes if permute_plan is not None else 0}
-      blocks = {"mailman": fast_plan.block, "fast": fast_plan.block, "host": fast_plan.block}
+      blocks = {"mailman": fast_plan.block, "fast": fast_plan.block,
+                "host": fast_plan.block if host_plan is fast_plan else 0}
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
       common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
                     packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=(jax_plan or fast_plan).nbytes,
@@ -195,8 +198,6 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       if with_jax:
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
-        # The host callback runs the kernel the runtime would pick (permute or mailman).
-        host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan
         host_fn = jax.jit(lambda v, xx, p=host_plan: jax_mailman.host_matvec(v, p, xx))
         jax_fns = {"dense": lambda: dense_fn(wj, xj).block_until_ready(),
                    "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
