@@ -31,7 +31,7 @@ from chromnas.train.iteration import Iteration
 # Config fields that define what is being trained: a workdir cannot resume under other values
 # (`controller.*` fields only where a controller is trained or sampled: `enas`, `random`).
 IDENTITY_FIELDS = ("task", "engine", "architecture", "family", "num_colors", "partition_source", "seed",
-                   "num_directions", "noise_size", "controller.hidden_size")
+                   "num_directions", "noise_size", "init_scale", "controller.hidden_size")
 
 
 class Schedule(NamedTuple):
@@ -102,11 +102,12 @@ def make_source(kind: str, spec: policy_spec.PolicySpec, settings: dict, mask_bu
 
 
 def init_state(seed: int, spec: policy_spec.PolicySpec, source: PartitionSource,
-               optimizer: optax.GradientTransformation) -> TrainState:
+               optimizer: optax.GradientTransformation, init_scale: float = 0.0) -> TrainState:
   """The state before the first iteration, deterministic in `seed`: params `(num_params,)` from
-  key 1, the source's state from key 2, the run's key 3 of `PRNGKey(seed)`."""
+  key 1 (weight values of std `init_scale`; 0 = `policies.init_params`'s default), the source's
+  state from key 2, the run's key 3 of `PRNGKey(seed)`."""
   root = jax.random.PRNGKey(seed)
-  params = policies.init_params(spec, jax.random.fold_in(root, 1))
+  params = policies.init_params(spec, jax.random.fold_in(root, 1), float(init_scale) or None)
   source_state = source.init(jax.random.fold_in(root, 2))
   stats = normalizer.init_stats(spec.obs_dim)
   return TrainState(params=params, opt_state=optimizer.init(params), obs_stats=stats, source_state=source_state,
@@ -151,7 +152,7 @@ def build(cfg: ml_collections.ConfigDict) -> Run:
     settings = dict(cfg.evolution)
   source = make_source(cfg.partition_source, spec, settings, cfg.mask_budget)
   optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
-  state = init_state(cfg.seed, spec, source, optimizer)
+  state = init_state(cfg.seed, spec, source, optimizer, cfg.init_scale)
   step_cfg = StepConfig(cfg.num_directions, float(cfg.sigma), cfg.fitness_shaping, cfg.top_directions,
                         int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition),
                         float(cfg.reward_shift))

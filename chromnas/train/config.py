@@ -37,6 +37,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.architecture = "L"  # 'L', 'H41', 'H41,H41', ...
   c.family = "chromatic"  # unstructured | toeplitz | circulant | masked | chromatic
   c.num_colors = 17  # K, shared values of a chromatic network
+  # Std of the initial weight values; 0 = the default (zero for linear policies, 1/sqrt(obs_dim)
+  # with hidden layers).  A smaller scale starts a hidden-layer policy near the zero action.
+  c.init_scale = 0.0
   c.mask_budget = 0  # masked family: kept-edge budget (0 = no budget)
   c.partition_source = "fixed"  # one of `partition_sources.KINDS`
   # 0: every member samples its own partition; k: one partition per k antithetic pairs.  1 (both
@@ -148,6 +151,8 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _fail("partition_source", f"the {c.family} family needs a partition source (fixed, random, enas or evolution)")
   if not needs_structure and c.partition_source not in ("none", "fixed"):
     _fail("partition_source", f"the {c.family} family has no structure to search; use 'none'")
+  if not (isinstance(c.init_scale, (int, float)) and 0.0 <= c.init_scale <= 10.0):
+    _fail("init_scale", f"must lie in [0, 10] (0 = the default scale), got {c.init_scale!r}")
   for field in ("sigma", "learning_rate", "obs_clip"):
     if not c[field] > 0:
       _fail(field, f"must be positive, got {c[field]}")
