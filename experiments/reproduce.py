@@ -101,7 +101,8 @@ def load_config(name: str, seed: int, overrides: dict, num_workers: int):
 
 
 # Training settings a row may change; the report lists the ones that differ from the defaults.
-SETTING_FIELDS = ("partition_source", "reward_shift", "num_directions", "sigma", "learning_rate", "top_directions")
+SETTING_FIELDS = ("partition_source", "reward_shift", "init_scale", "num_directions", "sigma", "learning_rate",
+                  "top_directions")
 
 
 def row_settings() -> dict:

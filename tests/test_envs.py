@@ -212,6 +212,14 @@ def test_minitaur_stands_and_runs_50_steps():
   env.close()
 
 
+def test_minitaur_left_open_exits_quietly():
+  """An environment still open at interpreter exit is closed without a traceback."""
+  # Importing the policy module first changes the teardown order so that pybullet goes first.
+  code = "from chromnas.model import policies; from chromnas.envs import minitaur; env = minitaur.make_host()"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+
+
 def test_minitaur_falls_when_pushed_over():
   env = minitaur.MinitaurEnv()
   env.reset(seed=0)

@@ -93,6 +93,7 @@ def test_checkpoint_digest_is_checked_directly(tmp_path):
     ("sigma", 1e9, "must lie in (0, 10]"),
     ("max_wall_minutes", float("nan"), "must be finite"),
     ("reward_shift", -1.0, "reward_shift"),
+    ("init_scale", -0.1, "must lie in [0, 10]"),
     ("num_workers", 100000, "local workers"),
     ("num_workers", -1, "num_workers"),
 ])

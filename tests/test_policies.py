@@ -92,3 +92,12 @@ def test_init_params_linear_is_zero():
   spec_h = policy_spec.make_spec(17, 6, "H41", "chromatic", 17)
   p = policies.init_params(spec_h, jax.random.key(0))
   assert np.std(p[:17]) > 0 and np.all(p[17:] == 0)
+
+
+def test_init_scale_scales_the_initial_values():
+  """The same draw at another scale: `scale * N(0, 1)`, biases still zero."""
+  spec = policy_spec.make_spec(17, 6, "H41", "chromatic", 17)
+  default = policies.init_params(spec, jax.random.key(0))
+  small = policies.init_params(spec, jax.random.key(0), 0.02)
+  np.testing.assert_allclose(small[:17], default[:17] * 0.02 * np.sqrt(17), rtol=1e-5)
+  assert np.all(small[17:] == 0)

@@ -110,6 +110,19 @@ def test_workdir_with_other_config_is_refused(tmp_path):
     loop.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
 
 
+def test_init_scale_sets_the_starting_values_and_the_run():
+  """`config.init_scale` draws the initial values at that std (the default draw, rescaled), and a
+  workdir started at one scale cannot be resumed at another."""
+  from chromnas.core import policy_spec
+  spec = policy_spec.make_spec(4, 2, "H41", "chromatic", 4)
+  source = build.make_source("fixed", spec, {})
+  opt = build.make_optimizer("adam", 0.01)
+  default = build.init_state(0, spec, source, opt).params
+  small = build.init_state(0, spec, source, opt, 0.01).params
+  np.testing.assert_allclose(small[:4], default[:4] * 0.01 * np.sqrt(4), rtol=1e-5)
+  assert build.identity(tiny_config(init_scale=0.01))["init_scale"] == 0.01
+
+
 def test_nested_identity_field_is_checked(tmp_path):
   """A controller of another size cannot resume the saved one (its checkpoint would not fit)."""
   import json

@@ -250,7 +250,10 @@ class MinitaurEnv(gymnasium.Env):
       self._cid = -1
 
   def __del__(self):
-    self.close()
+    try:
+      self.close()
+    except Exception:  # at interpreter exit pybullet may be torn down before this object
+      pass
 
 
 def make_host(name: str = "minitaur", **kwargs) -> MinitaurEnv:
