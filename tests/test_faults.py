@@ -94,6 +94,7 @@ def test_checkpoint_digest_is_checked_directly(tmp_path):
     ("max_wall_minutes", float("nan"), "must be finite"),
     ("reward_shift", -1.0, "reward_shift"),
     ("init_scale", -0.1, "must lie in [0, 10]"),
+    ("init_scale", float("nan"), "must be finite"),
     ("num_workers", 100000, "local workers"),
     ("num_workers", -1, "num_workers"),
 ])

@@ -110,9 +110,10 @@ def test_workdir_with_other_config_is_refused(tmp_path):
     loop.train(tiny_config(num_iterations=4, num_colors=3), str(tmp_path), progress_fn=_quiet)
 
 
-def test_init_scale_sets_the_starting_values_and_the_run():
+def test_init_scale_sets_the_starting_values_and_the_run(tmp_path):
   """`config.init_scale` draws the initial values at that std (the default draw, rescaled), and a
   workdir started at one scale cannot be resumed at another."""
+  import json
   from chromnas.core import policy_spec
   spec = policy_spec.make_spec(4, 2, "H41", "chromatic", 4)
   source = build.make_source("fixed", spec, {})
@@ -120,7 +121,11 @@ def test_init_scale_sets_the_starting_values_and_the_run():
   default = build.init_state(0, spec, source, opt).params
   small = build.init_state(0, spec, source, opt, 0.01).params
   np.testing.assert_allclose(small[:4], default[:4] * 0.01 * np.sqrt(4), rtol=1e-5)
-  assert build.identity(tiny_config(init_scale=0.01))["init_scale"] == 0.01
+  saved = tiny_config(init_scale=0.01)
+  (tmp_path / "config.json").write_text(saved.to_json_best_effort())
+  loop.check_same_run(build.identity(saved), str(tmp_path))
+  with pytest.raises(ValueError, match="config.init_scale=0.01"):
+    loop.check_same_run(build.identity(tiny_config(init_scale=0.02)), str(tmp_path))
 
 
 def test_nested_identity_field_is_checked(tmp_path):
