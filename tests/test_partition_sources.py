@@ -128,3 +128,23 @@ def test_evolution_improves():
   res = synthetic.run_synthetic("evolution", jax.random.PRNGKey(0), rows=4, cols=6, num_colors=3,
                                        samples=16, iterations=80)
   assert res["final_mean"] > 0.7 * res["curve"][0]
+
+
+def test_distinct_count_counts_unique_rows():
+  s = jnp.array([[0, 1], [0, 1], [1, 1], [0, 1], [1, 0]])
+  assert int(partition_sources.distinct_count(s)) == 3
+
+
+def test_enas_diagnostics_report_the_search_health():
+  """With `diagnostics`, the ENAS source reports the gradient SNR, how many positions changed
+  their most likely choice and how many distinct partitions the batch held."""
+  src = partition_sources.make_source("enas", 30, 4, hidden_size=4, diagnostics=True, learning_rate=0.5)
+  state = src.init(jax.random.PRNGKey(0))
+  s = src.ask(state, jax.random.PRNGKey(1), 8)
+  _, metrics = src.tell(state, s, jnp.arange(8.0))
+  assert int(metrics["controller_distinct"]) == int(partition_sources.distinct_count(s))
+  assert 0 <= int(metrics["controller_mode_changes"]) <= 30
+  assert float(metrics["controller_grad_snr"]) > 0
+  plain = partition_sources.make_source("enas", 30, 4, hidden_size=4)
+  _, quiet = plain.tell(plain.init(jax.random.PRNGKey(0)), s, jnp.arange(8.0))
+  assert "controller_grad_snr" not in quiet

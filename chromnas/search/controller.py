@@ -4,7 +4,10 @@ The controller walks over the `E` weights of a policy network in a fixed order a
 choice in `{0..C-1}` per weight (a color for the chromatic family, keep/drop for masked).
 At step `i` an LSTM cell reads `emb[prev_choice] + pos[i]` (a learned embedding of the
 previous choice and of the position) and a softmax head gives
-`p(c_i | c_<i) = softmax(clip((h_i W + b + pos_logits[i]) / temperature))`, where `clip` is
+`p(c_i | c_<i) = softmax(clip((s(h_i) + pos_logits[i]) / temperature))`.  The score `s` is
+`head`'s: `linear`, `s(h) = h W + b`; or `pointer`, additive attention of the hidden state
+over learned embeddings `e_c` of the choices, `s(h)_c = v . tanh(h W_q + e_c W_k)` (a pointer
+network whose pointees are the colors, as the poster's controller).  `clip` is
 ENAS's `tanh_constant * tanh(. / tanh_constant)` (off when `tanh_constant = 0`) and
 `pos_logits (E, C)` are learned per-position logits (drawn with std `init_logit_scale` at
 initialisation, so the controller can start near a spread-out random coloring).
@@ -33,12 +36,23 @@ from flax import struct
 # to one color on HalfCheetah), Adam at 0.05 and batch-relative advantages.
 
 
+# The controller's scoring heads (`ControllerConfig.head`).
+HEADS = ("linear", "pointer")
+
+
+def check_head(head: str) -> str:
+  """Returns `head` if it is one of `HEADS`; raises `ValueError` naming the choices otherwise."""
+  if head not in HEADS:
+    raise ValueError(f"unknown controller head {head!r}; choose one of {HEADS}")
+  return head
+
+
 @dataclasses.dataclass(frozen=True)
 class ControllerConfig:
   """Static controller settings: `num_positions` E, `num_choices` C, LSTM `hidden_size`, the
-  softmax `temperature`, `tanh_constant` (0 disables the tanh clipping) and
+  softmax `temperature`, `tanh_constant` (0 disables the tanh clipping),
   `init_logit_scale`, the standard deviation of the per-position logits at initialisation
-  (0: every coloring equally likely at the start)."""
+  (0: every coloring equally likely at the start) and the scoring `head` (one of `HEADS`)."""
 
   num_positions: int
   num_choices: int
@@ -46,27 +60,40 @@ class ControllerConfig:
   temperature: float = 1.0
   tanh_constant: float = 0.0
   init_logit_scale: float = 4.0
+  head: str = "linear"
 
 
 @dataclasses.dataclass(frozen=True)
 class ReinforceConfig:
   """Settings of the controller's REINFORCE training: Adam's `learning_rate`, the entropy bonus
-  `entropy_coef`, the moving-average baseline's `baseline_decay` and the `advantage` kind (one
-  of `ADVANTAGES`, see `advantages`)."""
+  `entropy_coef`, the moving-average baseline's `baseline_decay`, the `advantage` kind (one
+  of `ADVANTAGES`, see `advantages`) and `diagnostics`, which adds the search's health figures
+  to every update's metrics (gradient signal-to-noise, changes of the most likely coloring,
+  distinct partitions per batch) at about twice the update's cost."""
 
   learning_rate: float = 0.05
   entropy_coef: float = 1e-3
   baseline_decay: float = 0.95
   advantage: str = "batch"
+  diagnostics: bool = False
 
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:
-  """Parameters: choice and position embeddings, LSTM weights, softmax head (zero) and per-position
-  logits `pos_logits (E, C)` ~ N(0, init_logit_scale^2) (all zero, i.e. a uniform start, by default)."""
+  """Parameters: choice and position embeddings, LSTM weights, the head's weights and per-position
+  logits `pos_logits (E, C)` ~ N(0, init_logit_scale^2).  The head's output weights start at zero
+  (`head_w`, or the pointer's `ptr_v`), so with `init_logit_scale = 0` every coloring is equally
+  likely at the start."""
+  check_head(config.head)
   h, c, e = config.hidden_size, config.num_choices, config.num_positions
-  k1, k2, k3, k4 = jax.random.split(key, 4)
+  k1, k2, k3, k4, k5, k6, k7 = jax.random.split(key, 7)
   scale = 1.0 / jnp.sqrt(h)
-  return {
+  pointer = {}
+  if config.head == "pointer":
+    pointer = {"ptr_emb": 0.1 * jax.random.normal(k5, (c, h)),  # the pointees: one embedding per choice
+               "ptr_wq": scale * jax.random.normal(k6, (h, h)),
+               "ptr_wk": scale * jax.random.normal(k7, (h, h)),
+               "ptr_v": jnp.zeros((h,))}
+  return {**pointer,
       "choice_emb": 0.1 * jax.random.normal(k1, (c + 1, h)),  # index C is the start token
       "pos_emb": 0.1 * jax.random.normal(k2, (e, h)),
       "lstm_w": scale * jax.random.normal(k3, (2 * h, 4 * h)),
@@ -98,10 +125,19 @@ def _cell(w_h, carry, z_in):
   return h, c
 
 
+def _scores(config: ControllerConfig, params, h):
+  """The head's scores `s(h) (..., C)` of hidden states `h (..., H)`: `h W + b` (linear) or
+  `v . tanh(h W_q + e_c W_k)` for every choice `c` (pointer)."""
+  if config.head == "pointer":
+    keys = params["ptr_emb"] @ params["ptr_wk"]  # (C, H)
+    return jnp.tanh((h @ params["ptr_wq"])[..., None, :] + keys) @ params["ptr_v"]
+  return h @ params["head_w"] + params["head_b"]
+
+
 def _logits(config: ControllerConfig, params, h, pos_logits):
   """Head on hidden states `h (..., H)` at positions with per-position logits `pos_logits (..., C)`:
-  `l = (h W + b + pos_logits) / T`, then `tanh_constant * tanh(l / tanh_constant)`; `(..., C)`."""
-  logits = (h @ params["head_w"] + params["head_b"] + pos_logits) / config.temperature
+  `l = (s(h) + pos_logits) / T`, then `tanh_constant * tanh(l / tanh_constant)`; `(..., C)`."""
+  logits = (_scores(config, params, h) + pos_logits) / config.temperature
   if config.tanh_constant:
     logits = config.tanh_constant * jnp.tanh(logits / config.tanh_constant)
   return logits
@@ -132,10 +168,17 @@ def _decode(config: ControllerConfig, params, perturb):
 
 def _path_log_probs(config: ControllerConfig, params, hs, choices):
   """Per-position `log p(choice_i | prefix) (E, n)` and entropies `(E, n)` from hidden states `hs (E, n, H)`."""
-  logp_all = jax.nn.log_softmax(_logits(config, params, hs, params["pos_logits"][:, None]))
-  logp = jnp.take_along_axis(logp_all, choices[..., None], axis=-1)[..., 0]
-  ent = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
-  return logp, ent
+
+  def per_position(h, pos_logits, choice):
+    logp_all = jax.nn.log_softmax(_logits(config, params, h, pos_logits[..., None, :]))
+    logp = jnp.take_along_axis(logp_all, choice[..., None], axis=-1)[..., 0]
+    return logp, -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
+
+  if config.head == "pointer":
+    # The pointer's scores hold an (n, C, H) tensor per position: a few positions at a time keeps
+    # the memory of the whole path (E x n x C x H) from ever being live.
+    return jax.lax.map(lambda xs: per_position(*xs), (hs, params["pos_logits"], choices), batch_size=32)
+  return per_position(hs, params["pos_logits"], choices)
 
 
 def sample(config: ControllerConfig, params, key: jax.Array, n: int):
@@ -255,13 +298,14 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
                      optimizer: optax.GradientTransformation, *,
                      entropy_coef: float = ReinforceConfig.entropy_coef,
                      baseline_decay: float = ReinforceConfig.baseline_decay,
-                     advantage: str = ReinforceConfig.advantage):
+                     advantage: str = ReinforceConfig.advantage, diagnostics: bool = False):
   """One REINFORCE step on the colorings `choices (n, E)` that earned `rewards (n,)`.
 
   Loss `-mean(A_i log p(c_i)) - entropy_coef * mean(H_i)` with advantages `A_i` from
   `advantages(rewards, b, advantage)` (non-finite rewards get weight 0) and the moving-average
   baseline updated as `b <- decay b + (1 - decay) mean(R)` (initialised to the first batch's
-  mean; reported whatever `advantage` is).  Returns `(new_state, metrics)`.
+  mean; reported whatever `advantage` is).  Returns `(new_state, metrics)`; `diagnostics` adds
+  `gradient_snr`'s figure of the policy-gradient term.
   """
   valid = jnp.isfinite(rewards)
   n_valid = jnp.maximum(jnp.sum(valid), 1)
@@ -274,6 +318,9 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
     return -jnp.sum(adv * logp) / n_valid - entropy_coef * jnp.mean(ent), jnp.mean(ent)
 
   (loss, ent), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  diag = {}
+  if diagnostics:
+    diag = gradient_snr(config, state.params, choices, adv / n_valid * adv.shape[0])
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   any_valid = jnp.any(valid)
   params = jax.tree.map(lambda new, old: jnp.where(any_valid, new, old), optax.apply_updates(state.params, updates),
@@ -282,4 +329,29 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
   new_baseline = jnp.where(any_valid, baseline_decay * baseline + (1 - baseline_decay) * mean, state.baseline)
   new_state = ReinforceState(params, opt_state, new_baseline, state.step + any_valid.astype(jnp.int32))
   return new_state, {"controller_loss": loss, "controller_entropy": ent / config.num_positions,
-                     "controller_baseline": new_baseline}
+                     "controller_baseline": new_baseline, **diag}
+
+
+def gradient_snr(config: ControllerConfig, params, choices: jax.Array, adv: jax.Array) -> dict:
+  """Signal-to-noise of the REINFORCE gradient `g = mean_n g_n`, `g_n = A_n grad log p(c_n)`.
+
+  `choices (n, E)`, `adv (n,)`.  Per-sample gradients `g_n` (flattened over all parameters)
+  give `snr = |mean g|^2 / (sum_p Var_n(g_n,p) / n)`: the squared norm of the batch gradient
+  against the variance of its estimate.  Below 1, the step points mostly along noise.  Also
+  `snr_pos_logits`, the same over the per-position logits alone.
+  """
+
+  def one(choice, a):
+    g = jax.grad(lambda p: a * log_prob(config, p, choice[None])[0])(params)
+    return g
+
+  grads = jax.vmap(one)(choices, adv)
+  n = choices.shape[0]
+
+  def snr(tree):
+    flat = jnp.concatenate([x.reshape(n, -1) for x in jax.tree.leaves(tree)], axis=1)
+    mean = jnp.mean(flat, axis=0)
+    var = jnp.sum(jnp.var(flat, axis=0)) / n
+    return jnp.sum(mean ** 2) / jnp.maximum(var, 1e-30)
+
+  return {"controller_grad_snr": snr(grads), "controller_grad_snr_pos_logits": snr(grads["pos_logits"])}

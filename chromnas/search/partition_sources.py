@@ -87,6 +87,13 @@ def _budget_penalty(structures, rewards, num_choices: int, budget: int):
   return rewards - jnp.nan_to_num(scale) * jnp.maximum(0.0, kept / budget - 1.0)
 
 
+def distinct_count(structures: jax.Array) -> jax.Array:
+  """The number of distinct rows of `structures (n, E)`: a row counts unless an earlier row equals it."""
+  same = jnp.all(structures[:, None, :] == structures[None, :, :], axis=-1)  # (n, n)
+  earlier = jnp.tril(same, k=-1)
+  return jnp.sum(~jnp.any(earlier, axis=1))
+
+
 # Every partition source, and those that sample from the ENAS controller.
 KINDS = ("none", "fixed", "random", "enas", "evolution")
 CONTROLLER_KINDS = ("random", "enas")
@@ -112,6 +119,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                 temperature: float = CONTROLLER_DEFAULTS["temperature"],
                 tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
                 init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
+                head: str = CONTROLLER_DEFAULTS["head"],
+                diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
                 population_size: int = EVOLUTION_DEFAULTS["population_size"],
                 tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
   """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
@@ -148,7 +157,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
 
   if kind in CONTROLLER_KINDS:
     ctrl.check_advantage(advantage)
-    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale)
+    ctrl.check_head(head)
+    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head)
     optimizer = optax.adam(learning_rate)
 
     def init_ctrl(key):
@@ -166,7 +176,11 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
         rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures,
                                             _budget_penalty(structures, rewards, c, budget), optimizer,
                                             entropy_coef=entropy_coef, baseline_decay=baseline_decay,
-                                            advantage=advantage)
+                                            advantage=advantage, diagnostics=diagnostics)
+        if diagnostics:
+          before = ctrl.greedy(config, state.reinforce.params)
+          metrics = {**metrics, "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
+                     "controller_distinct": distinct_count(structures)}
       else:
         rs = state.reinforce
         _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])

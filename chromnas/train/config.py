@@ -73,7 +73,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.max_lost_fraction = 0.5
   # ENAS controller (also the `random` source's, never trained); fields and chosen values:
   # `partition_sources.CONTROLLER_DEFAULTS` (from `controller.ControllerConfig` and
-  # `controller.ReinforceConfig`).  `advantage`: one of `controller.ADVANTAGES`;
+  # `controller.ReinforceConfig`).  `advantage`: one of `controller.ADVANTAGES`; `head`: one of
+  # `controller.HEADS`; `diagnostics`: log the search's health figures every iteration;
   # `init_logit_scale`: std of the per-position logits at init.
   c.controller = ml_collections.ConfigDict(dict(partition_sources.CONTROLLER_DEFAULTS))
   c.evolution = ml_collections.ConfigDict(dict(partition_sources.EVOLUTION_DEFAULTS))
@@ -167,6 +168,7 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   if not 0 <= c.top_directions <= c.num_directions:
     _fail("top_directions", f"must lie in [0, num_directions={c.num_directions}], got {c.top_directions}")
   _field_check("controller.advantage", controller.check_advantage, c.controller.advantage)
+  _field_check("controller.head", controller.check_head, c.controller.head)
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Controller trials for the partition search: one change at a time against the shipped ENAS
+# controller, evolution and a fixed partition, on a row's config at a short, equal budget, with the
+# search's health figures logged (`controller.diagnostics`: gradient SNR, mode changes, distinct
+# partitions per batch, entropy).
+#
+#   bash experiments/controller_trials.sh OUT BUDGET SEED CONFIG TRIAL [TRIAL ...]
+#
+# TRIAL is one of the names below.  Each writes OUT/<config name>/<trial>-<seed>/ and resumes when
+# rerun; the last line printed per trial is its final progress line.
+set -euo pipefail
+out=$1; budget=$2; seed=$3; config=$4; shift 4
+name=$(basename "${config}" .py)
+enas_paper=(--config.controller.hidden_size=64 --config.controller.learning_rate=0.00035
+            --config.controller.temperature=5.0 --config.controller.tanh_constant=2.5
+            --config.controller.entropy_coef=0.0001 --config.controller.baseline_decay=0.99
+            --config.controller.init_logit_scale=0.0 --config.controller.advantage=baseline)
+for trial in "$@"; do
+  case "${trial}" in
+    evolution) flags=(--config.partition_source=evolution) ;;
+    fixed) flags=(--config.partition_source=fixed) ;;
+    random) flags=(--config.partition_source=random) ;;
+    enas) flags=(--config.partition_source=enas) ;;
+    enas_paper) flags=(--config.partition_source=enas "${enas_paper[@]}") ;;
+    enas_pointer) flags=(--config.partition_source=enas --config.controller.head=pointer) ;;
+    enas_paper_pointer) flags=(--config.partition_source=enas "${enas_paper[@]}" --config.controller.head=pointer) ;;
+    enas_wide) flags=(--config.partition_source=enas --config.num_directions=64) ;;
+    enas_rank) flags=(--config.partition_source=enas --config.controller.advantage=rank) ;;
+    enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
+    *) echo "unknown trial ${trial}" >&2; exit 2 ;;
+  esac
+  echo "== ${name} ${trial} seed ${seed}"
+  python -m experiments.train --config="${config}" --config.seed="${seed}" --config.max_env_steps="${budget}" \
+      --config.controller.diagnostics=True "${flags[@]}" --workdir="${out}/${name}/${trial}-${seed}" | tail -n 1
+done
