@@ -245,3 +245,62 @@ def test_es_converges_on_quadratic():
   assert float(f(params)) < -3.0
   assert float(curve[-1]) > -0.05
   np.testing.assert_allclose(final, c, atol=0.15)
+
+
+@pytest.mark.parametrize("objective", ["linear", "quadratic"])
+def test_forward_fd_is_unbiased(noise, objective):
+  """The poster's eq. 1: `mean_i g_i (f(w + sigma g_i) - f(w)) / sigma` is within 5 standard errors
+  of the true gradient (linear: exactly `a`; quadratic: the smoothed gradient `grad f(w)`)."""
+  w = jnp.asarray(np.linspace(-0.3, 0.3, DIM), jnp.float32)
+  if objective == "linear":
+    a = jnp.linspace(-1.0, 2.0, DIM)
+    f, truth = (lambda x: x @ a), np.asarray(a)
+  else:
+    f, truth = _quadratic, np.asarray(jax.grad(_quadratic)(w))
+  returns, center = f(w[None] + SIGMA * noise), f(w)
+  grad, n_valid = estimator.forward_fd_gradient(noise, returns, center, SIGMA, shaping="none")
+  assert int(n_valid) == T
+  per_direction = np.asarray(noise) * np.asarray((returns - center) / SIGMA)[:, None]
+  np.testing.assert_allclose(grad, per_direction.mean(0), rtol=1e-3, atol=1e-5)  # the closed form
+  stderr = per_direction.std(0) / np.sqrt(T)
+  np.testing.assert_array_less(np.abs(np.asarray(grad) - truth), 5 * stderr + 1e-6)
+
+
+def test_forward_fd_excludes_non_finite_and_ranks_with_the_centre():
+  """Non-finite directions get weight 0; centered ranks shape the directions and the centre together."""
+  noise_ = jnp.eye(3)
+  returns = jnp.array([3.0, jnp.nan, 1.0])
+  grad, n_valid = estimator.forward_fd_gradient(noise_, returns, jnp.float32(2.0), 0.5, shaping="centered_rank")
+  assert int(n_valid) == 2
+  # ranks of [3, fill=2, 1, F=2] (ordinal) -> [1, -1/6, -1/2, 1/6]... only valid rows count
+  ranks = np.asarray(estimator.centered_ranks(jnp.array([3.0, 2.0, 1.0, 2.0])))
+  expected = np.array([ranks[0] - ranks[3], 0.0, ranks[2] - ranks[3]]) / (0.5 * 2)
+  np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+def test_forward_fd_tell_uses_the_centre_as_baseline():
+  """`ask` with `estimator='forward_fd'` draws `2t` offsets and `2t + 1` structures (the source's
+  current one last); `tell` steps along `forward_fd_gradient` of the first `2t` returns against the last."""
+  t, dim, size = 3, 4, 1000
+  src = partition_sources.make_source("fixed", 3, 2, seed_structure=jnp.array([1, 0, 1], jnp.int32))
+  cfg = ask_tell.StepConfig(t, SIGMA, "none", 0, size, False, 1, 0.0, "forward_fd")
+  w = jnp.linspace(-1.0, 1.0, dim)
+  opt = optax.sgd(1.0)
+  state = ask_tell.TrainState(w, opt.init(w), normalizer.init_stats(2), src.init(jax.random.key(0)),
+                              jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(-jnp.inf), w,
+                              jnp.zeros(3, jnp.int32), normalizer.init_stats(2))
+  state, req = ask_tell.ask(state, cfg, src, dim)
+  chex.assert_shape(req.offsets, (2 * t,))
+  chex.assert_shape(req.structures, (2 * t + 1, 3))
+  np.testing.assert_array_equal(req.structures[-1], [1, 0, 1])
+  table = jnp.asarray(noise_table.make_table(3, size))
+  pop = ask_tell.forward_fd_population(w, req.offsets, table, SIGMA)
+  chex.assert_shape(pop, (2 * t + 1, dim))
+  np.testing.assert_allclose(pop[-1], w)
+  returns = jnp.array([1.0, 4.0, 2.0, 0.0, 3.0, 1.0, 2.5])
+  result = ask_tell.EvalResult(returns, jnp.full(2 * t + 1, 10, jnp.int32), normalizer.init_stats(2))
+  new, metrics = ask_tell.tell(state, req, result, table, cfg, src, opt)
+  noise_rows = noise_table.rows_numpy(np.asarray(table), np.asarray(req.offsets), dim)
+  grad, _ = estimator.forward_fd_gradient(jnp.asarray(noise_rows), returns[:-1], returns[-1], SIGMA, shaping="none")
+  np.testing.assert_allclose(new.params, w + grad, rtol=1e-6, atol=1e-7)
+  assert int(metrics["valid_pairs"]) == 2 * t

@@ -66,7 +66,8 @@ class StepConfig:
   """Static hyper-parameters of an ES iteration: `t = num_directions` antithetic pairs at scale
   `sigma`, the gradient's `fitness_shaping` (one of `estimator.SHAPINGS`) and `top_directions`
   (ARS top-b, 0 = all), the noise table's `noise_size`, whether observations are normalised,
-  `pairs_per_partition` (see `ask`) and the per-step `reward_shift` (see `training_returns`)."""
+  `pairs_per_partition` (see `ask`), the per-step `reward_shift` (see `training_returns`) and
+  the gradient `estimator` (one of `estimator.ESTIMATORS`)."""
 
   num_directions: int = struct.field(pytree_node=False)
   sigma: float = struct.field(pytree_node=False)
@@ -76,6 +77,12 @@ class StepConfig:
   normalize_observations: bool = struct.field(pytree_node=False)
   pairs_per_partition: int = struct.field(pytree_node=False, default=0)
   reward_shift: float = struct.field(pytree_node=False, default=0.0)
+  estimator: str = struct.field(pytree_node=False, default="antithetic")
+
+  @property
+  def forward_fd(self) -> bool:
+    """Whether the population is `2t` independent one-sided directions plus the centre."""
+    return self.estimator == "forward_fd"
 
 
 def partition_rewards(structures, returns, cfg: StepConfig):
@@ -88,9 +95,17 @@ def partition_rewards(structures, returns, cfg: StepConfig):
   is its own partition.
   """
   k = cfg.pairs_per_partition
+  t = cfg.num_directions
+  if cfg.forward_fd:  # the centre's episode is the baseline, not a partition's sample
+    structures, returns = structures[:2 * t], returns[:2 * t]
   if not k:
     return structures, returns
-  t = cfg.num_directions
+  if cfg.forward_fd:  # `2k` consecutive directions share a partition
+    groups = returns.reshape(t // k, 2 * k)
+    finite = jnp.isfinite(groups)
+    count = jnp.sum(finite, axis=1)
+    mean = jnp.sum(jnp.where(finite, groups, 0.0), axis=1) / jnp.maximum(count, 1)
+    return structures[::2 * k], jnp.where(count > 0, mean, jnp.nan)
   groups = returns.reshape(2, t // k, k).transpose(1, 0, 2).reshape(t // k, 2 * k)
   finite = jnp.isfinite(groups)
   count = jnp.sum(finite, axis=1)
@@ -108,6 +123,16 @@ def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
   """
   key, k_off, k_src, k_ep = jax.random.split(state.key, 4)
   t, k = cfg.num_directions, cfg.pairs_per_partition
+  if cfg.forward_fd:
+    # `2t` independent directions (the same episode budget as `t` antithetic pairs), each block of
+    # `2k` sharing one partition, and the centre last with the source's current partition.
+    offsets = noise_offsets.sample_offsets(k_off, 2 * t, num_params, cfg.noise_size)
+    if k:
+      structures = jnp.repeat(source.ask(state.source_state, k_src, t // k), 2 * k, axis=0)
+    else:
+      structures = source.ask(state.source_state, k_src, 2 * t)
+    structures = jnp.concatenate([structures, source.current(state.source_state)[None].astype(structures.dtype)])
+    return state.replace(key=key), Request(offsets, structures, k_ep)
   offsets = noise_offsets.sample_offsets(k_off, t, num_params, cfg.noise_size)
   if k:
     structures = jnp.repeat(source.ask(state.source_state, k_src, t // k), k, axis=0)
@@ -115,6 +140,13 @@ def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
   else:
     structures = source.ask(state.source_state, k_src, 2 * t)
   return state.replace(key=key), Request(offsets, structures, k_ep)
+
+
+def forward_fd_population(center: jax.Array, offsets: jax.Array, table: jax.Array, sigma: float) -> jax.Array:
+  """The forward-difference population `(n + 1, D)`: `center + sigma g_i` for the `n` offsets'
+  rows `g_i = table[o_i : o_i + D]`, then `center (D,)` itself."""
+  noise = noise_offsets.rows_jax(table, offsets, center.shape[0])
+  return jnp.concatenate([center[None] + sigma * noise, center[None]])
 
 
 def training_returns(returns, lengths, shift: float):
@@ -136,7 +168,9 @@ def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: St
   """Updates parameters, normaliser and partition source from `result`: `(new_state, metrics)`.
 
   `request` is `ask`'s (`offsets (t,)`), `result.returns (2t,)` the `t` positive sides then the
-  `t` negative ones, `table (N,)` the noise table.  With `g_i = table[o_i : o_i + D]`,
+  `t` negative ones, `table (N,)` the noise table.  With `cfg.estimator = 'forward_fd'`,
+  `offsets (2t,)` and `result.returns (2t + 1,)` (the centre last) feed
+  `estimator.forward_fd_gradient` instead.  With `g_i = table[o_i : o_i + D]`,
   `grad = estimator.antithetic_gradient(g, r[:t], r[t:], sigma)` and one optax ascent step
   `w <- w + update(grad)`; the step (parameters and optimiser state) is skipped when no pair
   has finite returns.  The gradient and the partition source see `training_returns` (shifted by `cfg.reward_shift`
@@ -146,8 +180,12 @@ def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: St
   returns = jnp.asarray(result.returns, jnp.float32)
   learn = training_returns(returns, result.lengths, cfg.reward_shift)
   noise = noise_offsets.rows_jax(table, request.offsets, state.params.shape[0])
-  grad, n_valid = estimator.antithetic_gradient(noise, learn[:t], learn[t:], cfg.sigma, shaping=cfg.fitness_shaping,
-                                                top_b=cfg.top_directions)
+  if cfg.forward_fd:
+    grad, n_valid = estimator.forward_fd_gradient(noise, learn[:2 * t], learn[2 * t], cfg.sigma,
+                                                  shaping=cfg.fitness_shaping)
+  else:
+    grad, n_valid = estimator.antithetic_gradient(noise, learn[:t], learn[t:], cfg.sigma,
+                                                  shaping=cfg.fitness_shaping, top_b=cfg.top_directions)
   new_params, new_opt = estimator.apply_gradient(optimizer, grad, state.opt_state, state.params)
   ok = n_valid > 0
   params = jnp.where(ok, new_params, state.params)

@@ -22,8 +22,18 @@ import jax.numpy as jnp
 import optax
 from jax.scipy import stats as jax_stats
 
-# Fitness shapings `antithetic_gradient` accepts.
+# Fitness shapings the estimators accept.
 SHAPINGS = ("centered_rank", "std", "none")
+# The gradient estimators a run can train with (`config.estimator`): `antithetic_gradient`, or
+# the poster's eq. 1, `forward_fd_gradient`.
+ESTIMATORS = ("antithetic", "forward_fd")
+
+
+def check_estimator(name: str) -> str:
+  """Returns `name` if it is one of `ESTIMATORS`; raises `ValueError` naming the choices otherwise."""
+  if name not in ESTIMATORS:
+    raise ValueError(f"unknown estimator {name!r}; choose one of {ESTIMATORS}")
+  return name
 
 
 def check_shaping(shaping: str) -> None:
@@ -111,6 +121,38 @@ def antithetic_gradient(noise: jnp.ndarray, returns_pos: jnp.ndarray, returns_ne
     rp, rn = rp / std, rn / std
   n_valid = jnp.sum(valid)
   weights = jnp.where(valid, rp - rn, 0.0) / (2.0 * sigma * jnp.maximum(n_valid, 1))
+  return weights @ noise, n_valid
+
+
+def forward_fd_gradient(noise: jnp.ndarray, returns: jnp.ndarray, center_return, sigma, *,
+                        shaping: str = "centered_rank"):
+  """The poster's forward finite-difference ES gradient (its eq. 1), non-finite members excluded.
+
+  `noise (n, D)` holds independent directions `g_i`, `returns (n,)` the returns
+  `f(w + sigma g_i)` and `center_return ()` the unperturbed `F(w) = f(w)`, the baseline.  Returns
+  `(gradient (D,), n_valid () int32)` with
+
+    `gradient = sum_i v_i g_i (s_i - s_F) / (sigma max(n_valid, 1))`,
+
+  unbiased for the gradient of `E_g f(w + sigma g)` whatever the baseline (`E[g] = 0`), where
+  `v_i = 1` iff `f(w + sigma g_i)` is finite and `n_valid = sum_i v_i`.  Shaping `s` acts on the
+  `n + 1` returns together: `'centered_rank'` (`centered_ranks` of `[f_1..f_n, F]`), `'std'`
+  (`f / std` over the finite returns) or `'none'` (`s = f`, eq. 1 itself).  A non-finite `F`
+  is replaced by the mean of the finite `f_i`, so that directions still compare among themselves.
+  """
+  check_shaping(shaping)
+  valid = jnp.isfinite(returns)
+  n_valid = jnp.sum(valid)
+  fill = jnp.sum(jnp.where(valid, returns, 0.0)) / jnp.maximum(n_valid, 1)
+  r = jnp.where(valid, returns, fill)
+  base = jnp.where(jnp.isfinite(center_return), center_return, fill)
+  both = jnp.concatenate([r, base[None]])
+  if shaping == "centered_rank":
+    both = centered_ranks(both)
+  elif shaping == "std":
+    std = jnp.std(both, where=jnp.concatenate([valid, jnp.ones((1,), bool)]))
+    both = both / jnp.where(std > 1e-8, std, 1.0)
+  weights = jnp.where(valid, both[:-1] - both[-1], 0.0) / (sigma * jnp.maximum(n_valid, 1))
   return weights @ noise, n_valid
 
 

@@ -155,7 +155,7 @@ def build(cfg: ml_collections.ConfigDict) -> Run:
   state = init_state(cfg.seed, spec, source, optimizer, cfg.init_scale)
   step_cfg = StepConfig(cfg.num_directions, float(cfg.sigma), cfg.fitness_shaping, cfg.top_directions,
                         int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition),
-                        float(cfg.reward_shift))
+                        float(cfg.reward_shift), cfg.estimator)
   schedule = Schedule(cfg.num_iterations, cfg.max_env_steps, cfg.max_wall_minutes, cfg.eval_every, cfg.eval_episodes,
                       cfg.checkpoint_every, cfg.keep_checkpoints, cfg.image_every)
   config_json = json.loads(cfg.to_json_best_effort())

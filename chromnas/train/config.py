@@ -29,7 +29,8 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "halfcheetah"
   c.engine = "host"  # 'host' (worker processes) or 'brax' (jit/vmap on device)
-  c.backend = "positional"  # Brax pipeline, used when engine == 'brax'
+  # Brax pipeline, used when engine == 'brax'; 'mjx_gym': Gymnasium v5's tasks on MJX.
+  c.backend = "positional"
   c.host_backend = "local"  # 'local' processes or 'ray'
   c.ray_address = ""  # '' starts a local Ray instance
   c.num_workers = 0  # host workers; 0 = all cores
@@ -54,6 +55,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.reward_shift = 0.0
   c.num_directions = 16  # t: antithetic pairs per iteration (population 2t)
   c.top_directions = 0  # ARS top-b (0 = use all directions)
+  # 'antithetic' (t pairs w +- sigma g) or 'forward_fd' (the poster's eq. 1: 2t one-sided directions
+  # and one episode at w itself as the baseline; top_directions does not apply).
+  c.estimator = "antithetic"
   c.sigma = 0.03
   c.optimizer = "adam"
   c.learning_rate = 0.02
@@ -134,7 +138,7 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _fail("family", f"unknown family {c.family!r}; choose one of {families.NAMES}")
   record = families.FAMILIES[c.family]
   hidden = _field_check("architecture", policy_spec.parse_architecture, c.architecture)
-  et = task.engines[c.engine]
+  et = tasks.engine_task(c.task, c.engine, c.backend if c.engine == "brax" else None)
   num_edges = sum(a * b for a, b in zip((et.obs_dim, *hidden), (*hidden, et.act_dim)))
   if record.shared_values and not 1 <= c.num_colors <= num_edges:
     _fail("num_colors", f"K={c.num_colors} must lie in [1, {num_edges}] (the number of weights of a "
@@ -176,6 +180,9 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   if c.optimizer not in OPTIMIZERS:
     _fail("optimizer", f"unknown optimizer {c.optimizer!r}; choose one of {tuple(OPTIMIZERS)}")
   _field_check("fitness_shaping", estimator.check_shaping, c.fitness_shaping)
+  _field_check("estimator", estimator.check_estimator, c.estimator)
+  if c.estimator == "forward_fd" and c.top_directions:
+    _fail("top_directions", "ARS top-b needs antithetic pairs; set it to 0 with estimator='forward_fd'")
   if not isinstance(c.num_workers, int) or c.num_workers < 0:
     _fail("num_workers", f"must be an integer >= 0 (0 = all cores), got {c.num_workers!r}")
   if c.host_backend == "local" and c.num_workers > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):

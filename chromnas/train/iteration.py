@@ -17,6 +17,7 @@ from chromnas.es.ask_tell import Request
 from chromnas.es.ask_tell import StepConfig
 from chromnas.es.ask_tell import TrainState
 from chromnas.es.ask_tell import ask
+from chromnas.es.ask_tell import forward_fd_population
 from chromnas.es.ask_tell import tell
 from chromnas.search.partition_sources import PartitionSource
 
@@ -32,12 +33,18 @@ class Iteration:
     self._ask = jax.jit(lambda s: ask(s, step_cfg, source, spec.num_params))
     self._tell = jax.jit(lambda s, r, res, table: tell(s, r, res, table, step_cfg, source, optimizer))
     sigma = step_cfg.sigma
+    self.forward_fd = step_cfg.forward_fd
+    self._population = jax.jit(lambda center, offsets, table: forward_fd_population(center, offsets, table, sigma))
     if evaluator.jittable:
 
       def full(state, table):
         state, req = ask(state, step_cfg, source, spec.num_params)
-        res = evaluator.evaluate_perturbations(state.params, req.offsets, sigma, req.structures, state.obs_stats,
-                                               req.episode_key, table=table)
+        if step_cfg.forward_fd:
+          res = evaluator.evaluate_params(forward_fd_population(state.params, req.offsets, table, sigma),
+                                          req.structures, state.obs_stats, req.episode_key)
+        else:
+          res = evaluator.evaluate_perturbations(state.params, req.offsets, sigma, req.structures, state.obs_stats,
+                                                 req.episode_key, table=table)
         return tell(state, req, res, table, step_cfg, source, optimizer)
 
       self._full = jax.jit(full)
@@ -59,8 +66,12 @@ class Iteration:
     else:
       state, req = self._ask(state)
       req = Request(*jax.device_get(req))
-      res = self.evaluator.evaluate_perturbations(state.params, req.offsets, self.sigma, req.structures,
-                                                  state.obs_stats, req.episode_key)
+      if self.forward_fd:  # explicit parameter vectors: one-sided directions have no antithetic twin
+        res = self.evaluator.evaluate_params(np.asarray(self._population(state.params, req.offsets, self.table)),
+                                             req.structures, state.obs_stats, req.episode_key)
+      else:
+        res = self.evaluator.evaluate_perturbations(state.params, req.offsets, self.sigma, req.structures,
+                                                    state.obs_stats, req.episode_key)
       state, metrics = self._tell(state, req, res, self.table)
     return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 
