@@ -26,6 +26,10 @@ for trial in "$@"; do
     enas_paper_pointer) flags=(--config.partition_source=enas "${enas_paper[@]}" --config.controller.head=pointer) ;;
     enas_wide) flags=(--config.partition_source=enas --config.num_directions=64) ;;
     enas_rank) flags=(--config.partition_source=enas --config.controller.advantage=rank) ;;
+    enas_peak6) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                       --config.controller.init_logit_peak=6.0) ;;
+    enas_peak8) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                       --config.controller.init_logit_peak=8.0) ;;
     enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
     *) echo "unknown trial ${trial}" >&2; exit 2 ;;
   esac

@@ -128,6 +128,7 @@ def test_training_defaults_have_one_home():
   assert (cfg.hidden_size, cfg.temperature, cfg.tanh_constant, cfg.init_logit_scale) == (16, 1.0, 0.0, 4.0)
   assert (rl.learning_rate, rl.entropy_coef, rl.baseline_decay, rl.advantage) == (0.05, 1e-3, 0.95, "batch")
   expected = {"hidden_size": 16, "temperature": 1.0, "tanh_constant": 0.0, "init_logit_scale": 4.0, "head": "linear",
+              "init_logit_peak": 0.0,
               "learning_rate": 0.05, "entropy_coef": 1e-3, "baseline_decay": 0.95, "advantage": "batch",
               "diagnostics": False}
   assert partition_sources.CONTROLLER_DEFAULTS == expected
@@ -168,3 +169,17 @@ def test_gradient_snr_is_large_for_a_consistent_signal_and_small_for_noise():
   noisy = jax.random.randint(jax.random.PRNGKey(2), (16, 20), 0, 4)
   adv = jax.random.normal(jax.random.PRNGKey(3), (16,))
   assert float(ctrl.gradient_snr(cfg, params, noisy, adv)["controller_grad_snr"]) < 5.0
+
+
+def test_peaked_start_samples_near_one_coloring():
+  """`init_logit_peak`: the controller starts on one random coloring and its samples differ from
+  it in about `E (C - 1) e^-peak / (1 + (C - 1) e^-peak)` positions."""
+  e, c, peak = 400, 5, 5.0
+  cfg = ctrl.ControllerConfig(num_positions=e, num_choices=c, hidden_size=4, init_logit_scale=0.0, init_logit_peak=peak)
+  params = ctrl.init(cfg, jax.random.PRNGKey(0))
+  mode = ctrl.greedy(cfg, params)
+  assert len(np.unique(np.asarray(mode))) == c  # a random coloring, not one color
+  samples, _ = ctrl.sample(cfg, params, jax.random.PRNGKey(1), 64)
+  rate = (c - 1) * np.exp(-peak) / (1 + (c - 1) * np.exp(-peak))
+  deviations = np.mean(np.sum(np.asarray(samples) != np.asarray(mode)[None], axis=1))
+  np.testing.assert_allclose(deviations, e * rate, rtol=0.25)

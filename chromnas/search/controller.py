@@ -52,7 +52,10 @@ class ControllerConfig:
   """Static controller settings: `num_positions` E, `num_choices` C, LSTM `hidden_size`, the
   softmax `temperature`, `tanh_constant` (0 disables the tanh clipping),
   `init_logit_scale`, the standard deviation of the per-position logits at initialisation
-  (0: every coloring equally likely at the start) and the scoring `head` (one of `HEADS`)."""
+  (0: every coloring equally likely at the start), the scoring `head` (one of `HEADS`) and
+  `init_logit_peak`: a margin added at initialisation to one random choice per position, so the
+  controller starts concentrated on one random coloring and its samples differ from it in about
+  `E (C - 1) e^-peak` positions (0: no peak)."""
 
   num_positions: int
   num_choices: int
@@ -61,6 +64,7 @@ class ControllerConfig:
   tanh_constant: float = 0.0
   init_logit_scale: float = 4.0
   head: str = "linear"
+  init_logit_peak: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,12 +84,13 @@ class ReinforceConfig:
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:
   """Parameters: choice and position embeddings, LSTM weights, the head's weights and per-position
-  logits `pos_logits (E, C)` ~ N(0, init_logit_scale^2).  The head's output weights start at zero
+  logits `pos_logits (E, C)` ~ N(0, init_logit_scale^2) + init_logit_peak * onehot(c0), `c0` a
+  uniformly random coloring.  The head's output weights start at zero
   (`head_w`, or the pointer's `ptr_v`), so with `init_logit_scale = 0` every coloring is equally
   likely at the start."""
   check_head(config.head)
   h, c, e = config.hidden_size, config.num_choices, config.num_positions
-  k1, k2, k3, k4, k5, k6, k7 = jax.random.split(key, 7)
+  k1, k2, k3, k4, k5, k6, k7, k8 = jax.random.split(key, 8)
   scale = 1.0 / jnp.sqrt(h)
   pointer = {}
   if config.head == "pointer":
@@ -100,7 +105,8 @@ def init(config: ControllerConfig, key: jax.Array) -> dict:
       "lstm_b": jnp.zeros((4 * h,)),
       "head_w": jnp.zeros((h, c)),
       "head_b": jnp.zeros((c,)),
-      "pos_logits": config.init_logit_scale * jax.random.normal(k4, (e, c)),
+      "pos_logits": config.init_logit_scale * jax.random.normal(k4, (e, c))
+                    + config.init_logit_peak * jax.nn.one_hot(jax.random.randint(k8, (e,), 0, c), c),
   }
 
 

@@ -120,6 +120,7 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                 tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
                 init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
                 head: str = CONTROLLER_DEFAULTS["head"],
+                init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
                 diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
                 population_size: int = EVOLUTION_DEFAULTS["population_size"],
                 tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
@@ -158,7 +159,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
   if kind in CONTROLLER_KINDS:
     ctrl.check_advantage(advantage)
     ctrl.check_head(head)
-    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head)
+    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head,
+                                   init_logit_peak)
     optimizer = optax.adam(learning_rate)
 
     def init_ctrl(key):
