@@ -30,6 +30,12 @@ for trial in "$@"; do
                        --config.controller.init_logit_peak=6.0) ;;
     enas_peak8) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
                        --config.controller.init_logit_peak=8.0) ;;
+    enas_peak6_calm) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                            --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
+                            --config.controller.learning_rate=0.01) ;;
+    enas_peak6_sgd) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                           --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
+                           --config.controller.optimizer=sgd --config.controller.learning_rate=2.0) ;;
     enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
     *) echo "unknown trial ${trial}" >&2; exit 2 ;;
   esac

@@ -13,21 +13,10 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
+from chromnas.train.metrics import load_curve
+
 _OUT = flags.DEFINE_string("out", "curves.png", "PNG file to write.")
 _METRIC = flags.DEFINE_string("metric", "reward_mean", "metrics.csv column to plot.")
-
-
-def load_curve(workdir: str, metric: str):
-  """`(env_steps, values)` of the rows of `workdir/metrics.csv` where `metric` is set."""
-  import os
-
-  import numpy as np
-
-  from chromnas.train.metrics import read_csv
-  rows = [r for r in read_csv(os.path.join(workdir, "metrics.csv")) if r.get(metric, "") != ""]
-  if not rows:
-    raise ValueError(f"{workdir}/metrics.csv has no values for {metric!r}")
-  return np.array([float(r["env_steps"]) for r in rows]), np.array([float(r[metric]) for r in rows])
 
 
 def plot(groups: dict, metric: str, path: str) -> None:

@@ -73,13 +73,16 @@ class ReinforceConfig:
   `entropy_coef`, the moving-average baseline's `baseline_decay`, the `advantage` kind (one
   of `ADVANTAGES`, see `advantages`) and `diagnostics`, which adds the search's health figures
   to every update's metrics (gradient signal-to-noise, changes of the most likely coloring,
-  distinct partitions per batch) at about twice the update's cost."""
+  distinct partitions per batch) at about twice the update's cost; `optimizer` is `adam` or
+  `sgd` (plain steps: a position whose gradient is pure noise drifts as its noise does, where
+  Adam rescales every parameter's step to about `learning_rate`)."""
 
   learning_rate: float = 0.05
   entropy_coef: float = 1e-3
   baseline_decay: float = 0.95
   advantage: str = "batch"
   diagnostics: bool = False
+  optimizer: str = "adam"
 
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:
@@ -264,6 +267,15 @@ def reinforce_init(config: ControllerConfig, key: jax.Array, optimizer: optax.Gr
 
 
 ADVANTAGES = ("baseline", "batch", "rank")
+# The controller's optimisers by name (`ReinforceConfig.optimizer`).
+OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
+
+
+def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
+  """The optax optimiser `name` (a key of `OPTIMIZERS`) at `learning_rate`; `ValueError` otherwise."""
+  if name not in OPTIMIZERS:
+    raise ValueError(f"unknown controller optimizer {name!r}; choose one of {tuple(OPTIMIZERS)}")
+  return OPTIMIZERS[name](learning_rate)
 
 
 def check_advantage(kind: str) -> str:

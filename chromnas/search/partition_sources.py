@@ -122,6 +122,7 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                 head: str = CONTROLLER_DEFAULTS["head"],
                 init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
                 diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
+                optimizer: str = CONTROLLER_DEFAULTS["optimizer"],
                 population_size: int = EVOLUTION_DEFAULTS["population_size"],
                 tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
   """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
@@ -161,7 +162,7 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
     ctrl.check_head(head)
     config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head,
                                    init_logit_peak)
-    optimizer = optax.adam(learning_rate)
+    optimizer = ctrl.make_optimizer(optimizer, learning_rate)
 
     def init_ctrl(key):
       k1, k2 = jax.random.split(key)

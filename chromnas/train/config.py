@@ -173,6 +173,7 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _fail("top_directions", f"must lie in [0, num_directions={c.num_directions}], got {c.top_directions}")
   _field_check("controller.advantage", controller.check_advantage, c.controller.advantage)
   _field_check("controller.head", controller.check_head, c.controller.head)
+  _field_check("controller.optimizer", controller.make_optimizer, c.controller.optimizer, 1.0)
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:

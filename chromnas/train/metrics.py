@@ -91,3 +91,13 @@ def read_csv(path: str) -> list[dict]:
   """Rows of a metrics CSV as dicts of strings."""
   with open(path, newline="") as f:
     return list(csv.DictReader(f))
+
+
+def load_curve(workdir: str, metric: str):
+  """`(env_steps (n,), values (n,))` of the rows of `workdir/metrics.csv` where `metric` is set;
+  `ValueError` if there are none."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rows = [r for r in read_csv(os.path.join(workdir, "metrics.csv")) if r.get(metric, "") != ""]
+  if not rows:
+    raise ValueError(f"{workdir}/metrics.csv has no values for {metric!r}")
+  return np.array([float(r["env_steps"]) for r in rows]), np.array([float(r[metric]) for r in rows])
