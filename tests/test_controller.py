@@ -130,7 +130,7 @@ def test_training_defaults_have_one_home():
   expected = {"hidden_size": 16, "temperature": 1.0, "tanh_constant": 0.0, "init_logit_scale": 4.0, "head": "linear",
               "init_logit_peak": 0.0,
               "learning_rate": 0.05, "entropy_coef": 1e-3, "baseline_decay": 0.95, "advantage": "batch",
-              "diagnostics": False, "optimizer": "adam"}
+              "diagnostics": False, "optimizer": "adam", "elite_size": 0, "elite_weight": 1.0}
   assert partition_sources.CONTROLLER_DEFAULTS == expected
   assert config.default_config().controller.to_dict() == expected
 

@@ -148,3 +148,25 @@ def test_enas_diagnostics_report_the_search_health():
   plain = partition_sources.make_source("enas", 30, 4, hidden_size=4)
   _, quiet = plain.tell(plain.init(jax.random.PRNGKey(0)), s, jnp.arange(8.0))
   assert "controller_grad_snr" not in quiet
+
+
+def test_enas_elite_memory_keeps_the_best_partitions_and_pulls_towards_them():
+  """`elite_size`: the source keeps the k best partitions seen (non-finite rewards never enter), and
+  the maximum-likelihood term on them raises their probability."""
+  src = partition_sources.make_source("enas", 12, 3, hidden_size=4, elite_size=3, init_logit_scale=0.0)
+  state = src.init(jax.random.PRNGKey(0))
+  assert state.elite_structures.shape == (3, 12)
+  s1 = src.ask(state, jax.random.PRNGKey(1), 4)
+  state, _ = src.tell(state, s1, jnp.array([1.0, 5.0, jnp.nan, 3.0]))
+  np.testing.assert_array_equal(state.elite_rewards, [5.0, 3.0, 1.0])
+  np.testing.assert_array_equal(state.elite_structures[0], s1[1])
+  s2 = src.ask(state, jax.random.PRNGKey(2), 4)
+  state2, _ = src.tell(state, s2, jnp.array([0.0, 4.0, 0.5, 0.2]))
+  np.testing.assert_array_equal(state2.elite_rewards, [5.0, 4.0, 3.0])
+  from chromnas.search import controller as ctrl
+  cfg = ctrl.ControllerConfig(12, 3, 4, init_logit_scale=0.0)
+  before = ctrl.log_prob(cfg, state.reinforce.params, state2.elite_structures[:1])
+  after = ctrl.log_prob(cfg, state2.reinforce.params, state2.elite_structures[:1])
+  assert float(after[0]) > float(before[0])
+  random_src = partition_sources.make_source("random", 12, 3, hidden_size=4, elite_size=3)
+  assert random_src.init(jax.random.PRNGKey(0)).elite_structures.shape == (0, 12)  # never trained: no memory

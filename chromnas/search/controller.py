@@ -75,7 +75,10 @@ class ReinforceConfig:
   to every update's metrics (gradient signal-to-noise, changes of the most likely coloring,
   distinct partitions per batch) at about twice the update's cost; `optimizer` is `adam` or
   `sgd` (plain steps: a position whose gradient is pure noise drifts as its noise does, where
-  Adam rescales every parameter's step to about `learning_rate`)."""
+  Adam rescales every parameter's step to about `learning_rate`).  `elite_size` k > 0 keeps the
+  k best partitions seen so far and adds `elite_weight` times their mean log-likelihood to the
+  objective (priority-queue training, Abolafia et al. 2018): the controller keeps a memory of
+  what worked, where plain REINFORCE forgets a good sample after one step."""
 
   learning_rate: float = 0.05
   entropy_coef: float = 1e-3
@@ -83,6 +86,8 @@ class ReinforceConfig:
   advantage: str = "batch"
   diagnostics: bool = False
   optimizer: str = "adam"
+  elite_size: int = 0
+  elite_weight: float = 1.0
 
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:
@@ -316,14 +321,18 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
                      optimizer: optax.GradientTransformation, *,
                      entropy_coef: float = ReinforceConfig.entropy_coef,
                      baseline_decay: float = ReinforceConfig.baseline_decay,
-                     advantage: str = ReinforceConfig.advantage, diagnostics: bool = False):
+                     advantage: str = ReinforceConfig.advantage, diagnostics: bool = False,
+                     elites: jax.Array | None = None, elite_rewards: jax.Array | None = None,
+                     elite_weight: float = ReinforceConfig.elite_weight):
   """One REINFORCE step on the colorings `choices (n, E)` that earned `rewards (n,)`.
 
   Loss `-mean(A_i log p(c_i)) - entropy_coef * mean(H_i)` with advantages `A_i` from
   `advantages(rewards, b, advantage)` (non-finite rewards get weight 0) and the moving-average
   baseline updated as `b <- decay b + (1 - decay) mean(R)` (initialised to the first batch's
   mean; reported whatever `advantage` is).  Returns `(new_state, metrics)`; `diagnostics` adds
-  `gradient_snr`'s figure of the policy-gradient term.
+  `gradient_snr`'s figure of the policy-gradient term.  With `elites (k, E)` and their
+  `elite_rewards (k,)`, the loss also has `- elite_weight * mean_j log p(elite_j)` over the
+  elites with a finite reward.
   """
   valid = jnp.isfinite(rewards)
   n_valid = jnp.maximum(jnp.sum(valid), 1)
@@ -333,7 +342,12 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
 
   def loss_fn(params):
     logp, ent = log_prob_and_entropy(config, params, choices)
-    return -jnp.sum(adv * logp) / n_valid - entropy_coef * jnp.mean(ent), jnp.mean(ent)
+    loss = -jnp.sum(adv * logp) / n_valid - entropy_coef * jnp.mean(ent)
+    if elites is not None and elites.shape[0]:
+      known = jnp.isfinite(elite_rewards)
+      elite_logp = log_prob(config, params, elites)
+      loss = loss - elite_weight * jnp.sum(jnp.where(known, elite_logp, 0.0)) / jnp.maximum(jnp.sum(known), 1)
+    return loss, jnp.mean(ent)
 
   (loss, ent), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   diag = {}

@@ -59,6 +59,20 @@ class ControllerState:
   reinforce: ctrl.ReinforceState
   best_structure: jax.Array
   best_reward: jax.Array
+  elite_structures: jax.Array  # (k, E): the k best partitions seen (k = elite_size, maybe 0)
+  elite_rewards: jax.Array  # (k,), -inf where empty
+
+
+def _merge_elites(elite_s, elite_r, structures, rewards):
+  """The `k` best of the current elites and a new batch: `(elite_s (k, E), elite_r (k,))`;
+  non-finite rewards never enter."""
+  k = elite_s.shape[0]
+  if not k:
+    return elite_s, elite_r
+  all_r = jnp.concatenate([elite_r, jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)])
+  all_s = jnp.concatenate([elite_s, structures.astype(elite_s.dtype)])
+  top_r, idx = jax.lax.top_k(all_r, k)
+  return all_s[idx], top_r
 
 
 @struct.dataclass
@@ -123,6 +137,8 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
                 init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
                 diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
                 optimizer: str = CONTROLLER_DEFAULTS["optimizer"],
+                elite_size: int = CONTROLLER_DEFAULTS["elite_size"],
+                elite_weight: float = CONTROLLER_DEFAULTS["elite_weight"],
                 population_size: int = EVOLUTION_DEFAULTS["population_size"],
                 tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
   """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
@@ -168,18 +184,23 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       k1, k2 = jax.random.split(key)
       rs = ctrl.reinforce_init(config, k1, optimizer)
       first = ctrl.sample(config, rs.params, k2, 1)[0][0]
-      return ControllerState(rs, first, jnp.float32(-jnp.inf))
+      k = int(elite_size) if kind == "enas" else 0
+      return ControllerState(rs, first, jnp.float32(-jnp.inf), jnp.zeros((k, e), jnp.int32),
+                             jnp.full((k,), -jnp.inf, jnp.float32))
 
     def ask_ctrl(state, key, n):
       return ctrl.sample(config, state.reinforce.params, key, n)[0]
 
     def tell_ctrl(state, structures, rewards):
       best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+      elite_s, elite_r = state.elite_structures, state.elite_rewards
       if kind == "enas":
-        rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures,
-                                            _budget_penalty(structures, rewards, c, budget), optimizer,
+        learn = _budget_penalty(structures, rewards, c, budget)
+        elite_s, elite_r = _merge_elites(elite_s, elite_r, structures, learn)
+        rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures, learn, optimizer,
                                             entropy_coef=entropy_coef, baseline_decay=baseline_decay,
-                                            advantage=advantage, diagnostics=diagnostics)
+                                            advantage=advantage, diagnostics=diagnostics, elites=elite_s,
+                                            elite_rewards=elite_r, elite_weight=elite_weight)
         if diagnostics:
           before = ctrl.greedy(config, state.reinforce.params)
           metrics = {**metrics, "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
@@ -189,7 +210,7 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
         _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
         metrics = {"controller_loss": jnp.float32(0.0), "controller_entropy": ent[0] / e,
                    "controller_baseline": rs.baseline}
-      return ControllerState(rs, best_s, best_r), {**metrics, "best_reward": best_r}
+      return ControllerState(rs, best_s, best_r, elite_s, elite_r), {**metrics, "best_reward": best_r}
 
     def entropy_ctrl(state):
       params = state.reinforce.params

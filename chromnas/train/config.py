@@ -174,6 +174,9 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   _field_check("controller.advantage", controller.check_advantage, c.controller.advantage)
   _field_check("controller.head", controller.check_head, c.controller.head)
   _field_check("controller.optimizer", controller.make_optimizer, c.controller.optimizer, 1.0)
+  if not (isinstance(c.controller.elite_size, int) and 0 <= c.controller.elite_size <= 4096):
+    _fail("controller.elite_size", f"must be an integer in [0, 4096] (0 = no elite memory), got "
+          f"{c.controller.elite_size!r}")
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:
