@@ -4,9 +4,11 @@
   python -m experiments.bench_inference --sizes=41x17,4096x4096 --colors=2
   python -m experiments.bench_inference --batch=16 --crossover_sizes=      # 16 inputs, no crossover sweep
   python -m experiments.bench_inference --format=json
+  python -m experiments.bench_inference --deploy                          # zoo policies exported to C: flash, stack, time per action
 
 Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block_until_ready`;
-median of repeats):
+median of repeats; JSON rows also carry the fastest repeat, `us_min` and `ratio_to_dense_min`, the
+figures least disturbed by other processes on a shared machine):
 
 * `dense`    the materialised float32 matrix, one GEMV (GEMM for a batch);
 * `gather`   `chromnas.model.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
@@ -18,14 +20,22 @@ median of repeats):
 * `fast`     `chromnas.core.mailman.matvec`, engine `numba` (or `numpy` where numba is missing):
              one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
 * `permute`  `chromnas.core.permute.matvec`: one byte per weight, the K <= 32 values in two
-             AVX-512 registers, one permute + one FMA per 16 weights (AVX-512 CPUs only);
+             AVX-512 registers, one permute + one FMA per 16 weights, all cores (AVX-512 CPUs only);
+* `avx2`     `chromnas.core.permute_avx2.matvec`: the K <= 32 values in AVX2 registers; K <= 8 colors
+             bit-packed and one `vpermps` per 8 weights, K > 8 one-byte colors and `vpshufb` on the
+             values' byte planes; one FMA per 8 weights, all cores (every AVX2 + FMA CPU;
+             `--isa=avx2` measures it as on an AVX2-only CPU);
 * `host`     (JAX) the runtime's choice of `fast` or `permute` (`chromnas.core.runtime.auto_path`)
              called from jitted JAX through `jax.pure_callback` (`chromnas.model.mailman.host_matvec`);
 * `packed`   (JAX) `chromnas.model.packed.packed_matvec`: colors bit-packed in uint32 words
              (1, 2, 4 or 8 bits), unpacked inside one fused multiply-reduce; the accelerator path.
 
-NumPy runs with BLAS limited to --numpy_threads threads (set before NumPy loads); JAX uses
-XLA's default threads.  Columns: time per matvec; `x dense`, the time over the dense time of
+NumPy runs with BLAS limited to --numpy_threads threads (set before NumPy loads; all cores by
+default, as the `permute` and `avx2` kernels use --kernel_threads, all cores by default); JAX uses
+XLA's default threads.  `--isa=avx2` runs the whole benchmark as on a CPU without AVX-512: numba
+compiles for this CPU's features minus AVX-512 (so `permute` is skipped and the `avx2` kernel is
+AVX2 code only), OpenBLAS runs its Haswell (AVX2) kernels and NumPy its AVX2 loops.
+Columns: time per matvec; `x dense`, the time over the dense time of
 the same engine (below 1: faster than dense); error against float64; `kept`, the bytes the path
 keeps (dense float32 matrix, int32 colors, or pattern indices); `read GB/s`, the effective
 bandwidth, bytes the path must read (what it keeps, plus `x`) / time; `% copy`, that over the
@@ -37,8 +47,9 @@ also writes (and reads each written line first), so a pure read stream such as a
 The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; time is what
 counts for them.
 
-Then the crossover per K: the smallest square size in --crossover_sizes from which on the `fast`
-and `permute` paths beat NumPy dense (batch 1), with the ratios of the sweep.
+Then the crossover per K: the smallest square size in --crossover_sizes from which on the `fast`,
+`permute` and `avx2` paths beat NumPy dense (batch 1), with the ratios of the sweep.  JSON rows
+carry `auto`: whether `chromnas.core.runtime.Policy(matvec='auto')` takes that path there.
 """
 from __future__ import annotations
 
@@ -60,7 +71,10 @@ _MIN_REPEATS = flags.DEFINE_integer("min_repeats", 5, "Fewest timed repeats per 
 _MAX_GROUPED_MB = flags.DEFINE_float("max_grouped_mb", 64.0, "Skip the grouped path above this one-hot size.")
 _NUMPY = flags.DEFINE_bool("numpy", True, "Also time the NumPy runtime paths.")
 _JAX = flags.DEFINE_bool("jax", True, "Time the JAX paths.")
-_NUMPY_THREADS = flags.DEFINE_integer("numpy_threads", 1, "BLAS threads for NumPy (0: leave as is).")
+_NUMPY_THREADS = flags.DEFINE_integer("numpy_threads", 0, "BLAS threads for NumPy (0: leave as is, all cores).")
+_KERNEL_THREADS = flags.DEFINE_integer("kernel_threads", 0, "Threads of the numba register kernels (0: all cores).")
+_ISA = flags.DEFINE_enum("isa", "native", ["native", "avx2"], "native: this CPU; avx2: as on a CPU without "
+                         "AVX-512 (numba, OpenBLAS and NumPy told to leave AVX-512 out).")
 _BLOCK = flags.DEFINE_integer("block", 0, "Mailman block width of the reference paths (0: the default ~log_K rows).")
 _CROSSOVER = flags.DEFINE_list("crossover_sizes", ["512", "1024", "1448", "2048", "2896", "4096"],
                                "Square sizes N (NxN) of the crossover sweep, fast vs NumPy dense (empty: skip).")
@@ -76,6 +90,12 @@ _JAX_REPEATS = flags.DEFINE_integer("jax_repeats", 1, "Matvecs per jitted call o
 
 def _time(fn, budget_s: float, min_repeats: int) -> float:
   """Median seconds of `fn()` (which must block until its result is ready) after one warm-up."""
+  return _time_stats(fn, budget_s, min_repeats)[0]
+
+
+def _time_stats(fn, budget_s: float, min_repeats: int) -> tuple[float, float]:
+  """Median and fastest seconds of `fn()` after one warm-up (on a shared machine the fastest
+  repeat is the one least disturbed by other processes)."""
   fn()
   start = time.perf_counter()
   fn()
@@ -86,7 +106,7 @@ def _time(fn, budget_s: float, min_repeats: int) -> float:
     start = time.perf_counter()
     fn()
     times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  return statistics.median(times), min(times)
 
 
 def copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> float:
@@ -143,6 +163,7 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   from chromnas.core import permute  # pylint: disable=g-import-not-at-top
+  from chromnas.core import permute_avx2  # pylint: disable=g-import-not-at-top
   from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
   if with_jax:
     import jax  # pylint: disable=g-import-not-at-top
@@ -176,8 +197,11 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       fast_plan = host_mailman.prepare(colors, num_colors)
       permute_plan = (permute.prepare(colors, num_colors)
                       if permute.available() and num_colors <= permute.MAX_COLORS else None)
+      avx2_plan = (permute_avx2.prepare(colors, num_colors)
+                   if permute_avx2.available() and num_colors <= permute_avx2.MAX_COLORS else None)
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
-      # The host callback runs the kernel the runtime would pick (permute or mailman).
+      # The host callback runs the kernel the runtime would pick (permute or mailman; the mailman
+      # kernel where the runtime picks avx2, which `chromnas.model.mailman.host_matvec` does not run).
       host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan
       packed_plan = (jax_packed.pack(colors, num_colors)
                      if with_jax and {"packed", "packed_select"} & set(jax_paths) else None)
@@ -187,7 +211,8 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
               "host": host_plan.nbytes,
               "packed": packed_plan.nbytes if packed_plan is not None else 0,
               "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
-              "permute": permute_plan.nbytes if permute_plan is not None else 0}
+              "permute": permute_plan.nbytes if permute_plan is not None else 0,
+              "avx2": avx2_plan.nbytes if avx2_plan is not None else 0}
       blocks = {"mailman": fast_plan.block, "fast": fast_plan.block,
                 "host": fast_plan.block if host_plan is fast_plan else 0}
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
@@ -216,14 +241,17 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         paths[(fast_engine, "fast")] = lambda: host_mailman.matvec(values, fast_plan, x)
         if permute_plan is not None:
           paths[("numba", "permute")] = lambda: permute.matvec(values, permute_plan, x)
+        if avx2_plan is not None:
+          paths[("numba", "avx2")] = lambda: permute_avx2.matvec(values, avx2_plan, x)
       results = {}
       for (engine, name), fn in paths.items():
         err = _rel_err(fn(), expected)
         per_call = jax_repeats if engine == "jax" and name != "host" else 1
-        results[(engine, name)] = (_time(fn, budget_s, min_repeats) / per_call, err)
-      for (engine, name), (seconds, err) in results.items():
+        median, fastest = _time_stats(fn, budget_s, min_repeats)
+        results[(engine, name)] = (median / per_call, err, fastest / per_call)
+      for (engine, name), (seconds, err, fastest) in results.items():
         base_engine = "numpy" if engine == "numba" else engine
-        base = results[(base_engine, "dense")][0]
+        base, _, base_fastest = results[(base_engine, "dense")]
         nbytes, block_width = kept[name], blocks.get(name, 0)
         if (engine, name) == ("jax", "mailman"):
           nbytes, block_width = kept_jax_mailman
@@ -231,7 +259,12 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
         limit = jax_copy_bps if engine == "jax" else copy_bps
         row = dict(common, engine=engine, path=name, block=block_width, us=seconds * 1e6,
                    ratio_to_dense=seconds / base, rel_err=err, bytes=nbytes, read_bytes=read,
-                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / limit, copy_GBps=limit / 1e9)
+                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / limit, copy_GBps=limit / 1e9,
+                   us_min=fastest * 1e6, ratio_to_dense_min=fastest / base_fastest)
+        # The path `runtime.Policy(matvec='auto')` takes for this layer and batch on this CPU.
+        chosen = runtime.auto_path(rows, cols, num_colors, batch)
+        chosen = "fast" if chosen == "mailman" else chosen
+        row["auto"] = engine != "jax" and name == chosen and (engine, name) != ("numpy", "fast")
         rows_out.append(row)
         log(format_row(row))
       del w, paths
@@ -239,19 +272,23 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
 
 
 def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print):
-  """Per K and CPU kernel (`fast`, the mailman kernel, and `permute` where the CPU has AVX-512):
+  """Per K and CPU kernel (`fast`, the mailman kernel, `avx2` where the CPU has AVX2 and `permute`
+  where it has AVX-512):
   its time over NumPy dense on square `N x N` matrices, batch 1; the crossover is the smallest N
   from which on every larger size of the sweep has the kernel faster."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   from chromnas.core import permute  # pylint: disable=g-import-not-at-top
+  from chromnas.core import permute_avx2  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed + 1)
   out = []
   for num_colors in colors_list:
     kernels = {"fast": (host_mailman.prepare, host_mailman.matvec, host_mailman.backend())}
     if permute.available() and num_colors <= permute.MAX_COLORS:
       kernels["permute"] = (permute.prepare, permute.matvec, "numba")
+    if permute_avx2.available() and num_colors <= permute_avx2.MAX_COLORS:
+      kernels["avx2"] = (permute_avx2.prepare, permute_avx2.matvec, "numba")
     ratios = {name: {} for name in kernels}
     for n in sizes:
       colors = rng.integers(0, num_colors, (n, n), dtype=np.int32)
@@ -304,7 +341,7 @@ def summary(rows: list[dict]) -> str:
   lines = []
   for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("jax", "packed_select"),
                        ("numpy", "mailman"), ("numba", "fast"),
-                       ("numba", "permute"),
+                       ("numba", "permute"), ("numba", "avx2"),
                        ("numpy", "fast")):
     mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
     if not mine:
@@ -317,11 +354,37 @@ def summary(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
+def emulate_avx2() -> None:
+  """Sets up this process, before numba and NumPy load, as on a CPU with AVX2 but no AVX-512:
+  numba compiles for the host's features minus AVX-512 (`NUMBA_CPU_FEATURES`), the runtime treats
+  the CPU as AVX2-only (`CHROMNAS_NO_AVX512`), OpenBLAS runs its Haswell kernels
+  (`OPENBLAS_CORETYPE`), NumPy leaves its AVX-512 loops out (`NPY_DISABLE_CPU_FEATURES`)."""
+  from llvmlite import binding  # pylint: disable=g-import-not-at-top
+  features = [("-" + f[1:]) if f[1:].startswith(("avx512", "amx", "avx10", "evex512")) else f
+              for f in binding.get_host_cpu_features().flatten().split(",")]
+  if "+avx2" not in features or "+fma" not in features:
+    raise app.UsageError("--isa=avx2 needs a CPU with AVX2 and FMA")
+  os.environ.update(NUMBA_CPU_FEATURES=",".join(features), CHROMNAS_NO_AVX512="1",
+                    OPENBLAS_CORETYPE="Haswell", NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_SKX AVX512_ICL AVX512_SPR")
+
+
+_DEPLOY = flags.DEFINE_bool("deploy", False, "Instead: every zoo policy's C export (flash, stack, time of one "
+                            "action) next to a dense policy of its task, as a table (experiments/bench_deploy.py).")
+
+
 def main(argv):
   del argv
+  if _DEPLOY.value:
+    from experiments import bench_deploy  # pylint: disable=g-import-not-at-top
+    bench_deploy.main(_FORMAT.value)
+    return
   if _NUMPY_THREADS.value:
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
       os.environ[var] = str(_NUMPY_THREADS.value)
+  if _KERNEL_THREADS.value:
+    os.environ["CHROMNAS_THREADS"] = str(_KERNEL_THREADS.value)  # `chromnas.core.row_threads`
+  if _ISA.value == "avx2":
+    emulate_avx2()
   sizes = []
   for item in _SIZES.value:
     r, c = item.lower().split("x")
@@ -331,14 +394,15 @@ def main(argv):
   text = _FORMAT.value == "text"
   log = print if text else (lambda _: None)
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
+  from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
   if text:
     device = "CPU"
     if _JAX.value:
       import jax  # pylint: disable=g-import-not-at-top
       device = f"{jax.devices()[0].device_kind}, jax {jax.__version__}"
-    print(f"# {device}, {os.cpu_count()} CPUs; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
-          f"mailman kernel backend: {host_mailman.backend()}; batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} "
-          "repeats")
+    print(f"# {device}, {os.cpu_count()} CPUs, ISA {_ISA.value}; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
+          f"kernel threads: {_KERNEL_THREADS.value or 'all'}; mailman kernel backend: {host_mailman.backend()}; "
+          f"batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} repeats")
     print(HEADER)
   start = time.perf_counter()
   rows = run(sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _MAX_GROUPED_MB.value, _NUMPY.value,
@@ -350,13 +414,14 @@ def main(argv):
           "# `host` adds a ~0.15 ms callback.  `read GB/s` of the lookup paths is low by design (they\n"
           "# read 16-32x fewer bytes than dense); dense at or above 100% of copy is memory bound.")
     if cross_sizes:
-      print(f"# crossover sweep, square sizes {','.join(map(str, cross_sizes))}, batch 1, one thread:")
+      print(f"# crossover sweep, square sizes {','.join(map(str, cross_sizes))}, batch 1:")
   crossovers = (crossover(cross_sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _SEED.value, log=log)
                 if cross_sizes and _NUMPY.value else [])
   if text:
     print(f"# {time.perf_counter() - start:.0f} s")
   else:
-    print(json.dumps({"rows": rows, "crossover": crossovers}, indent=1))
+    print(json.dumps({"rows": rows, "crossover": crossovers, "isa": _ISA.value, "cpu_kind": runtime.cpu_kind(),
+                      "cpus": os.cpu_count()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -186,16 +186,40 @@ def test_policy_paths_agree(monkeypatch, num_colors):
 def test_auto_thresholds(monkeypatch):
   if not HAVE_NUMBA:
     assert runtime.auto_path(8192, 8192, 2) == "dense"
+    assert runtime.cpu_kind() == "none" and not runtime.auto_uses_kernel(8192, 8192, 17)
     return
-  assert runtime.auto_path(41, 17, 17) == "dense" and runtime.auto_path(8192, 8192, 300) == "dense"
-  assert runtime.auto_path(1024, 1024, 2) == "mailman" and runtime.auto_path(724, 724, 2) == "dense"
-  assert runtime.auto_path(4096, 4096, 2) == "mailman"  # b = 8 beats permute even on AVX-512
-  if permute.available():
-    assert runtime.auto_path(2048, 2048, 17) == "permute" and runtime.auto_path(1448, 1448, 17) == "dense"
-    assert runtime.auto_path(4096, 4096, 3) == "permute" and runtime.auto_path(4096, 4096, 33) == "mailman"
-    assert runtime.auto_path(4096, 4096, 17, batch=8) == "mailman"  # batches: the mailman batch kernel
-  # Without AVX-512: the mailman kernel's own thresholds.
-  monkeypatch.setattr(permute, "available", lambda: False)
-  assert runtime.auto_path(2048, 2048, 4) == "mailman" and runtime.auto_path(1448, 1448, 4) == "dense"
-  assert runtime.auto_path(4096, 4096, 17) == "mailman" and runtime.auto_path(2048, 2048, 17) == "dense"
+  # The choice per CPU kind, given explicitly: the same on every machine.
+  for cpu in ("avx2", "avx512", "none"):
+    assert runtime.auto_path(41, 17, 17, cpu=cpu) == "dense"  # policy-sized layers stay dense
+    assert runtime.auto_path(8192, 8192, 300, cpu=cpu) == "dense"  # b = 1 never wins
+    assert runtime.auto_path(4096, 4096, 33, cpu=cpu) == "mailman"  # past the register kernels' 32
+  # Without a register kernel: the mailman kernel's own thresholds.
+  assert runtime.auto_path(1024, 1024, 2, cpu="none") == "mailman" and runtime.auto_path(724, 724, 2, cpu="none") == "dense"
+  assert runtime.auto_path(2048, 2048, 4, cpu="none") == "mailman" and runtime.auto_path(1448, 1448, 4, cpu="none") == "dense"
+  assert runtime.auto_path(4096, 4096, 17, cpu="none") == "mailman" and runtime.auto_path(2048, 2048, 17, cpu="none") == "dense"
+  # AVX2: the AVX2 kernel for every K <= 32 once the layer is large enough, one or two inputs.
+  for k in (1, 2, 4, 7, 8, 9, 16, 17, 32):
+    assert runtime.auto_path(4096, 4096, k, cpu="avx2") == "avx2"
+    assert runtime.auto_path(4096, 4096, k, batch=2, cpu="avx2") == "avx2"
+  assert runtime.auto_path(1536, 1536, 4, cpu="avx2") == "avx2" and runtime.auto_path(1024, 1024, 4, cpu="avx2") == "dense"
+  assert runtime.auto_path(2048, 2048, 17, cpu="avx2") == "dense"  # cached dense is faster there
+  # AVX-512: the AVX2 kernel's packed colors for K <= 8, the byte-wide permute kernel above.
+  assert runtime.auto_path(4096, 4096, 2, cpu="avx512") == "avx2"
+  assert runtime.auto_path(4096, 4096, 8, cpu="avx512") == "avx2"
+  assert runtime.auto_path(4096, 4096, 9, cpu="avx512") == "permute"
+  assert runtime.auto_path(2048, 2048, 17, cpu="avx512") == "permute" and runtime.auto_path(1448, 1448, 17, cpu="avx512") == "dense"
+  # Batches of 3 and more: the mailman batch kernel for K <= 17, the AVX2 kernel's batched form above.
+  for cpu in ("avx2", "avx512"):
+    assert runtime.auto_path(4096, 4096, 2, batch=8, cpu=cpu) == "mailman"
+    assert runtime.auto_path(4096, 4096, 17, batch=8, cpu=cpu) == "mailman"
+    assert runtime.auto_path(4096, 4096, 18, batch=8, cpu=cpu) == "avx2"
+    assert runtime.auto_path(4096, 4096, 32, batch=3, cpu=cpu) == "avx2"
+  with pytest.raises(ValueError, match="cpu must be"):
+    runtime.auto_path(4096, 4096, 2, cpu="sse")
+  # This machine's kind drives the default.
+  assert runtime.auto_path(4096, 4096, 17) == runtime.auto_path(4096, 4096, 17, cpu=runtime.cpu_kind())
+  monkeypatch.setenv("CHROMNAS_NO_AVX512", "1")  # an AVX-512 CPU treated as AVX2-only
+  assert runtime.cpu_kind() in ("avx2", "none") and not permute.available()
+  if runtime.cpu_kind() == "avx2":
+    assert runtime.auto_path(4096, 4096, 17) == "avx2"
   assert runtime.auto_uses_kernel(4096, 4096, 17) and not runtime.auto_uses_kernel(41, 17, 17)

@@ -7,6 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from chromnas.core import permute
+from chromnas.core import row_threads
 from chromnas.core import runtime
 from tests.test_fast_matvec import _assert_close
 from tests.test_fast_matvec import _chromatic_policy
@@ -27,9 +28,14 @@ def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
 
 
 @needs_kernel
-def test_large_layer_and_leading_dims():
-  colors, values, x, expected, scale = _problem(0, 1000, 2050, 17, (2, 3))
-  _assert_close(permute.matvec(values, permute.prepare(colors, 17), x), expected, scale)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_large_layer_and_leading_dims(threads):
+  colors, values, x, expected, scale = _problem(threads, 1000, 2050, 17, (2, 3))
+  row_threads.set_threads(threads)  # 3: chunks of rows on the caller and two helpers
+  try:
+    _assert_close(permute.matvec(values, permute.prepare(colors, 17), x), expected, scale)
+  finally:
+    row_threads.set_threads(None)
 
 
 _PLAN = permute.prepare(np.zeros((2, 4), int), 2)

@@ -19,8 +19,8 @@ the bit-packed colors), i.e. 16-32x less to read, and each table is small enough
 so the cost is one L1 load and one add per lookup (about 0.25-0.35 ns on that machine).  Measured
 there (`experiments/bench_inference.py`, under load), 4096x4096, one vector, one thread: ~5x
 faster than dense for K = 2, ~2.5-3x for K = 4, about even (0.9-1.3x) for K = 17, where `b` is
-only 2 and the 8M lookups themselves are the limit (on AVX-512 CPUs `chromnas.core.permute` runs
-K = 3..32 at about 0.3x dense instead).  Smaller matrices whose dense form fits in the last-level
+only 2 and the 8M lookups themselves are the limit (the register kernels `chromnas.core.permute_avx2`,
+any AVX2 CPU, and `chromnas.core.permute`, AVX-512, are faster there for one vector).  Smaller matrices whose dense form fits in the last-level
 cache are faster dense (see `chromnas.core.runtime.auto_path`).
 
 Layout (`MailmanPlan.index`): block-major `(num_blocks, rows_padded)`, C-contiguous, so the inner

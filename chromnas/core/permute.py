@@ -16,8 +16,11 @@ cache, 16 MiB at 4096x4096), where a dense GEMV is bound by memory bandwidth.  M
 for K = 2 to 32, against 2.6-3.0 ms for NumPy's dense product (`experiments/bench_inference.py`).
 It is exact float32 arithmetic (relative error ~1e-7 against float64).
 
-Batches run one input at a time (the matrix is re-read per input): for batches of 3 and more,
-`chromnas.core.mailman`'s batched kernel is faster.
+Rows are split over all cores (`chromnas.core.row_threads`); a batch runs
+one input after another per row (the row's colors then come from L1).  For batches of 3 and more
+`chromnas.core.mailman`'s batched kernel or `chromnas.core.permute_avx2`'s (one decode per 8
+inputs) is faster, and for K <= 8 the AVX2 kernel's bit-packed colors beat one byte per weight
+even here (`chromnas.core.runtime.auto_path` picks).
 
 The kernel is LLVM IR emitted through numba (`numba.extending.intrinsic`), since numba has no
 vector types: it needs numba and a CPU with AVX-512F.  `available()` says whether both hold (and
@@ -27,11 +30,13 @@ vector types: it needs numba and a CPU with AVX-512F.  `available()` says whethe
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 
 import numpy as np
 
 from chromnas.core import mailman
+from chromnas.core import row_threads
 
 MAX_COLORS = 32  # two 16-float registers of values
 LANES = 16  # float32 per 512-bit register: columns per permute
@@ -79,9 +84,11 @@ def _cpu_has_avx512() -> bool:
 def available() -> bool:
   """Whether the permute kernel can run here: numba importable and enabled (`CHROMNAS_NO_NUMBA`
   unset) and a CPU with AVX-512F (checked before anything is compiled: LLVM aborts, rather than
-  raises, on an instruction the CPU lacks)."""
+  raises, on an instruction the CPU lacks), and `CHROMNAS_NO_AVX512` unset."""
   if "cpu" not in _state:
     _state["cpu"] = _cpu_has_avx512()
+  if os.environ.get("CHROMNAS_NO_AVX512", "") not in ("", "0"):
+    return False  # told to treat this CPU as AVX2-only (`chromnas.core.permute_avx2` then runs)
   return mailman.backend() == "numba" and _state["cpu"]
 
 
@@ -151,8 +158,8 @@ def _row_intrinsic():
 
 
 def _kernel():
-  """The compiled `kernel(table (32,), colors (rows, width) uint8, xs (B, width), ys (B, rows))`
-  (compiled once per process)."""
+  """The compiled `kernel(table (32,), colors (rows, width) uint8, xs (B, width), ys (B, rows), lo, hi)`
+  for rows `[lo, hi)` (compiled once per process)."""
   fn = _state.get("kernel")
   if fn is not None:
     return fn
@@ -162,18 +169,18 @@ def _kernel():
     import numba  # pylint: disable=g-import-not-at-top
     row = _row_intrinsic()
 
-    # One input at a time: sharing each permute among several inputs measured no faster (the
-    # FMAs, one 512-bit op per cycle on Zen 4, then dominate); `core.mailman`'s batched kernel
-    # is the fast path for batches.
-    def kernel(table, colors, xs, ys):
-      for b in range(xs.shape[0]):
-        x = xs[b]
-        for i in range(colors.shape[0]):
-          ys[b, i] = row(table, colors, i, x)
+    # Rows `[lo, hi)` (`chromnas.core.row_threads` spreads them over all cores); each row's
+    # colors are reused from L1 by every input of a batch.  One input per pass over the row:
+    # sharing each permute among several inputs measured no faster (the FMAs, one 512-bit op
+    # per cycle on Zen 4, then dominate).
+    def kernel(table, colors, xs, ys, lo, hi):
+      for i in range(lo, hi):
+        for b in range(xs.shape[0]):
+          ys[b, i] = row(table, colors, i, xs[b])
 
     array = numba.types.Array
     sig = (array(numba.float32, 1, "C", readonly=True), array(numba.uint8, 2, "C", readonly=True),
-           array(numba.float32, 2, "C"), array(numba.float32, 2, "C"))
+           array(numba.float32, 2, "C"), array(numba.float32, 2, "C"), numba.int64, numba.int64)
     fn = numba.njit([sig], boundscheck=False, nogil=True)(kernel)
     _state["kernel"] = fn
     return fn
@@ -196,5 +203,5 @@ def matvec(values, plan: PermutePlan, x) -> np.ndarray:
   xs = np.zeros((batch, width), np.float32)
   xs[:, :plan.cols] = x2
   ys = np.empty((batch, plan.rows), np.float32)
-  _kernel()(table, plan.colors, xs, ys)
+  row_threads.run(_kernel(), plan.rows, table, plan.colors, xs, ys)
   return ys[:batch].reshape(*lead, plan.rows)

@@ -10,12 +10,13 @@ layers only, tanh on the output too), all in float32.
 
 This module imports only NumPy and the JAX-free modules `chromnas.core.policy_file` (the file reader),
 `chromnas.core.families` (the weight matrices, and what each family is: only families with shared
-values can run a chromatic kernel), `chromnas.core.forward`, and the two chromatic matvecs that
+values can run a chromatic kernel), `chromnas.core.forward`, and the three chromatic matvecs that
 never build the dense matrix: `chromnas.core.mailman` (lookup tables; numba-compiled when numba is
-installed, NumPy otherwise) and `chromnas.core.permute` (the K values in AVX-512 registers; numba
-and an AVX-512 CPU).  `Policy` runs large chromatic layers through the faster of them
-(`matvec='auto'`, the default): at 4096x4096, one vector, one thread, about 3x faster than the
-dense BLAS product for K = 3..32 (permute) and 5-6x for K = 2 (mailman).
+installed, NumPy otherwise), `chromnas.core.permute_avx2` (the K <= 32 values in AVX2 registers,
+bit-packed colors; numba and any AVX2 + FMA CPU) and `chromnas.core.permute` (the values in AVX-512
+registers, one byte per color; numba and an AVX-512 CPU).  `Policy` runs large chromatic layers
+through the fastest of them for the CPU and the batch size (`matvec='auto'`, the default; see
+`auto_path` for the rules and the figures behind them).
 `experiments/bench_inference.py` measures every path.
 """
 from __future__ import annotations
@@ -26,9 +27,10 @@ from chromnas.core import families
 from chromnas.core import forward
 from chromnas.core import mailman
 from chromnas.core import permute
+from chromnas.core import permute_avx2
 from chromnas.core import policy_file
 
-MATVECS = ("auto", "dense", "mailman", "permute")
+MATVECS = ("auto", "dense", "mailman", "permute", "avx2")
 
 # `matvec='auto'`: smallest `rows * cols` at which a chromatic layer runs through the
 # `core.mailman` kernel instead of a dense BLAS product, by the kernel's block width `b`.
@@ -46,29 +48,69 @@ MATVECS = ("auto", "dense", "mailman", "permute")
 AUTO_MIN_ELEMENTS = ((8, 1 << 20), (4, 1 << 22), (2, 1 << 23))  # (smallest b, smallest rows*cols)
 # The `core.permute` kernel (AVX-512 CPUs, K <= 32) reads one byte per weight and costs about the
 # same per weight at every K: even with a cached dense GEMV up to 1448^2, 0.5x its time at 2048^2,
-# 0.3-0.4x at 2896^2 and 4096^2 (same machine and sweep).  It is preferred over the mailman kernel
-# wherever the mailman block is below `PERMUTE_BELOW_BLOCK` (K >= 3: for K = 2, b = 8 makes the
-# mailman kernel faster still, 0.17x against 0.35x at 4096^2).
+# 0.3-0.4x at 2896^2 and 4096^2 (same machine and sweep).
 PERMUTE_MIN_ELEMENTS = 1 << 22
-PERMUTE_BELOW_BLOCK = 8
+# The `core.permute_avx2` kernel (every AVX2 + FMA CPU, K <= 32, all cores): smallest
+# `rows * cols` from which it beats a dense GEMV, by `color_bits(K)` (same machine, compiled
+# without AVX-512, one thread against one BLAS thread, fastest repeats: at 4096^2 about 0.2x for
+# K <= 8, 0.3x for K = 9..16, 0.45-0.55x for K = 17..32; at 2048^2, where the 16 MiB dense matrix
+# still sits in the 32 MiB last-level cache, 0.4-0.5x for K <= 8, about even for K > 16; at
+# 1024^2 about even for K <= 8).  On AVX-512 CPUs it also replaces `core.permute` up to
+# `AVX2_ON_AVX512_MAX_COLORS` colors (1-3 bits per color read less memory than permute's byte).
+AVX2_MIN_ELEMENTS = ((3, 1 << 21), (4, 1 << 22), (5, 1 << 23))  # (largest bits, smallest rows*cols)
+AVX2_ON_AVX512_MAX_COLORS = 8
+# Batches of `BATCH_MIN` inputs and more: the mailman batch kernel (one table lookup serves 8
+# inputs) up to `BATCH_MAILMAN_MAX_COLORS` (tables of K^b <= 289 entries), else the AVX2 kernel's
+# batched form (each decoded weight vector serves 8 inputs, all cores).  Batch 8 at 4096^2, one
+# core each, fastest repeats: mailman 0.03x (K=2) to 0.16-0.21x (K=9..17) of one-thread dense;
+# AVX2 0.5-0.6x for K=17..24 (mailman 0.98x at K=24, 576-entry tables), 0.7x at K=32 (mailman 0.9x).
+BATCH_MIN = 3
+BATCH_MAILMAN_MAX_COLORS = 17
 
 
-def auto_path(rows: int, cols: int, num_colors: int, batch: int = 1) -> str:
-  """The fastest measured matvec for a `(rows, cols)` chromatic layer with `num_colors` colors and
-  `batch` inputs per product ('auto' decides with `batch=1`): 'permute' (AVX-512 CPU, K <= 32,
-  at least `PERMUTE_MIN_ELEMENTS` weights, mailman block below `PERMUTE_BELOW_BLOCK`, batch <= 2:
-  permute re-reads the matrix per input, the mailman kernel's batched form shares each lookup
-  among 8), 'mailman' (numba, above `AUTO_MIN_ELEMENTS`), or 'dense'."""
-  block = mailman.block_size(num_colors, cols)
-  if (batch <= 2 and permute.available() and num_colors <= permute.MAX_COLORS
-      and rows * cols >= PERMUTE_MIN_ELEMENTS and block < PERMUTE_BELOW_BLOCK):
-    return "permute"
+def cpu_kind() -> str:
+  """Which register-table kernels this CPU runs: 'avx512' (`core.permute` and `core.permute_avx2`),
+  'avx2' (`core.permute_avx2`; also an AVX-512 CPU with `CHROMNAS_NO_AVX512=1`), or 'none'
+  (no numba, or neither instruction set)."""
+  if permute.available():
+    return "avx512"
+  return "avx2" if permute_avx2.available() else "none"
+
+
+def _mailman_path(rows: int, cols: int, block: int) -> str:
   if mailman.backend() != "numba":
     return "dense"  # the NumPy fallback never beats BLAS
   for min_block, min_elements in AUTO_MIN_ELEMENTS:
     if block >= min_block:
       return "mailman" if rows * cols >= min_elements else "dense"
   return "dense"
+
+
+def auto_path(rows: int, cols: int, num_colors: int, batch: int = 1, cpu: str | None = None) -> str:
+  """The fastest measured matvec for a `(rows, cols)` chromatic layer with `num_colors` colors and
+  `batch` inputs per product, on a CPU of kind `cpu` (default `cpu_kind()`):
+
+  * batch <= 2, K <= 32, large enough (`AVX2_MIN_ELEMENTS`, `PERMUTE_MIN_ELEMENTS`): 'avx2'
+    on AVX2 CPUs; on AVX-512 CPUs 'avx2' for K <= `AVX2_ON_AVX512_MAX_COLORS`, else 'permute';
+  * batch >= `BATCH_MIN`: 'mailman' (its batch kernel) for K <= 17, 'avx2' for K = 18..32;
+  * otherwise 'mailman' (numba, above `AUTO_MIN_ELEMENTS`) or 'dense' (policy-sized layers,
+    K > 64, no numba)."""
+  cpu = cpu_kind() if cpu is None else cpu
+  if cpu not in ("avx512", "avx2", "none"):
+    raise ValueError(f"cpu must be 'avx512', 'avx2' or 'none', got {cpu!r}")
+  block = mailman.block_size(num_colors, cols)
+  mailman_path = _mailman_path(rows, cols, block)
+  if cpu == "none" or num_colors > permute_avx2.MAX_COLORS:
+    return mailman_path
+  bits = permute_avx2.color_bits(num_colors)
+  avx2_min = next(elements for top, elements in AVX2_MIN_ELEMENTS if bits <= top)
+  if batch >= BATCH_MIN:
+    if num_colors <= BATCH_MAILMAN_MAX_COLORS:
+      return mailman_path
+    return "avx2" if rows * cols >= avx2_min else mailman_path
+  if cpu == "avx512" and num_colors > AVX2_ON_AVX512_MAX_COLORS:
+    return "permute" if rows * cols >= PERMUTE_MIN_ELEMENTS else mailman_path
+  return "avx2" if rows * cols >= avx2_min else mailman_path
 
 
 def auto_uses_kernel(rows: int, cols: int, num_colors: int) -> bool:
@@ -82,31 +124,36 @@ class Policy:
 
   `matvec` picks how each layer's product `h W^T` runs:
 
-  * 'auto' (default): per layer, the fastest measured path (`auto_path`): dense BLAS for every
-    layer except large chromatic ones, which keep only their colors and run `core.permute` or
-    the compiled `core.mailman` kernel.  Without numba: all dense.  Chosen for one observation
-    at a time; for batches of 3 or more the mailman kernel's batched form is faster than
-    permute: serve batches with `matvec='mailman'` (or 'dense' for 64 and more at K >= 8).
+  * 'auto' (default): per layer and per batch size, the fastest measured path (`auto_path`, on
+    this CPU's kind `cpu_kind()`): dense BLAS for every layer except large chromatic ones, which
+    keep only their colors and run `core.permute_avx2` (AVX2), `core.permute` (AVX-512) or the
+    compiled `core.mailman` kernel (its batched form for batches of 3 and more).  Without numba:
+    all dense.
   * 'dense': every weight matrix materialised once at load time, one BLAS product per layer.
   * 'mailman': chromatic policies only; every layer keeps its `core.mailman` plan plus the K
     shared values (least memory), compiled kernel if numba is installed, else the NumPy fallback.
   * 'permute': chromatic policies with K <= 32 on an AVX-512 CPU with numba; every layer runs
     `core.permute`.
+  * 'avx2': chromatic policies with K <= 32 on a CPU with AVX2 and FMA (AVX-512 CPUs included:
+    this forces the AVX2 kernel there) and numba; every layer runs `core.permute_avx2`.
 
-  `layer_paths` says what runs per layer: 'dense', 'permute', or the mailman kernel's engine,
-  'numba' or 'numpy'.
+  `layer_paths` says what runs per layer for one observation: 'dense', 'permute', 'avx2', or the
+  mailman kernel's engine, 'numba' or 'numpy'; `paths_for(batch)` for a batch of that size.
   """
 
   def __init__(self, exported: policy_file.ExportedPolicy, matvec: str = "auto"):
     if matvec not in MATVECS:
       raise ValueError(f"matvec must be one of {MATVECS}, got {matvec!r}")
     shared = exported.record.shared_values  # the mailman kernel needs one set of shared values
-    if matvec in ("mailman", "permute") and not shared:
+    if matvec in ("mailman", "permute", "avx2") and not shared:
       raise ValueError(f"the {matvec} matvec is for chromatic policies (shared values), this one is "
                        f"{exported.family}")
     if matvec == "permute" and not (permute.available() and exported.num_colors <= permute.MAX_COLORS):
       raise ValueError(f"the permute matvec needs numba, an AVX-512 CPU and K <= {permute.MAX_COLORS} "
                        f"(K={exported.num_colors}, available: {permute.available()})")
+    if matvec == "avx2" and not (permute_avx2.available() and exported.num_colors <= permute_avx2.MAX_COLORS):
+      raise ValueError(f"the avx2 matvec needs numba, a CPU with AVX2 and FMA and K <= {permute_avx2.MAX_COLORS} "
+                       f"(K={exported.num_colors}, available: {permute_avx2.available()})")
     self.exported = exported
     self.matvec = matvec
     self.family = exported.family
@@ -114,29 +161,50 @@ class Policy:
     self.env = exported.env
     self.obs_clip = np.float32(exported.obs_clip)
     self.obs_mean, self.obs_std = exported.obs_mean, exported.obs_std
+    self._shared = shared
+    self._cpu = cpu_kind()
     mats, self._biases = families.weight_matrices(self.family, exported.spec.layer_sizes, exported.num_colors,
                                                   exported.params(), exported.structure)
     self._values = None if exported.values is None else np.asarray(exported.values, np.float32)
-    # Per layer: a dense (out, in) float32 matrix, a `core.mailman` plan or a `core.permute` plan.
-    self._layers: list = []
-    paths, edge = [], 0
-    for layer, (rows, cols) in enumerate(exported.layer_shapes):
-      path = (matvec if matvec != "auto" else auto_path(rows, cols, exported.num_colors)) if shared else "dense"
-      colors = exported.structure[edge:edge + rows * cols].reshape(rows, cols) if path != "dense" else None
-      if path == "permute":
-        self._layers.append(permute.prepare(colors, exported.num_colors))
-        paths.append("permute")
-      elif path == "mailman":
-        self._layers.append(mailman.prepare(colors, exported.num_colors))
-        paths.append(mailman.backend())
+    # Per layer: its path -> prepared operand (a dense (out, in) float32 matrix, or a kernel's
+    # plan), filled at load for one observation and on first use for other batch sizes.
+    self._plans: list[dict] = [{} for _ in exported.layer_shapes]
+    self.layer_paths = self.paths_for(1)
+    for layer, path in enumerate(self.layer_paths):
+      if path == "dense":
+        self._plans[layer]["dense"] = np.ascontiguousarray(mats[layer], np.float32)
       else:
-        self._layers.append(np.ascontiguousarray(mats[layer], np.float32))
-        paths.append("dense")
-      edge += rows * cols
-    self.layer_paths = tuple(paths)
-    del mats
-    if set(paths) & {"numba", "permute"}:  # compile (or load from numba's disk cache) now, not on the first act
+        self._operand(layer, path)
+    del mats  # large chromatic layers keep only their colors
+    if set(self.layer_paths) & {"numba", "permute", "avx2"}:  # compile (or load from numba's disk cache) now
       self.act(np.zeros(self.obs_dim, np.float32))
+
+  def _path(self, layer: int, batch: int) -> str:
+    rows, cols = self.exported.layer_shapes[layer]
+    if not self._shared:
+      return "dense"
+    if self.matvec == "auto":
+      return auto_path(rows, cols, self.exported.num_colors, batch, cpu=self._cpu)
+    return self.matvec
+
+  def paths_for(self, batch: int) -> tuple[str, ...]:
+    """What runs per layer for `batch` inputs per call: 'dense', 'permute', 'avx2', 'numba' or 'numpy'."""
+    names = {"mailman": mailman.backend()}
+    return tuple(names.get(p, p) for p in (self._path(layer, batch) for layer in range(len(self._plans))))
+
+  def _operand(self, layer: int, path: str):
+    path = "mailman" if path in ("numba", "numpy") else path
+    plans = self._plans[layer]
+    if path not in plans:
+      rows, cols = self.exported.layer_shapes[layer]
+      edge = sum(r * c for r, c in self.exported.layer_shapes[:layer])
+      if path == "dense":  # a batch size that runs this layer dense where one observation does not
+        plans[path] = np.ascontiguousarray(self.weight_matrices()[layer], np.float32)
+      else:
+        colors = self.exported.structure[edge:edge + rows * cols].reshape(rows, cols)
+        prepare = {"permute": permute.prepare, "avx2": permute_avx2.prepare, "mailman": mailman.prepare}[path]
+        plans[path] = prepare(colors, self.exported.num_colors)
+    return path, plans[path]
 
   @property
   def num_colors(self) -> int:
@@ -144,8 +212,8 @@ class Policy:
 
   def weight_matrices(self) -> list[np.ndarray]:
     """Every layer's `(out, in)` float32 weight matrix."""
-    if all(isinstance(layer, np.ndarray) for layer in self._layers):
-      return list(self._layers)
+    if all("dense" in plans for plans in self._plans):
+      return [plans["dense"] for plans in self._plans]
     return families.weight_matrices(self.family, self.exported.spec.layer_sizes, self.num_colors,
                                     self.exported.params(), self.exported.structure)[0]
 
@@ -164,13 +232,17 @@ class Policy:
       # Clipping would silently turn a NaN sensor reading into NaN actions for the robot.
       raise ValueError("obs contains NaN or inf (a failed sensor?); refusing to act on it")
     h = self.normalize(obs)
-    for layer, weights in enumerate(self._layers):
-      if isinstance(weights, np.ndarray):
-        h = h @ weights.T
-      elif isinstance(weights, permute.PermutePlan):
-        h = permute.matvec(self._values, weights, h)
+    batch = int(np.prod(obs.shape[:-1]))
+    for layer in range(len(self._plans)):
+      path, operand = self._operand(layer, self._path(layer, batch))
+      if path == "dense":
+        h = h @ operand.T
+      elif path == "permute":
+        h = permute.matvec(self._values, operand, h)
+      elif path == "avx2":
+        h = permute_avx2.matvec(self._values, operand, h)
       else:
-        h = mailman.matvec(self._values, weights, h)
+        h = mailman.matvec(self._values, operand, h)
       if layer < len(self._biases):
         h = h + self._biases[layer]
       h = np.tanh(h, dtype=np.float32)
