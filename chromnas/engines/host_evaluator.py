@@ -25,13 +25,17 @@ class HostEvaluator(Evaluator):
   Args:
     task: registry name (e.g. `'halfcheetah'`, run as Gymnasium's HalfCheetah-v5).
     spec: the `PolicySpec`.
-    num_workers: worker processes (default: all cores).
+    num_workers: worker processes (default: all cores; with `backend='ray'`, one per CPU of the
+      cluster, re-counted every iteration as nodes join or leave).
     episode_length, action_repeat: control steps per episode and simulator steps per control.
     noise_seed / noise_size: the shared noise table (workers rebuild it from the seed).
     obs_clip: clip of normalised observations.
     max_lost_fraction: an iteration that loses more than this fraction of its episodes to dead
       workers raises `RuntimeError` instead of updating from too little data.
     backend: `'local'` (processes on this machine) or `'ray'` (see `chromnas.engines.ray_pool`).
+    ray_address: the Ray cluster to join (`RayPool`'s `address`).
+    ray_module: the Ray API for the `'ray'` backend (default `import ray`; a simulated transport
+      in `experiments.bench_scaling`).
   """
 
   jittable = False
@@ -40,7 +44,7 @@ class HostEvaluator(Evaluator):
                episode_length: int | None = None, action_repeat: int = 1, noise_seed: int = 0,
                noise_size: int = noise_lib.DEFAULT_SIZE, obs_clip: float = 10.0, max_lost_fraction: float = 0.5,
                job_timeout: float = 600.0, max_retries: int = 2, backend: str = "local", env_kwargs=None,
-               ray_address: str | None = None):
+               ray_address: str | None = None, ray_module=None):
     et = tasks.engine_task(task, "host")
     if (et.obs_dim, et.act_dim) != (spec.obs_dim, spec.act_dim):
       raise ValueError(f"host task {task} has (obs, act) = ({et.obs_dim}, {et.act_dim}), the policy expects "
@@ -57,13 +61,15 @@ class HostEvaluator(Evaluator):
     cfg = WorkerConfig(make=et.make, env_kwargs=env_kwargs, family=spec.family, layer_sizes=spec.layer_sizes,
                        num_colors=spec.num_colors, noise_seed=noise_seed, noise_size=noise_size,
                        episode_length=self.episode_length, action_repeat=action_repeat, obs_clip=obs_clip)
-    num_workers = num_workers or os.cpu_count() or 1
     if backend == "local":
-      self.pool = host_pool.HostPool(cfg, num_workers, job_timeout=job_timeout, max_retries=max_retries)
+      self.pool = host_pool.HostPool(cfg, num_workers or os.cpu_count() or 1, job_timeout=job_timeout,
+                                     max_retries=max_retries)
     elif backend == "ray":
       from chromnas.engines import ray_pool
-      self.pool = ray_pool.RayPool(cfg, num_workers, job_timeout=job_timeout, max_retries=max_retries,
-                                   address=ray_address)
+      # No count given: one actor per CPU of the cluster, following nodes that join or leave.
+      self.pool = ray_pool.RayPool(cfg, num_workers or None, job_timeout=job_timeout, max_retries=max_retries,
+                                   address=ray_address, max_batch=ray_pool.BATCH,
+                                   ray_module=ray_module)
     else:
       raise ValueError(f"unknown host backend {backend!r}; use 'local' or 'ray'")
     if (self.pool.obs_dim, self.pool.act_dim) != (spec.obs_dim, spec.act_dim):
