@@ -167,3 +167,14 @@ def test_host_matvec_under_jit_and_vmap():
   np.testing.assert_allclose(out, np.stack([expected, -expected]), **_tol(21))
   with pytest.raises(ValueError, match="trailing size"):
     mailman.host_matvec(values, plan, x[:, :20])
+
+
+def test_host_matvec_runs_the_avx2_plan():
+  """`host_matvec` dispatches an AVX2 plan to its own kernel (skipped where the CPU lacks AVX2)."""
+  from chromnas.core import permute_avx2
+  if not permute_avx2.available():
+    pytest.skip("no AVX2 kernel on this machine")
+  colors, values, x, expected = _problem(3, 64, 40, 17, (4,))
+  plan = permute_avx2.prepare(colors, 17)
+  out = jax.jit(lambda v, xs: mailman.host_matvec(v, plan, xs))(values, x)
+  np.testing.assert_allclose(out, expected, **_tol(40))

@@ -52,6 +52,7 @@ import numpy as np
 
 from chromnas.core import mailman as host_mailman
 from chromnas.core import permute
+from chromnas.core import permute_avx2
 
 MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
 MAX_TABLE = 1 << 20  # caps K^b, the table size per block
@@ -137,8 +138,9 @@ def host_matvec(values: jax.Array, plan, x: jax.Array) -> jax.Array:
   """`x @ values[colors].T` by the NumPy runtime's CPU kernels on the host, from JAX.
 
   `values (K,)`, `x (cols,)` or `(..., cols)` -> `(..., rows)` float32, for a plan from
-  `chromnas.core.mailman.prepare(colors, K)` (numba if installed) or `chromnas.core.permute.prepare`
-  (AVX-512; `chromnas.core.runtime.auto_path` says which is faster for a shape and K); static:
+  `chromnas.core.mailman.prepare(colors, K)` (numba if installed), `chromnas.core.permute.prepare`
+  (AVX-512) or `chromnas.core.permute_avx2.prepare` (AVX2; `chromnas.core.runtime.auto_path` says
+  which is fastest for a shape, K and CPU); static:
   close over it.  A `jax.pure_callback`: works under
   `jit` and `vmap` (inputs batched together become one batched kernel call), has no gradient,
   and runs on the host CPU (on an accelerator every call would copy `x` and `y` across).
@@ -146,7 +148,8 @@ def host_matvec(values: jax.Array, plan, x: jax.Array) -> jax.Array:
   x = jnp.asarray(x, jnp.float32)
   values = jnp.asarray(values, jnp.float32)
   plan.check_operands(values.shape, x.shape)
-  kernel = permute.matvec if isinstance(plan, permute.PermutePlan) else host_mailman.matvec
+  kernels = {permute.PermutePlan: permute.matvec, permute_avx2.Avx2Plan: permute_avx2.matvec}
+  kernel = kernels.get(type(plan), host_mailman.matvec)
 
   def callback(v, xs):
     # Under vmap both carry the vmapped axes first (size 1 where not batched); x also has its
