@@ -39,6 +39,11 @@ for trial in "$@"; do
     enas_elite) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
                        --config.controller.elite_size=16) ;;
     enas_elite_s4) flags=(--config.partition_source=enas --config.controller.elite_size=16) ;;
+    enas_elite_peak6) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                             --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
+                             --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
+    enas_elite_s4w) flags=(--config.partition_source=enas --config.controller.elite_size=32
+                           --config.controller.elite_weight=3.0) ;;
     enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
     *) echo "unknown trial ${trial}" >&2; exit 2 ;;
   esac
