@@ -56,6 +56,29 @@ def test_missing_checkpoints_never_overwrite_results(tmp_path):
   assert (tmp_path / "best_policy.npz").read_bytes() == best and (tmp_path / "metrics.csv").read_bytes() == metrics
 
 
+def test_a_run_killed_before_its_first_checkpoint_restarts_identically(tmp_path):
+  """A kill -9 before the first checkpoint leaves metrics rows and maybe a best policy but no
+  checkpoint: the rerun restarts at iteration 0 and recomputes the same rows."""
+  reference = tmp_path / "reference"
+  assert _train(reference, "--config.num_iterations=4", "--config.checkpoint_every=3").returncode == 0
+  killed = tmp_path / "killed"
+  assert _train(killed, "--config.num_iterations=4", "--config.checkpoint_every=3").returncode == 0
+  import shutil
+  shutil.rmtree(killed / "checkpoints")  # what a kill -9 before iteration 3's save leaves
+  os.remove(killed / "latest_policy.npz")
+  lines = (killed / "metrics.csv").read_text().splitlines()
+  (killed / "metrics.csv").write_text("\n".join(lines[:3]) + "\n")  # header + iterations 1-2
+  again = _train(killed, "--config.num_iterations=4", "--config.checkpoint_every=3")
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert "before its first checkpoint" in again.stdout
+
+  def strip_timing(path):
+    import csv
+    return [{k: v for k, v in r.items() if k not in ("steps_per_s", "wall_s")} for r in csv.DictReader(open(path))]
+
+  assert strip_timing(killed / "metrics.csv") == strip_timing(reference / "metrics.csv")
+
+
 def test_a_flipped_byte_in_a_checkpoint_is_caught(tmp_path):
   store = checkpointing.CheckpointStore(str(tmp_path / "ck"), keep=3)
   old = {"a": np.arange(4096, dtype=np.float32), "b": np.ones((3,), np.int32)}

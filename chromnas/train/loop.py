@@ -82,15 +82,26 @@ def check_same_run(identity: dict, workdir: str) -> None:
 _MISSING = object()
 
 
-def _check_no_orphan_results(workdir: str) -> None:
+def _check_no_orphan_results(workdir: str, checkpoint_every: int) -> None:
   """Refuses to start afresh over the results of an earlier run whose checkpoints are gone:
-  restarting at iteration 0 would truncate its metrics and overwrite its best policy."""
+  restarting at iteration 0 would truncate its metrics and overwrite its best policy.
+
+  The one exception is a run of the same config (the caller checked `config.json`) killed before
+  its first checkpoint: it wrote no `latest_policy.npz` (written with every checkpoint) and at
+  most `checkpoint_every` metrics rows.  Its iterations depend only on the seed, so a restart
+  recomputes exactly those rows and that best policy: nothing is lost."""
   found = [name for name in ("best_policy.npz", "latest_policy.npz") if os.path.exists(os.path.join(workdir, name))]
   metrics = os.path.join(workdir, "metrics.csv")
+  rows = 0
   if os.path.exists(metrics):
     with open(metrics) as f:
-      if sum(1 for _ in f) > 1:
-        found.append("metrics.csv")
+      rows = max(sum(1 for _ in f) - 1, 0)
+    if rows:
+      found.append("metrics.csv")
+  if found and "latest_policy.npz" not in found and rows <= checkpoint_every:
+    print(f"restarting {workdir} at iteration 0: its earlier run stopped after {rows} iteration(s), before its "
+          "first checkpoint, and is recomputed identically", flush=True)
+    return
   if found:
     raise ValueError(f"{workdir} holds results of an earlier run ({', '.join(found)}) but no checkpoint to resume "
                      "from; they are left untouched: use another --workdir, or move them away to start afresh")
@@ -127,7 +138,7 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
     check_same_run(run.identity, workdir)
     restored = store.restore_latest(state)
     if restored is None:
-      _check_no_orphan_results(workdir)
+      _check_no_orphan_results(workdir, sched.checkpoint_every)
     else:
       step, state, meta = restored
       env_steps, wall_offset = int(meta["env_steps"]), float(meta["wall_s"])
