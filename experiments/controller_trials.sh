@@ -44,6 +44,8 @@ for trial in "$@"; do
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
     enas_elite_s4w) flags=(--config.partition_source=enas --config.controller.elite_size=32
                            --config.controller.elite_weight=3.0) ;;
+    row) flags=() ;;
+    row_fd) flags=(--config.estimator=forward_fd) ;;
     enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
     *) echo "unknown trial ${trial}" >&2; exit 2 ;;
   esac
