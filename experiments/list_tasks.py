@@ -1,4 +1,5 @@
 """Prints the task registry: engines, Brax backends, observation/action sizes, episode lengths.
+A task's brax engine may appear twice: Brax's own model, and Gymnasium's on MJX (backend mjx_gym).
 
   python -m experiments.list_tasks [--debug]
 """
@@ -19,7 +20,10 @@ def table(include_debug: bool = False) -> str:
     if name.startswith("debug_") and not include_debug:
       continue
     poster = "" if task.poster_dims is None else f"({task.poster_dims[0]},{task.poster_dims[1]})"
-    for engine, et in task.engines.items():
+    rows = list(task.engines.items())
+    if name in tasks.MJX_GYM_TASKS:  # the brax engine's Gymnasium-faithful variant (backend mjx_gym)
+      rows.append(("brax", tasks.MJX_GYM_TASKS[name]))
+    for engine, et in rows:
       impl = et.make + (f"  [{', '.join(et.backends)}]" if et.backends else "")
       lines.append(f"{name:<12} {engine:<6} {et.obs_dim:>4} {et.act_dim:>4} {et.episode_length:>8} {poster:>9}  {impl}")
   notes = [f"  {n}: {t.note}" for n, t in tasks.TASKS.items() if t.note and (include_debug or not n.startswith("debug_"))]

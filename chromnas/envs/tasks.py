@@ -1,8 +1,8 @@
 """Task registry: one name per task, the engines that provide it, and their sizes.
 
 `engine` is `"brax"` (jit/vmap rollouts on an accelerator; `backend` picks the Brax
-pipeline) or `"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet
-environments).  Sizes are static so configs can be validated before anything compiles;
+pipeline, or `"mjx_gym"`: Gymnasium v5's own models and rules on MJX, `MJX_GYM_TASKS`) or
+`"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet environments).  Sizes are static so configs can be validated before anything compiles;
 `tests/test_tasks.py` checks them against the real environments.
 
 The registry is data: each engine's environment is named by a maker string, and this module
@@ -17,7 +17,8 @@ import functools
 import importlib
 from typing import Any, Callable
 
-BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
+MJX_GYM = "mjx_gym"  # brax-engine backend of the Gymnasium-faithful MJX tasks (`chromnas.envs.mjx_gym`)
+BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx", MJX_GYM)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,24 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 ]}
 
 
+def _mjx_gym(name, obs, act, length=1000):
+  """Gymnasium v5's task on MJX (`chromnas.envs.mjx_gym`): Gymnasium's sizes, not Brax's."""
+  return EngineTask(obs, act, length, f"chromnas.envs.mjx_gym:make_brax:{name}", (MJX_GYM,))
+
+
+# The brax engine's tasks under `backend='mjx_gym'`: Gymnasium's XMLs, observations, rewards and
+# terminations, so that policies trained on them transfer to the host engine's Gymnasium tasks.
+MJX_GYM_TASKS: dict[str, EngineTask] = {
+    "halfcheetah": _mjx_gym("halfcheetah", 17, 6),
+    "hopper": _mjx_gym("hopper", 11, 3),
+    "walker2d": _mjx_gym("walker2d", 17, 6),
+    "swimmer": _mjx_gym("swimmer", 8, 2),
+    "ant": _mjx_gym("ant", 105, 8),
+    "reacher": _mjx_gym("reacher", 10, 2, 50),
+    "pusher": _mjx_gym("pusher", 23, 7, 100),
+}
+
+
 def register(task: Task) -> None:
   """Adds (or replaces) a task in the registry."""
   TASKS[task.name] = task
@@ -107,6 +126,11 @@ def engine_task(name: str, engine: str, backend: str | None = None) -> EngineTas
     raise ValueError(f"task {name!r} is not provided by the {engine} engine (it has: {', '.join(task.engines)})")
   et = task.engines[engine]
   if engine == "brax":
+    if backend == MJX_GYM:
+      if name not in MJX_GYM_TASKS:
+        raise ValueError(f"task {name!r} has no Gymnasium-faithful MJX version (backend {MJX_GYM!r}); "
+                         f"those are: {', '.join(MJX_GYM_TASKS)}")
+      return MJX_GYM_TASKS[name]
     if backend not in BRAX_BACKENDS:
       raise ValueError(f"unknown brax backend {backend!r}; use one of {BRAX_BACKENDS}")
     if backend not in et.backends:
