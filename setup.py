@@ -22,7 +22,12 @@ HOST = ["gymnasium[mujoco]>=1.4,<2", "pybullet>=3.2.7"]
 RAY = ["ray[default]>=2.40"]
 RENDER = ["imageio>=2.30", "imageio-ffmpeg>=0.5"]  # GIF (Pillow) and MP4 writing for experiments.render
 FAST = ["numba>=0.68"]  # compiled chromatic matvec in the NumPy runtime (chromnas.core.mailman)
-TEST = ["pytest>=8", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST
+ONNX = ["onnx>=1.14", "onnxruntime>=1.16"]  # ONNX export of policy files (chromnas.export.onnx_export) and its check
+# Seed statistics of the reports (chromnas.seed_stats): rliable's IQM and bootstrap intervals.  rliable
+# imports arch, whose 7.x releases fail to import beside pandas 3 and whose 8.x rejects rliable's
+# bootstrap arguments; these ranges import and run together.
+STATS = ["rliable>=1.2", "arch>=7,<8", "pandas<3"]
+TEST = ["pytest>=8", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST + ONNX + STATS
 
 setup(
     name="chromnas",
@@ -34,5 +39,5 @@ setup(
     packages=find_packages(include=["chromnas", "chromnas.*", "experiments", "experiments.*", "configs", "configs.*"]),
     python_requires=">=3.10",
     install_requires=CORE,
-    extras_require={"host": HOST, "ray": RAY, "render": RENDER, "fast": FAST, "test": TEST, "all": HOST + RAY + TEST},
+    extras_require={"host": HOST, "ray": RAY, "render": RENDER, "fast": FAST, "onnx": ONNX, "stats": STATS, "test": TEST, "all": HOST + RAY + TEST},
 )
