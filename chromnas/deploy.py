@@ -62,9 +62,9 @@ def make_judge_env(task: str, **env_kwargs):
   return host_envs.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
 
 
-def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
-  """Returns `(returns (episodes,), env description)` of the compact policy at `path`, run by
-  the NumPy runtime (`runtime.Policy.act`) on `episodes` fresh episodes seeded `seed, seed+1, ...`.
+def episode_returns(act, task: str, episodes: int, seed: int = 0) -> tuple[np.ndarray, str]:
+  """Returns `(returns (episodes,), env description)` of any `act(obs) -> action` on `task`'s
+  judge environment, episode `e` reset with seed `seed + e`.
 
   Each episode runs until termination or the task's episode length; actions in `[-1, 1]` are
   mapped onto the environment's bounded action box.  A diverging episode returns NaN.
@@ -72,10 +72,6 @@ def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | No
   from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
   if not (isinstance(episodes, int) and episodes >= 1):
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-  policy = runtime.load_policy(path)
-  task = task or policy.env
-  if not task:
-    raise ValueError(f"{path} does not name its task; pass task=")
   env, length, name = make_judge_env(task)
   scale = host_episode.action_scaler(env.action_space) or (lambda a: a)
   returns = np.empty((episodes,), np.float64)
@@ -87,7 +83,7 @@ def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | No
         if not np.all(np.isfinite(obs)):  # the simulator diverged: the episode counts as NaN
           total = math.nan
           break
-        obs, reward, terminated, truncated, _ = env.step(scale(policy.act(obs)))
+        obs, reward, terminated, truncated, _ = env.step(scale(act(obs)))
         total += float(reward)
         if terminated or truncated or not math.isfinite(total):
           break
@@ -95,3 +91,16 @@ def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | No
   finally:
     env.close()
   return returns, name
+
+
+def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
+  """Returns `(returns (episodes,), env description)` of the compact policy at `path`, run by
+  the NumPy runtime (`runtime.Policy.act`) on `episodes` fresh episodes seeded `seed, seed+1, ...`
+  (`episode_returns`)."""
+  if not (isinstance(episodes, int) and episodes >= 1):
+    raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+  policy = runtime.load_policy(path)
+  task = task or policy.env
+  if not task:
+    raise ValueError(f"{path} does not name its task; pass task=")
+  return episode_returns(policy.act, task, episodes, seed)
