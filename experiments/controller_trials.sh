@@ -42,6 +42,15 @@ for trial in "$@"; do
     enas_elite_peak6) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
                              --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
+    enas_elite_peak6_lr03) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                                  --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
+                                  --config.controller.learning_rate=0.03 --config.controller.elite_size=16) ;;
+    enas_elite_peak6_ent) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                                 --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.001
+                                 --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
+    enas_elite_peak5) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+                             --config.controller.init_logit_peak=5.0 --config.controller.entropy_coef=0.0
+                             --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
     enas_elite_s4w) flags=(--config.partition_source=enas --config.controller.elite_size=32
                            --config.controller.elite_weight=3.0) ;;
     row) flags=() ;;
