@@ -3,6 +3,7 @@
 The check reads the file back with the NumPy runtime and compares its actions with the
 bundle's own NumPy forward pass on a few random observations.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,7 @@ import math
 import numpy as np
 
 from chromnas.core import bundle as bundle_lib
-from chromnas.core import policy_file
-from chromnas.core import forward
-from chromnas.core import families
-from chromnas.core import runtime
+from chromnas.core import families, forward, policy_file, runtime
 
 
 def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> str:
@@ -27,35 +25,45 @@ def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> 
   spec = bundle.spec
   obs = np.random.default_rng(0).normal(0.0, 1.0, (4, spec.obs_dim)).astype(np.float32) * bundle.obs_std
   obs += bundle.obs_mean
-  mats, biases = families.weight_matrices(spec.family, (spec.obs_dim, *spec.hidden, spec.act_dim),
-                                              spec.num_colors, bundle.params, bundle.structure)
-  expected = forward.forward(mats, biases, forward.normalize(obs, bundle.obs_mean, bundle.obs_std,
-                                                                      bundle.obs_clip))
+  mats, biases = families.weight_matrices(
+    spec.family, (spec.obs_dim, *spec.hidden, spec.act_dim), spec.num_colors, bundle.params, bundle.structure
+  )
+  expected = forward.forward(mats, biases, forward.normalize(obs, bundle.obs_mean, bundle.obs_std, bundle.obs_clip))
   err = float(np.max(np.abs(policy.act(obs) - expected)))
   if err > 1e-5:
     raise RuntimeError(f"the exported policy does not reproduce the bundle (max action error {err:.2e})")
   decoded = policy_file.read_policy(out)
   payload = math.ceil(decoded.payload_bits / 8)
   extra = f" {decoded.values_label}" if decoded.values_label else ""
-  return (f"{out}: {bundle.env or '?'} {spec.family} {spec.architecture}{extra} policy ({which}), "
-          f"{size} bytes ({payload} bytes = {decoded.payload_bits} bits of values, biases and structure; "
-          f"{size - payload} bytes of header, normaliser and checksum), format v{decoded.version}")
+  return (
+    f"{out}: {bundle.env or '?'} {spec.family} {spec.architecture}{extra} policy ({which}), "
+    f"{size} bytes ({payload} bytes = {decoded.payload_bits} bits of values, biases and structure; "
+    f"{size - payload} bytes of header, normaliser and checksum), format v{decoded.version}"
+  )
 
 
 # The standard tasks are judged on Gymnasium's own v5 environments, not on the lean copies the
 # host workers step (`chromnas.envs.mujoco_tasks`), so a zoo figure never depends on our own physics
 # loop.  Other tasks use the host environment of the task registry.
-GYMNASIUM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
-                 "swimmer": "Swimmer-v5"}
+GYMNASIUM_IDS = {
+  "halfcheetah": "HalfCheetah-v5",
+  "hopper": "Hopper-v5",
+  "walker2d": "Walker2d-v5",
+  "swimmer": "Swimmer-v5",
+}
 
 
 def make_judge_env(task: str, **env_kwargs):
   """The environment a policy file of `task` is judged on: `(env, episode_length, description)`."""
-  from chromnas.envs import host_envs  # pylint: disable=g-import-not-at-top
-  from chromnas.envs import tasks  # pylint: disable=g-import-not-at-top
+  from chromnas.envs import (
+    host_envs,  # pylint: disable=g-import-not-at-top
+    tasks,  # pylint: disable=g-import-not-at-top
+  )
+
   et = tasks.engine_task(task, "host")
   if task in GYMNASIUM_IDS:
     import gymnasium  # pylint: disable=g-import-not-at-top
+
     env_id = GYMNASIUM_IDS[task]
     return gymnasium.make(env_id, max_episode_steps=et.episode_length, **env_kwargs), et.episode_length, env_id
   kwargs = {"max_episode_steps": et.episode_length, **env_kwargs}
@@ -70,6 +78,7 @@ def episode_returns(act, task: str, episodes: int, seed: int = 0) -> tuple[np.nd
   mapped onto the environment's bounded action box.  A diverging episode returns NaN.
   """
   from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
+
   if not (isinstance(episodes, int) and episodes >= 1):
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
   env, length, name = make_judge_env(task)

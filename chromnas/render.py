@@ -7,6 +7,7 @@ Minitaur.  On a machine without a display set `MUJOCO_GL=egl` before MuJoCo is i
 `experiments.render` binary does).  Files are written by imageio: GIFs through Pillow, MP4s
 through imageio-ffmpeg (`pip install "chromnas[render]"`).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,6 @@ import numpy as np
 from chromnas import deploy
 from chromnas.core import runtime
 
-
 # The locomotion models ship a camera named "track" that follows the centre of mass; a fast
 # runner leaves the view of Gymnasium's default free camera within a few seconds.
 TRACKED = ("halfcheetah", "hopper", "walker2d", "swimmer", "ant")
@@ -27,6 +27,7 @@ def _mujoco_camera_frame(env, renderer):
   """A frame of an environment exposing `model` / `data` (our arm tasks), seen from a fixed
   camera framing the whole model."""
   import mujoco  # pylint: disable=g-import-not-at-top
+
   cam = mujoco.MjvCamera()
   cam.lookat[:] = env.model.stat.center
   cam.distance = 1.6 * env.model.stat.extent
@@ -38,17 +39,26 @@ def _mujoco_camera_frame(env, renderer):
 def _pybullet_frame(env, width: int, height: int):
   """A frame of the Minitaur from a camera following its base (PyBullet's software renderer)."""
   import pybullet  # pylint: disable=g-import-not-at-top
+
   cid = env._cid  # pylint: disable=protected-access
   pos, _ = pybullet.getBasePositionAndOrientation(env._robot, physicsClientId=cid)  # pylint: disable=protected-access
   view = pybullet.computeViewMatrixFromYawPitchRoll(pos, 1.0, 30.0, -25.0, 0.0, 2, physicsClientId=cid)
   proj = pybullet.computeProjectionMatrixFOV(60.0, width / height, 0.05, 20.0, physicsClientId=cid)
-  _, _, rgba, _, _ = pybullet.getCameraImage(width, height, view, proj, renderer=pybullet.ER_TINY_RENDERER,
-                                             physicsClientId=cid)
+  _, _, rgba, _, _ = pybullet.getCameraImage(
+    width, height, view, proj, renderer=pybullet.ER_TINY_RENDERER, physicsClientId=cid
+  )
   return np.asarray(rgba, np.uint8).reshape(height, width, 4)[:, :, :3]
 
 
-def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int = 320, height: int = 240,
-                  max_steps: int | None = None, every: int = 1) -> list[np.ndarray]:
+def render_frames(
+  policy_path: str,
+  episodes: int = 1,
+  seed: int = 0,
+  width: int = 320,
+  height: int = 240,
+  max_steps: int | None = None,
+  every: int = 1,
+) -> list[np.ndarray]:
   """Frames `(height, width, 3)` uint8 of `episodes` episodes of the policy file at `policy_path`.
 
   Episode `e` is seeded `seed + e` and runs until termination, the task's episode length or
@@ -59,6 +69,7 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
   if width < 16 or height < 16 or every < 1:
     raise ValueError(f"need width, height >= 16 and every >= 1, got {width}x{height}, every={every}")
   from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
+
   policy = runtime.load_policy(policy_path)
   task = policy.env
   if task in deploy.GYMNASIUM_IDS or task in ("reacher", "pusher", "ant"):
@@ -73,6 +84,7 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
       grab = lambda: _pybullet_frame(env, width, height)  # noqa: E731
     else:
       import mujoco  # pylint: disable=g-import-not-at-top
+
       renderer = mujoco.Renderer(env.model, height=height, width=width)
       grab = lambda: _mujoco_camera_frame(env, renderer)  # noqa: E731
   length = min(length, max_steps) if max_steps else length
@@ -96,6 +108,7 @@ def render_frames(policy_path: str, episodes: int = 1, seed: int = 0, width: int
 def write_video(frames, path: str, fps: float = 30.0) -> str:
   """Writes frames to `path` (`.gif` or `.mp4`, chosen by the extension) and returns it."""
   import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
+
   ext = os.path.splitext(path)[1].lower()
   if ext not in (".gif", ".mp4"):
     raise ValueError(f"{path}: write a .gif or an .mp4")

@@ -7,6 +7,7 @@ evaluation of its compact policy into one csv record; `write_csv` / `read_csv` a
 `render_report` turn the records into `results/reproduction.csv` and `results/REPRODUCTION.md`.
 Nothing here imports JAX: the report can be regenerated on any machine from the csv.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ import dataclasses
 import math
 import os
 import statistics
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from chromnas.train import metrics as metrics_lib
 
@@ -39,61 +40,102 @@ class Row:
 
 _REACHER = "Gymnasium Reacher-v5: 10 observations where the poster's (gym v2) had 11."
 _ANT = "Gymnasium Ant-v5: 105 observations (27 + 78 contact forces) where the poster's Ant-v2 had 111."
-_STRIKER = ("gym's Striker-v2 no longer exists; ours is rebuilt on Gymnasium's Pusher arm with its own reward "
-            "(chromnas/envs/arm_tasks.py): the scale of the returns need not match the poster's.")
+_STRIKER = (
+  "gym's Striker-v2 no longer exists; ours is rebuilt on Gymnasium's Pusher arm with its own reward "
+  "(chromnas/envs/arm_tasks.py): the scale of the returns need not match the poster's."
+)
 _THROWER = _STRIKER.replace("Striker-v2", "Thrower-v2")
-_MINITAUR = ("pybullet_envs' Minitaur no longer imports; ours is rebuilt on pybullet with its layout (28 observations, "
-             "8 leg-model actions; the poster lists (7, 13)), reward = forward progress - 0.005 x energy.")
+_MINITAUR = (
+  "pybullet_envs' Minitaur no longer imports; ours is rebuilt on pybullet with its layout (28 observations, "
+  "8 leg-model actions; the poster lists (7, 13)), reward = forward progress - 0.005 x energy."
+)
 _PUSHER = "Gymnasium Pusher-v5 (100 steps) where the poster used gym's Pusher-v2 (same rules)."
 
 REWARD_ROWS: tuple[Row, ...] = (
-    Row("swimmer_l_chromatic8", "rewards", "swimmer", "Swimmer (8,2) L K=8", 97, 365),
-    Row("reacher_l_chromatic11", "rewards", "reacher", "Reacher (11,2) L K=11", -144, -6, _REACHER),
-    Row("hopper_l_chromatic11", "rewards", "hopper", "Hopper (11,3) L K=11", 216, 999),
-    Row("hopper_h41_chromatic11", "rewards", "hopper", "Hopper (11,3) H41 K=11", 247, 3408),
-    Row("halfcheetah_l_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) L K=17", 1812, 3653),
-    Row("halfcheetah_l_chromatic50", "rewards", "halfcheetah", "HalfCheetah (17,6) L K=50", 1383, 4318),
-    Row("halfcheetah_h41_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) H41 K=17", 2148, 3779),
-    Row("halfcheetah_h41h41_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) H41,H41 K=17", 3036, 5285),
-    Row("walker2d_h41_chromatic17", "rewards", "walker2d", "Walker2d (17,6) H41 K=17", 1943, 3695),
-    Row("pusher_h41_chromatic23", "rewards", "pusher", "Pusher (23,7) H41 K=23", -419, -144, _PUSHER),
-    Row("striker_h41_chromatic23", "rewards", "striker", "Striker (23,7) H41 K=23", -1926, -248, _STRIKER),
-    Row("thrower_h41_chromatic23", "rewards", "thrower", "Thrower (23,7) H41 K=23", -1651, -61, _THROWER),
-    Row("ant_h41h41_chromatic50", "rewards", "ant", "Ant (111,8) H41,H41 K=50", 1047, 1440, _ANT),
-    Row("minitaur_l_chromatic13", "rewards", "minitaur", "Minitaur (7,13) L K=13", 4.84, 7.2, _MINITAUR),
-    Row("minitaur_l_chromatic50", "rewards", "minitaur", "Minitaur (7,13) L K=50", 6.08, 7.91, _MINITAUR),
-    Row("minitaur_h41_chromatic13", "rewards", "minitaur", "Minitaur (7,13) H41 K=13", 7.12, 9.34, _MINITAUR),
+  Row("swimmer_l_chromatic8", "rewards", "swimmer", "Swimmer (8,2) L K=8", 97, 365),
+  Row("reacher_l_chromatic11", "rewards", "reacher", "Reacher (11,2) L K=11", -144, -6, _REACHER),
+  Row("hopper_l_chromatic11", "rewards", "hopper", "Hopper (11,3) L K=11", 216, 999),
+  Row("hopper_h41_chromatic11", "rewards", "hopper", "Hopper (11,3) H41 K=11", 247, 3408),
+  Row("halfcheetah_l_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) L K=17", 1812, 3653),
+  Row("halfcheetah_l_chromatic50", "rewards", "halfcheetah", "HalfCheetah (17,6) L K=50", 1383, 4318),
+  Row("halfcheetah_h41_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) H41 K=17", 2148, 3779),
+  Row("halfcheetah_h41h41_chromatic17", "rewards", "halfcheetah", "HalfCheetah (17,6) H41,H41 K=17", 3036, 5285),
+  Row("walker2d_h41_chromatic17", "rewards", "walker2d", "Walker2d (17,6) H41 K=17", 1943, 3695),
+  Row("pusher_h41_chromatic23", "rewards", "pusher", "Pusher (23,7) H41 K=23", -419, -144, _PUSHER),
+  Row("striker_h41_chromatic23", "rewards", "striker", "Striker (23,7) H41 K=23", -1926, -248, _STRIKER),
+  Row("thrower_h41_chromatic23", "rewards", "thrower", "Thrower (23,7) H41 K=23", -1651, -61, _THROWER),
+  Row("ant_h41h41_chromatic50", "rewards", "ant", "Ant (111,8) H41,H41 K=50", 1047, 1440, _ANT),
+  Row("minitaur_l_chromatic13", "rewards", "minitaur", "Minitaur (7,13) L K=13", 4.84, 7.2, _MINITAUR),
+  Row("minitaur_l_chromatic50", "rewards", "minitaur", "Minitaur (7,13) L K=50", 6.08, 7.91, _MINITAUR),
+  Row("minitaur_h41_chromatic13", "rewards", "minitaur", "Minitaur (7,13) H41 K=13", 7.12, 9.34, _MINITAUR),
 )
 
 _COMPARISON = {  # task -> (config prefix, label, {family: (config suffix, poster reward)})
-    "striker": ("striker_h41", "Striker", _STRIKER, {"chromatic": ("chromatic23", -248), "masked": ("masked25", -967),
-                                                     "toeplitz": ("toeplitz", -129), "circulant": ("circulant", -120),
-                                                     "unstructured": ("unstructured", -117)}),
-    "halfcheetah": ("halfcheetah_h41", "HalfCheetah", "", {"chromatic": ("chromatic17", 3779),
-                                                           "masked": ("masked40", 4806), "toeplitz": ("toeplitz", 2525),
-                                                           "circulant": ("circulant", 1728),
-                                                           "unstructured": ("unstructured", 3614)}),
-    "hopper": ("hopper_h41", "Hopper", "", {"chromatic": ("chromatic11", 3408), "masked": ("masked17", 2196),
-                                            "toeplitz": ("toeplitz", 2749), "circulant": ("circulant", 2680),
-                                            "unstructured": ("unstructured", 2691)}),
-    "walker2d": ("walker2d_h41", "Walker2d", "", {"chromatic": ("chromatic17", 3695), "masked": ("masked19", 1781),
-                                                  "toeplitz": ("toeplitz", 1), "circulant": ("circulant", 3),
-                                                  "unstructured": ("unstructured", 2230)}),
+  "striker": (
+    "striker_h41",
+    "Striker",
+    _STRIKER,
+    {
+      "chromatic": ("chromatic23", -248),
+      "masked": ("masked25", -967),
+      "toeplitz": ("toeplitz", -129),
+      "circulant": ("circulant", -120),
+      "unstructured": ("unstructured", -117),
+    },
+  ),
+  "halfcheetah": (
+    "halfcheetah_h41",
+    "HalfCheetah",
+    "",
+    {
+      "chromatic": ("chromatic17", 3779),
+      "masked": ("masked40", 4806),
+      "toeplitz": ("toeplitz", 2525),
+      "circulant": ("circulant", 1728),
+      "unstructured": ("unstructured", 3614),
+    },
+  ),
+  "hopper": (
+    "hopper_h41",
+    "Hopper",
+    "",
+    {
+      "chromatic": ("chromatic11", 3408),
+      "masked": ("masked17", 2196),
+      "toeplitz": ("toeplitz", 2749),
+      "circulant": ("circulant", 2680),
+      "unstructured": ("unstructured", 2691),
+    },
+  ),
+  "walker2d": (
+    "walker2d_h41",
+    "Walker2d",
+    "",
+    {
+      "chromatic": ("chromatic17", 3695),
+      "masked": ("masked19", 1781),
+      "toeplitz": ("toeplitz", 1),
+      "circulant": ("circulant", 3),
+      "unstructured": ("unstructured", 2230),
+    },
+  ),
 }
 FAMILIES = ("chromatic", "masked", "toeplitz", "circulant", "unstructured")
 
 COMPARISON_CELLS: tuple[Row, ...] = tuple(
-    Row(f"{prefix}_{suffix}", "comparison", task, f"{label} H41 {family}", None, reward, differs)
-    for task, (prefix, label, differs, cells) in _COMPARISON.items()
-    for family, (suffix, reward) in ((f, cells[f]) for f in FAMILIES))
+  Row(f"{prefix}_{suffix}", "comparison", task, f"{label} H41 {family}", None, reward, differs)
+  for task, (prefix, label, differs, cells) in _COMPARISON.items()
+  for family, (suffix, reward) in ((f, cells[f]) for f in FAMILIES)
+)
 
 # The ES core alone against the published ARS benchmark (Mania et al. 2018, linear policies):
 # average return at the same env steps.  `poster_mean` holds ARS's figure.
 ARS_ROWS: tuple[Row, ...] = (
-    Row("ars_halfcheetah_l_unstructured", "ars", "halfcheetah", "HalfCheetah L unstructured (ARS: 12M steps)",
-        4815, None),
-    Row("ars_hopper_l_unstructured", "ars", "hopper", "Hopper L unstructured (ARS: 7M steps)", 3344, None),
-    Row("ars_swimmer_l_unstructured", "ars", "swimmer", "Swimmer L unstructured (ARS: 2M steps)", 355, None),
+  Row(
+    "ars_halfcheetah_l_unstructured", "ars", "halfcheetah", "HalfCheetah L unstructured (ARS: 12M steps)", 4815, None
+  ),
+  Row("ars_hopper_l_unstructured", "ars", "hopper", "Hopper L unstructured (ARS: 7M steps)", 3344, None),
+  Row("ars_swimmer_l_unstructured", "ars", "swimmer", "Swimmer L unstructured (ARS: 2M steps)", 355, None),
 )
 
 ALL_ROWS = REWARD_ROWS + COMPARISON_CELLS + ARS_ROWS
@@ -127,9 +169,28 @@ def rows_for(table: str, names: Sequence[str] = ()) -> list[Row]:
 # ---------------------------------------------------------------------------------------------
 # One seed's record.
 
-FIELDS = ("config", "seed", "task", "env_steps", "budget_env_steps", "wall_s", "machine", "engine",
-          "iterations", "final_reward_mean", "max_reward_max", "best_train_eval", "zoo_mean", "zoo_std", "zoo_max",
-          "zoo_episodes", "judge_env", "steps_to_poster_mean", "wall_to_poster_mean", "policy_bytes")
+FIELDS = (
+  "config",
+  "seed",
+  "task",
+  "env_steps",
+  "budget_env_steps",
+  "wall_s",
+  "machine",
+  "engine",
+  "iterations",
+  "final_reward_mean",
+  "max_reward_max",
+  "best_train_eval",
+  "zoo_mean",
+  "zoo_std",
+  "zoo_max",
+  "zoo_episodes",
+  "judge_env",
+  "steps_to_poster_mean",
+  "wall_to_poster_mean",
+  "policy_bytes",
+)
 
 
 def parse_grid(text: str) -> list[tuple[str, str]]:
@@ -160,29 +221,48 @@ def first_reaching(metrics: list[dict], target: float | None) -> tuple[float, fl
   return math.nan, math.nan
 
 
-def summarize_seed(row: Row, seed: int, workdir: str, zoo_returns: Sequence[float], judge_env: str,
-                   budget: int, machine: str, engine: str, policy_bytes: int) -> dict:
+def summarize_seed(
+  row: Row,
+  seed: int,
+  workdir: str,
+  zoo_returns: Sequence[float],
+  judge_env: str,
+  budget: int,
+  machine: str,
+  engine: str,
+  policy_bytes: int,
+) -> dict:
   """One csv record for a finished seed: training figures from `metrics.csv` and the
   NumPy-runtime evaluation `zoo_returns` of its exported best policy."""
   metrics = read_metrics(workdir)
   last = metrics[-1]
-  tail = metrics[-max(1, len(metrics) // 10):]
+  tail = metrics[-max(1, len(metrics) // 10) :]
   finite = [x for x in zoo_returns if math.isfinite(x)]
   target = row.poster_mean if row.poster_mean is not None else row.poster_max
   steps_to, wall_to = first_reaching(metrics, target)
   return {
-      "config": row.config, "seed": seed, "task": row.task, "env_steps": int(last["env_steps"]),
-      "budget_env_steps": int(budget), "wall_s": round(last["wall_s"], 1), "machine": machine, "engine": engine,
-      "iterations": int(last["iteration"]),
-      "final_reward_mean": round(statistics.fmean(r["reward_mean"] for r in tail), 3),
-      "max_reward_max": round(max(r["reward_max"] for r in metrics), 3),
-      "best_train_eval": round(max((r["eval_return"] for r in metrics if math.isfinite(r["eval_return"])),
-                                   default=math.nan), 3),
-      "zoo_mean": round(statistics.fmean(finite), 3) if finite else math.nan,
-      "zoo_std": round(statistics.pstdev(finite), 3) if finite else math.nan,
-      "zoo_max": round(max(finite), 3) if finite else math.nan,
-      "zoo_episodes": len(zoo_returns), "judge_env": judge_env,
-      "steps_to_poster_mean": steps_to, "wall_to_poster_mean": wall_to, "policy_bytes": int(policy_bytes),
+    "config": row.config,
+    "seed": seed,
+    "task": row.task,
+    "env_steps": int(last["env_steps"]),
+    "budget_env_steps": int(budget),
+    "wall_s": round(last["wall_s"], 1),
+    "machine": machine,
+    "engine": engine,
+    "iterations": int(last["iteration"]),
+    "final_reward_mean": round(statistics.fmean(r["reward_mean"] for r in tail), 3),
+    "max_reward_max": round(max(r["reward_max"] for r in metrics), 3),
+    "best_train_eval": round(
+      max((r["eval_return"] for r in metrics if math.isfinite(r["eval_return"])), default=math.nan), 3
+    ),
+    "zoo_mean": round(statistics.fmean(finite), 3) if finite else math.nan,
+    "zoo_std": round(statistics.pstdev(finite), 3) if finite else math.nan,
+    "zoo_max": round(max(finite), 3) if finite else math.nan,
+    "zoo_episodes": len(zoo_returns),
+    "judge_env": judge_env,
+    "steps_to_poster_mean": steps_to,
+    "wall_to_poster_mean": wall_to,
+    "policy_bytes": int(policy_bytes),
   }
 
 
@@ -219,6 +299,7 @@ def read_csv(path: str) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------
 # The report.
+
 
 def _fmt(x: float, digits: int = 1) -> str:
   if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -271,17 +352,23 @@ def aggregate(row: Row, records: list[dict]) -> dict | None:
   best = max(recs, key=lambda r: r["zoo_mean"] if math.isfinite(r["zoo_mean"]) else -math.inf)
   reach = [r for r in recs if math.isfinite(r["steps_to_poster_mean"])]
   return {
-      "seeds": len(recs), "zoo_mean": _mean_spread(zoo_means), "zoo_best_mean": best["zoo_mean"],
-      "zoo_max": max(r["zoo_max"] for r in recs), "best_seed": int(best["seed"]),
-      "train_mean": _mean_spread([r["final_reward_mean"] for r in recs]),
-      "train_max": max(r["max_reward_max"] for r in recs),
-      "env_steps": statistics.fmean(r["env_steps"] for r in recs),
-      "wall_s": statistics.fmean(r["wall_s"] for r in recs),
-      "machine": best["machine"], "engine": best["engine"], "judge_env": best["judge_env"],
-      "episodes": int(best["zoo_episodes"]), "bytes": int(best["policy_bytes"]),
-      "steps_to": min((r["steps_to_poster_mean"] for r in reach), default=math.nan),
-      "wall_to": min((r["wall_to_poster_mean"] for r in reach), default=math.nan),
-      "reached": f"{len(reach)}/{len(recs)}",
+    "seeds": len(recs),
+    "zoo_mean": _mean_spread(zoo_means),
+    "zoo_best_mean": best["zoo_mean"],
+    "zoo_max": max(r["zoo_max"] for r in recs),
+    "best_seed": int(best["seed"]),
+    "train_mean": _mean_spread([r["final_reward_mean"] for r in recs]),
+    "train_max": max(r["max_reward_max"] for r in recs),
+    "env_steps": statistics.fmean(r["env_steps"] for r in recs),
+    "wall_s": statistics.fmean(r["wall_s"] for r in recs),
+    "machine": best["machine"],
+    "engine": best["engine"],
+    "judge_env": best["judge_env"],
+    "episodes": int(best["zoo_episodes"]),
+    "bytes": int(best["policy_bytes"]),
+    "steps_to": min((r["steps_to_poster_mean"] for r in reach), default=math.nan),
+    "wall_to": min((r["wall_to_poster_mean"] for r in reach), default=math.nan),
+    "reached": f"{len(reach)}/{len(recs)}",
   }
 
 
@@ -319,59 +406,80 @@ reward shift of Hopper and Walker2d.
 """
 
 
-def render_report(records: list[dict], *, command: str, rows: Sequence[Row] = ALL_ROWS,
-                  settings: dict | None = None) -> str:
+def render_report(
+  records: list[dict], *, command: str, rows: Sequence[Row] = ALL_ROWS, settings: dict | None = None
+) -> str:
   """`results/REPRODUCTION.md` from the csv records (never edited by hand).  `settings` maps a
   config name to a short text of its non-default training settings (shown in a column)."""
   settings = settings or {}
-  lines = ["# Reproduction of the poster's tables", "",
-           "Generated by `python -m experiments.reproduce` from `results/reproduction.csv`; do not edit by hand.",
-           f"Regenerate (resumes, skipping finished seeds): `{command}`", ""]
+  lines = [
+    "# Reproduction of the poster's tables",
+    "",
+    "Generated by `python -m experiments.reproduce` from `results/reproduction.csv`; do not edit by hand.",
+    f"Regenerate (resumes, skipping finished seeds): `{command}`",
+    "",
+  ]
   reward_rows = [r for r in rows if r.table == "rewards"]
   comp_rows = [r for r in rows if r.table == "comparison"]
   aggs = {r.config: aggregate(r, records) for r in rows}
   done_rewards = [r for r in reward_rows if aggs[r.config]]
   mean_hits = sum(1 for r in done_rewards if aggs[r.config]["zoo_best_mean"] >= r.poster_mean)
   max_hits = sum(1 for r in done_rewards if aggs[r.config]["zoo_max"] >= r.poster_max)
-  lines += ["## Summary", "",
-            f"- Reward table: {len(done_rewards)} of {len(reward_rows)} rows measured; the zoo policy reaches the "
-            f"poster's Mean Reward on **{mean_hits}** and has an episode at or above its Max Reward on "
-            f"**{max_hits}**.",
-            f"- Comparison table: {sum(1 for r in comp_rows if aggs[r.config])} of {len(comp_rows)} cells measured.",
-            ""]
-  lines += ["## Rewards when using Chromatic Networks", "",
-            "| row | poster mean | poster max | zoo mean | | zoo max | | train mean | train max | budget | env steps "
-            "| wall | reached poster mean at | seeds | machine | settings | task differs |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  lines += [
+    "## Summary",
+    "",
+    f"- Reward table: {len(done_rewards)} of {len(reward_rows)} rows measured; the zoo policy reaches the "
+    f"poster's Mean Reward on **{mean_hits}** and has an episode at or above its Max Reward on "
+    f"**{max_hits}**.",
+    f"- Comparison table: {sum(1 for r in comp_rows if aggs[r.config])} of {len(comp_rows)} cells measured.",
+    "",
+  ]
+  lines += [
+    "## Rewards when using Chromatic Networks",
+    "",
+    "| row | poster mean | poster max | zoo mean | | zoo max | | train mean | train max | budget | env steps "
+    "| wall | reached poster mean at | seeds | machine | settings | task differs |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ]
   for r in reward_rows:
     a = aggs[r.config]
     if a is None:
-      lines.append(f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {_fmt(r.poster_max)} | not run "
-                   f"| | | | | | | | | | | | {settings.get(r.config, '')} | {'yes' if r.differs else ''} |")
+      lines.append(
+        f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {_fmt(r.poster_max)} | not run "
+        f"| | | | | | | | | | | | {settings.get(r.config, '')} | {'yes' if r.differs else ''} |"
+      )
       continue
     lines.append(
-        f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {_fmt(r.poster_max)} | {_zoo_cell(a)} | "
-        f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {_mark(a['zoo_max'], r.poster_max)} | "
-        f"{a['train_mean']} | {_fmt(a['train_max'])} | {_steps(_budget(records, r))} | {_steps(a['env_steps'])} | "
-        f"{_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, {_minutes(a['wall_to'])} ({a['reached']}) | "
-        f"{a['seeds']} | {a['machine']} | {settings.get(r.config, '')} | {'yes' if r.differs else ''} |")
-  lines += ["", "## Comparisons to other methods (H41 policies)", "",
-            "| cell | family | poster reward | zoo mean | | zoo max | | train max | # weight-params | bytes "
-            "| budget | wall | reached poster reward at | seeds | settings |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {_fmt(r.poster_max)} | {_zoo_cell(a)} | "
+      f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {_mark(a['zoo_max'], r.poster_max)} | "
+      f"{a['train_mean']} | {_fmt(a['train_max'])} | {_steps(_budget(records, r))} | {_steps(a['env_steps'])} | "
+      f"{_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, {_minutes(a['wall_to'])} ({a['reached']}) | "
+      f"{a['seeds']} | {a['machine']} | {settings.get(r.config, '')} | {'yes' if r.differs else ''} |"
+    )
+  lines += [
+    "",
+    "## Comparisons to other methods (H41 policies)",
+    "",
+    "| cell | family | poster reward | zoo mean | | zoo max | | train max | # weight-params | bytes "
+    "| budget | wall | reached poster reward at | seeds | settings |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ]
   for r in comp_rows:
     a = aggs[r.config]
     family = r.label.split()[-1]
     if a is None:
-      lines.append(f"| {r.label} (`{r.config}`) | {family} | {_fmt(r.poster_max)} | not run | | | | | | | | | | | "
-                   f"{settings.get(r.config, '')} |")
+      lines.append(
+        f"| {r.label} (`{r.config}`) | {family} | {_fmt(r.poster_max)} | not run | | | | | | | | | | | "
+        f"{settings.get(r.config, '')} |"
+      )
       continue
     lines.append(
-        f"| {r.label} (`{r.config}`) | {family} | {_fmt(r.poster_max)} | {a['zoo_mean']} | "
-        f"{_mark(a['zoo_best_mean'], r.poster_max)} | {_fmt(a['zoo_max'])} | {_mark(a['zoo_max'], r.poster_max)} | "
-        f"{_fmt(a['train_max'])} | {_weight_params(r)} | {a['bytes']} | {_steps(_budget(records, r))} | "
-        f"{_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, {_minutes(a['wall_to'])} ({a['reached']}) | "
-        f"{a['seeds']} | {settings.get(r.config, '')} |")
+      f"| {r.label} (`{r.config}`) | {family} | {_fmt(r.poster_max)} | {a['zoo_mean']} | "
+      f"{_mark(a['zoo_best_mean'], r.poster_max)} | {_fmt(a['zoo_max'])} | {_mark(a['zoo_max'], r.poster_max)} | "
+      f"{_fmt(a['train_max'])} | {_weight_params(r)} | {a['bytes']} | {_steps(_budget(records, r))} | "
+      f"{_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, {_minutes(a['wall_to'])} ({a['reached']}) | "
+      f"{a['seeds']} | {settings.get(r.config, '')} |"
+    )
   lines += ["", "### Ranking per task (best first)", "", "| task | poster | ours (zoo mean) |", "|---|---|---|"]
   for task, (_, label, _, cells) in _COMPARISON.items():
     poster = sorted(FAMILIES, key=lambda f: -cells[f][1])
@@ -385,20 +493,27 @@ def render_report(records: list[dict], *, command: str, rows: Sequence[Row] = AL
     lines.append(f"| {label} | {' > '.join(f'{f} ({_fmt(cells[f][1])})' for f in poster)} | {ours or '-'} |")
   ars_rows = [r for r in rows if r.table == "ars"]
   if ars_rows:
-    lines += ["", "## The ES core against ARS (unstructured linear policies)", "",
-              "The same ES machinery with no weight sharing, against the published ARS benchmark (Mania et al. 2018) "
-              "at the same env steps.", "",
-              "| row | ARS | ours (zoo mean) | | zoo max | train mean | env steps | wall | reached ARS at |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+      "",
+      "## The ES core against ARS (unstructured linear policies)",
+      "",
+      "The same ES machinery with no weight sharing, against the published ARS benchmark (Mania et al. 2018) "
+      "at the same env steps.",
+      "",
+      "| row | ARS | ours (zoo mean) | | zoo max | train mean | env steps | wall | reached ARS at |",
+      "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in ars_rows:
       a = aggs[r.config]
       if a is None:
         lines.append(f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | not run | | | | | | |")
         continue
-      lines.append(f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {a['zoo_mean']} | "
-                   f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {a['train_mean']} | "
-                   f"{_steps(a['env_steps'])} | {_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, "
-                   f"{_minutes(a['wall_to'])} ({a['reached']}) |")
+      lines.append(
+        f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {a['zoo_mean']} | "
+        f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {a['train_mean']} | "
+        f"{_steps(a['env_steps'])} | {_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, "
+        f"{_minutes(a['wall_to'])} ({a['reached']}) |"
+      )
   differs = [r for r in rows if r.differs]
   if differs:
     lines += ["", "## Where our tasks differ from the poster's", ""]
@@ -407,10 +522,13 @@ def render_report(records: list[dict], *, command: str, rows: Sequence[Row] = AL
       if r.differs not in seen:
         seen.add(r.differs)
         lines.append(f"- **{r.task}**: {r.differs}")
-    lines += ["", "Returns on these tasks compare with the poster's only in direction (higher is better): the "
-              "observation sets (Reacher, Ant) change what the policy sees but not the reward; the rebuilt Striker, "
-              "Thrower and Minitaur have rewards of their own scale, so their cells are not comparable in absolute "
-              "value."]
+    lines += [
+      "",
+      "Returns on these tasks compare with the poster's only in direction (higher is better): the "
+      "observation sets (Reacher, Ant) change what the policy sees but not the reward; the rebuilt Striker, "
+      "Thrower and Minitaur have rewards of their own scale, so their cells are not comparable in absolute "
+      "value.",
+    ]
   lines += ["", READING]
   return "\n".join(lines) + "\n"
 
@@ -422,6 +540,7 @@ def _budget(records: list[dict], row: Row) -> float:
 
 def _weight_params(row: Row) -> str:
   from chromnas.core import footprint  # pylint: disable=g-import-not-at-top
+
   try:
     for entry in footprint.comparison_table():
       if entry["env"].lower() == row.task and entry["family"] == row.label.split()[-1]:

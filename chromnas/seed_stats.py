@@ -6,9 +6,11 @@ single task the stratified bootstrap resamples seeds; with several it resamples 
 each task.  IQM is the mean of the middle 50% of all runs' scores (with 3 seeds it trims nothing
 and equals the mean; it differs from 4 seeds on).
 """
+
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,15 +30,18 @@ class Estimate(NamedTuple):
 def _rliable():
   """`(library, metrics)` of rliable, or an ImportError saying which extra installs it."""
   try:
-    from rliable import library  # pylint: disable=import-outside-toplevel
-    from rliable import metrics  # pylint: disable=import-outside-toplevel
+    from rliable import (
+      library,  # pylint: disable=import-outside-toplevel
+      metrics,  # pylint: disable=import-outside-toplevel
+    )
   except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(f"seed statistics need rliable: pip install -e '.[stats]' ({e})") from e
   return library, metrics
 
 
-def interval_estimates(scores: Mapping[str, np.ndarray], *, reps: int = 2000, confidence: float = 0.95,
-                       seed: int = 0) -> dict[str, dict[str, Estimate]]:
+def interval_estimates(
+  scores: Mapping[str, np.ndarray], *, reps: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, dict[str, Estimate]]:
   """`{label: {aggregate: Estimate}}` for `scores = {label: (runs, tasks)}`, every aggregate of
   `AGGREGATES` with its `confidence` stratified-bootstrap interval from `reps` resamples.
 
@@ -64,11 +69,12 @@ def interval_estimates(scores: Mapping[str, np.ndarray], *, reps: int = 2000, co
     if x.shape[0] == 1:
       out[label] = {name: Estimate(float(v), float(v), float(v)) for name, v in zip(AGGREGATES, point)}
       continue
-    np.random.seed(seed)  # rliable's bootstrap draws from NumPy's global generator
+    np.random.seed(seed)  # noqa: NPY002 rliable's bootstrap draws from NumPy's global generator
     _, cis = library.get_interval_estimates({label: x}, aggregate, reps=reps, confidence_interval_size=confidence)
     ci = np.asarray(cis[label])
-    out[label] = {name: Estimate(float(point[i]), float(ci[0, i]), float(ci[1, i]))
-                  for i, name in enumerate(AGGREGATES)}
+    out[label] = {
+      name: Estimate(float(point[i]), float(ci[0, i]), float(ci[1, i])) for i, name in enumerate(AGGREGATES)
+    }
   return out
 
 
@@ -92,8 +98,9 @@ def bootstrap_band(curves: np.ndarray, *, reps: int = 1000, confidence: float = 
   def per_point(x):  # x: (runs, 1, T)
     return np.array([metrics.aggregate_mean(x[..., j]) for j in range(x.shape[-1])])
 
-  np.random.seed(seed)
-  _, cis = library.get_interval_estimates({"c": curves[:, None, :]}, per_point, reps=reps,
-                                          confidence_interval_size=confidence)
+  np.random.seed(seed)  # noqa: NPY002 rliable's bootstrap draws from NumPy's global generator
+  _, cis = library.get_interval_estimates(
+    {"c": curves[:, None, :]}, per_point, reps=reps, confidence_interval_size=confidence
+  )
   ci = np.asarray(cis["c"])
   return mean, ci[0], ci[1]

@@ -5,6 +5,7 @@ Small enough for a 2-core laptop: 16 antithetic pairs, 1000-step episodes, 150 i
 (about 2 minutes on 2 cores; capped at 10 minutes).  `--config.partition_source=fixed` trains
 the same policy on one random partition instead.
 """
+
 from chromnas.train.config import default_config
 
 

@@ -1,4 +1,5 @@
 """Poster row: halfcheetah, L, chromatic (K=17), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

@@ -1,8 +1,15 @@
 """Poster row: halfcheetah, L, chromatic (K=50), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 
 def get_config():
-  return poster_row.make("halfcheetah", "L", "chromatic", num_colors=50,
-                        # ENAS: 1947.5 (2522.6) on 5M steps, spread 988 between episodes.
-                        partition_source="evolution", max_env_steps=10_000_000)
+  return poster_row.make(
+    "halfcheetah",
+    "L",
+    "chromatic",
+    num_colors=50,
+    # ENAS: 1947.5 (2522.6) on 5M steps, spread 988 between episodes.
+    partition_source="evolution",
+    max_env_steps=10_000_000,
+  )

@@ -1,4 +1,5 @@
 """Poster row: hopper, H41, unstructured (no structure), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

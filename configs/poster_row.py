@@ -4,22 +4,23 @@ Every row trains for a fixed budget of environment steps (`max_env_steps`), the 
 `python -m experiments.reproduce` states in its report.  Per-task settings (`TASK_SETTINGS`)
 hold what differs from the defaults.
 """
+
 from chromnas.train.config import default_config
 
 # Per task: the env-step budget of one seed and the settings that differ from the defaults.
 # `reward_shift` removes the healthy bonus from the learning signal (ARS's shift): without it
 # ES on Hopper and Walker2d settles on standing still (return ~1000 = 1000 steps x bonus 1).
 TASK_SETTINGS = {
-    "halfcheetah": dict(max_env_steps=5_000_000),
-    "hopper": dict(max_env_steps=4_000_000, reward_shift=1.0),
-    "walker2d": dict(max_env_steps=5_000_000, reward_shift=0.8),
-    "swimmer": dict(max_env_steps=3_000_000),
-    "reacher": dict(max_env_steps=1_000_000),
-    "pusher": dict(max_env_steps=1_500_000),
-    "striker": dict(max_env_steps=1_500_000),
-    "thrower": dict(max_env_steps=1_500_000),
-    "ant": dict(max_env_steps=3_000_000),
-    "minitaur": dict(max_env_steps=250_000),
+  "halfcheetah": dict(max_env_steps=5_000_000),
+  "hopper": dict(max_env_steps=4_000_000, reward_shift=1.0),
+  "walker2d": dict(max_env_steps=5_000_000, reward_shift=0.8),
+  "swimmer": dict(max_env_steps=3_000_000),
+  "reacher": dict(max_env_steps=1_000_000),
+  "pusher": dict(max_env_steps=1_500_000),
+  "striker": dict(max_env_steps=1_500_000),
+  "thrower": dict(max_env_steps=1_500_000),
+  "ant": dict(max_env_steps=3_000_000),
+  "minitaur": dict(max_env_steps=250_000),
 }
 # The comparison table's other families (masked, toeplitz, circulant, unstructured) train on
 # this budget.  HalfCheetah, Hopper and Striker match their chromatic cell; Walker2d stays smaller
@@ -28,8 +29,16 @@ TASK_SETTINGS = {
 COMPARISON_BUDGET = {"halfcheetah": 12_000_000, "hopper": 8_000_000, "walker2d": 2_000_000, "striker": 1_500_000}
 
 
-def make(task: str, architecture: str, family: str, *, num_colors: int = 0, mask_budget: int = 0,
-         engine: str = "host", **overrides):
+def make(
+  task: str,
+  architecture: str,
+  family: str,
+  *,
+  num_colors: int = 0,
+  mask_budget: int = 0,
+  engine: str = "host",
+  **overrides,
+):
   """A config for `task` with the given policy and the task's budget and settings.
 
   The chromatic and masked families search their partition with the ENAS controller (the
@@ -41,6 +50,7 @@ def make(task: str, architecture: str, family: str, *, num_colors: int = 0, mask
   c.mask_budget = mask_budget
   c.partition_source = "enas" if family in ("chromatic", "masked") else "none"
   from chromnas.envs import tasks
+
   c.episode_length = tasks.engine_task(task, engine, c.backend if engine == "brax" else None).episode_length
   # The budget, not the iteration count, ends a row: iterations differ with episode lengths.
   c.num_iterations = 1_000_000

@@ -1,4 +1,5 @@
 """Poster row: reacher, L, chromatic (K=11), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

@@ -1,4 +1,5 @@
 """Poster row: striker, H41, toeplitz (no structure), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

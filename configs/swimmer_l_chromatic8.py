@@ -1,4 +1,5 @@
 """Poster row: swimmer, L, chromatic (K=8), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

@@ -1,4 +1,5 @@
 """Poster row: walker2d, H41, masked (19 kept edges), host engine (override with --config.engine=brax)."""
+
 from configs import poster_row
 
 

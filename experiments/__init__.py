@@ -3,9 +3,8 @@
 Their default log level is WARNING: orbax logs every checkpoint at INFO, which would bury the
 progress lines.  Pass `--verbosity=0` to see INFO logs.
 """
-from absl import app
-from absl import flags
-from absl import logging
+
+from absl import app, flags, logging
 
 
 def _quiet_unless_asked() -> None:
@@ -21,6 +20,7 @@ def parse_flags_or_exit(argv):
   `--config.` field, a bad value) reported as one line `error: ...` and exit status 2,
   instead of a traceback.  Pass as `app.run(main, flags_parser=parse_flags_or_exit)`."""
   import sys
+
   try:
     rest = flags.FLAGS(argv)
     if "config" in flags.FLAGS:
@@ -36,6 +36,8 @@ def parse_flags_or_exit(argv):
   # Config-file errors arrive wrapped in a flags error that quotes the whole attempt list.
   message = " ".join(message.replace("\\n", " ").replace("'", "").replace("\\", "").split())
   message = message.replace("Configuration is not available because of an earlier failure to load: ", "")
-  message = message.replace("Failed loading config file config_config Attempted [Relative path]:", "cannot load --config:")
+  message = message.replace(
+    "Failed loading config file config_config Attempted [Relative path]:", "cannot load --config:"
+  )
   print(f"error: {message[:400]}", file=sys.stderr)
   sys.exit(2)

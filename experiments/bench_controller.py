@@ -7,12 +7,12 @@ member, or one per `pairs_per_partition` antithetic pairs) and `tell` (REINFORCE
 them) jitted, and (2) a whole ES iteration of the config (which includes them), after
 compilation; prints both and the share (target < 5%).
 """
+
 from __future__ import annotations
 
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/halfcheetah_h41_chromatic17.py", "Config to time.")
@@ -22,6 +22,7 @@ _ITERS = flags.DEFINE_integer("iterations", 3, "Timed iterations.")
 def main(argv):
   del argv
   from chromnas.train import build
+
   cfg = _CONFIG.value
   with build.build(cfg) as run:
     _time(run, cfg.task, cfg.engine)
@@ -57,9 +58,11 @@ def _time(run, task: str, engine: str) -> None:
     tstate, m = run.iteration(tstate)
     steps += m["episode_steps"]
   iter_s = (time.perf_counter() - t0) / _ITERS.value
-  print(f"{task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
-        f"population {2 * step_cfg.num_directions}, {n} partitions per iteration, "
-        f"engine {engine}, {steps / _ITERS.value:.0f} env steps per iteration")
+  print(
+    f"{task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
+    f"population {2 * step_cfg.num_directions}, {n} partitions per iteration, "
+    f"engine {engine}, {steps / _ITERS.value:.0f} env steps per iteration"
+  )
   print(f"controller ask+tell: {ctrl_s * 1e3:8.1f} ms per iteration")
   print(f"whole ES iteration:  {iter_s * 1e3:8.1f} ms per iteration")
   print(f"controller share:    {100 * ctrl_s / iter_s:8.2f} %  (target < 5%)")

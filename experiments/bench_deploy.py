@@ -13,6 +13,7 @@ policy's own weight matrices stored as an unstructured policy (`common.dense_twi
 has the same dimensions and so the same flash, stack and time as any unstructured policy of that
 task and architecture.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,7 @@ import pathlib
 import tempfile
 
 from chromnas.core import policy_file
-from chromnas.export import c_build
-from chromnas.export import c_export
-from chromnas.export import common
+from chromnas.export import c_build, c_export, common
 
 ZOO = pathlib.Path(__file__).resolve().parents[1] / "results" / "zoo"
 
@@ -33,10 +32,17 @@ def measure(data: bytes, workdir: str, cc: str, rounds: int, round_s: float) -> 
   _, source = c_export.write_c(data, workdir)
   fp = c_build.footprint(source, cc)
   obs = common.probe_observations(src.exported, 64)
-  row = {"chromnas_bytes": len(data), "flash": fp.flash, "text": fp.text, "rodata": fp.rodata, "stack": fp.stack,
-         "latency_ns": c_build.latency_ns(source, obs, cc, rounds=rounds, round_s=round_s)}
+  row = {
+    "chromnas_bytes": len(data),
+    "flash": fp.flash,
+    "text": fp.text,
+    "rodata": fp.rodata,
+    "stack": fp.stack,
+    "latency_ns": c_build.latency_ns(source, obs, cc, rounds=rounds, round_s=round_s),
+  }
   try:
     from chromnas.export import onnx_export  # pylint: disable=g-import-not-at-top
+
     row["onnx_bytes"] = len(onnx_export.to_onnx(data).SerializeToString())
   except ImportError:
     row["onnx_bytes"] = None
@@ -69,28 +75,44 @@ def table(zoo: pathlib.Path = ZOO, rounds: int = 9, round_s: float = 0.02, cc: s
         other, other_name = figures(twin.name, twin.read_bytes()), twin.stem
       else:
         other, other_name = figures(("twin", p.name), common.dense_twin(e)), f"{p.stem} as dense*"
-      rows.append({"policy": p.stem, "env": e.env, "family": e.family,
-                   "architecture": ",".join(f"H{h}" for h in e.hidden) or "L", "values": e.values_label, **mine,
-                   "dense": other_name, "dense_flash": other["flash"], "dense_stack": other["stack"],
-                   "dense_latency_ns": other["latency_ns"], "dense_chromnas_bytes": other["chromnas_bytes"]})
+      rows.append(
+        {
+          "policy": p.stem,
+          "env": e.env,
+          "family": e.family,
+          "architecture": ",".join(f"H{h}" for h in e.hidden) or "L",
+          "values": e.values_label,
+          **mine,
+          "dense": other_name,
+          "dense_flash": other["flash"],
+          "dense_stack": other["stack"],
+          "dense_latency_ns": other["latency_ns"],
+          "dense_chromnas_bytes": other["chromnas_bytes"],
+        }
+      )
   return rows
 
 
 def markdown(rows: list[dict]) -> str:
   """The table as markdown: sizes in bytes, times in microseconds."""
+
   def us(ns):
     return f"{ns / 1000:.2f}"
 
   def opt(v):
     return "-" if v is None else str(v)
 
-  lines = ["| policy | .chromnas | .onnx | C flash | C stack | C us/action | dense counterpart | its flash | its stack "
-           "| its us/action |",
-           "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+  lines = [
+    "| policy | .chromnas | .onnx | C flash | C stack | C us/action | dense counterpart | its flash | its stack "
+    "| its us/action |",
+    "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+  ]
   for r in rows:
-    lines.append(f"| {r['policy']} | {r['chromnas_bytes']} | {opt(r['onnx_bytes'])} | {r['flash']} | {opt(r['stack'])} "
-                 f"| {us(r['latency_ns'])} | {r['dense']} | {r['dense_flash']} | {opt(r['dense_stack'])} "
-                 f"| {us(r['dense_latency_ns'])} |")
+    lines.append(
+      f"| {r['policy']} | {r['chromnas_bytes']} | {opt(r['onnx_bytes'])} | {r['flash']} | {opt(r['stack'])} "
+      f"| {us(r['latency_ns'])} | {r['dense']} | {r['dense_flash']} | {opt(r['dense_stack'])} "
+      f"| {us(r['dense_latency_ns'])} |"
+    )
   return "\n".join(lines)
 
 
@@ -99,13 +121,16 @@ def main(fmt: str = "text") -> None:
   import json  # pylint: disable=g-import-not-at-top
   import platform  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
+
   rows = table()
   if fmt == "json":
     print(json.dumps(rows, indent=1))
     return
   cc = c_build.find_compiler()
   version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-  print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {' '.join(version)}; "
-        f"{' '.join(c_build.CFLAGS)}; sizes in bytes, one action single-threaded (fastest of 9 rounds); "
-        "* = the policy's own matrices stored dense")
+  print(
+    f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {' '.join(version)}; "
+    f"{' '.join(c_build.CFLAGS)}; sizes in bytes, one action single-threaded (fastest of 9 rounds); "
+    "* = the policy's own matrices stored dense"
+  )
   print(markdown(rows))

@@ -4,7 +4,7 @@
   python -m experiments.bench_inference --sizes=41x17,4096x4096 --colors=2
   python -m experiments.bench_inference --batch=16 --crossover_sizes=      # 16 inputs, no crossover sweep
   python -m experiments.bench_inference --format=json
-  python -m experiments.bench_inference --deploy                          # zoo policies exported to C: flash, stack, time per action
+  python -m experiments.bench_inference --deploy  # zoo policies exported to C: flash, stack, time per action
 
 Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block_until_ready`;
 median of repeats; JSON rows also carry the fastest repeat, `us_min` and `ratio_to_dense_min`, the
@@ -43,7 +43,8 @@ bandwidth of `np.copyto` of the dense matrix measured in the same run for the sa
 read + written per second, the STREAM convention; per size because a matrix that fits in cache
 copies faster than one in DRAM).  On an accelerator the JAX rows are measured against a jitted
 `a + 1` over the dense matrix on the device instead (read + write, same convention).  A copy
-also writes (and reads each written line first), so a pure read stream such as a dense GEMV can exceed 100%: near or above it, dense is memory bound.
+also writes (and reads each written line first), so a pure read stream such as a dense GEMV can exceed 100%: near or
+above it, dense is memory bound.
 The lookup paths read 16-32x fewer bytes, so their bandwidth is low by design; time is what
 counts for them.
 
@@ -51,6 +52,7 @@ Then the crossover per K: the smallest square size in --crossover_sizes from whi
 `permute` and `avx2` paths beat NumPy dense (batch 1), with the ratios of the sweep.  JSON rows
 carry `auto`: whether `chromnas.core.runtime.Policy(matvec='auto')` takes that path there.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,11 +61,9 @@ import os
 import statistics
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
-_SIZES = flags.DEFINE_list("sizes", ["41x17", "6x41", "256x256", "1024x1024", "4096x4096"],
-                           "Matrix shapes ROWSxCOLS.")
+_SIZES = flags.DEFINE_list("sizes", ["41x17", "6x41", "256x256", "1024x1024", "4096x4096"], "Matrix shapes ROWSxCOLS.")
 _COLORS = flags.DEFINE_list("colors", ["2", "4", "17"], "Numbers of colors K.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Input vectors per matvec (x is (batch, cols); 1: a single (cols,) vector).")
 _BUDGET = flags.DEFINE_float("budget_s", 0.2, "Seconds of repeats per measurement (at least --min_repeats).")
@@ -73,19 +73,33 @@ _NUMPY = flags.DEFINE_bool("numpy", True, "Also time the NumPy runtime paths.")
 _JAX = flags.DEFINE_bool("jax", True, "Time the JAX paths.")
 _NUMPY_THREADS = flags.DEFINE_integer("numpy_threads", 0, "BLAS threads for NumPy (0: leave as is, all cores).")
 _KERNEL_THREADS = flags.DEFINE_integer("kernel_threads", 0, "Threads of the numba register kernels (0: all cores).")
-_ISA = flags.DEFINE_enum("isa", "native", ["native", "avx2"], "native: this CPU; avx2: as on a CPU without "
-                         "AVX-512 (numba, OpenBLAS and NumPy told to leave AVX-512 out).")
+_ISA = flags.DEFINE_enum(
+  "isa",
+  "native",
+  ["native", "avx2"],
+  "native: this CPU; avx2: as on a CPU without AVX-512 (numba, OpenBLAS and NumPy told to leave AVX-512 out).",
+)
 _BLOCK = flags.DEFINE_integer("block", 0, "Mailman block width of the reference paths (0: the default ~log_K rows).")
-_CROSSOVER = flags.DEFINE_list("crossover_sizes", ["512", "1024", "1448", "2048", "2896", "4096"],
-                               "Square sizes N (NxN) of the crossover sweep, fast vs NumPy dense (empty: skip).")
+_CROSSOVER = flags.DEFINE_list(
+  "crossover_sizes",
+  ["512", "1024", "1448", "2048", "2896", "4096"],
+  "Square sizes N (NxN) of the crossover sweep, fast vs NumPy dense (empty: skip).",
+)
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random colorings, values and inputs.")
-_JAX_PATHS = flags.DEFINE_list("jax_paths", ["dense", "gather", "grouped", "mailman", "host", "packed"],
-                               "JAX paths to time (dense is always timed: the others' baseline); also "
-                               "'packed_select' (packed colors, select instead of gather).")
-_JAX_REPEATS = flags.DEFINE_integer("jax_repeats", 1, "Matvecs per jitted call of a JAX path (a dependent "
-                                    "fori_loop; time divided by it): > 1 amortises the ~50 us dispatch an "
-                                    "accelerator pays per call.  The host path is always one per call.")
+_JAX_PATHS = flags.DEFINE_list(
+  "jax_paths",
+  ["dense", "gather", "grouped", "mailman", "host", "packed"],
+  "JAX paths to time (dense is always timed: the others' baseline); also "
+  "'packed_select' (packed colors, select instead of gather).",
+)
+_JAX_REPEATS = flags.DEFINE_integer(
+  "jax_repeats",
+  1,
+  "Matvecs per jitted call of a JAX path (a dependent "
+  "fori_loop; time divided by it): > 1 amortises the ~50 us dispatch an "
+  "accelerator pays per call.  The host path is always one per call.",
+)
 
 
 def _time(fn, budget_s: float, min_repeats: int) -> float:
@@ -113,6 +127,7 @@ def copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> 
   """Bytes per second read + written by `np.copyto` of an `nbytes` float32 array (its first
   touch excluded, as for the matvecs)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   src = np.ones(max(1, nbytes // 4), np.float32)
   dst = np.empty_like(src)
   return 2 * src.nbytes / _time(lambda: np.copyto(dst, src), budget_s, min_repeats)
@@ -123,6 +138,7 @@ def device_copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int =
   default device (the accelerator's counterpart of `copy_bandwidth`)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   src = jnp.ones(max(1, nbytes // 4), jnp.float32)
   bump = jax.jit(lambda a: a + 1)
   return 2 * src.nbytes / _time(lambda: bump(src).block_until_ready(), budget_s, min_repeats)
@@ -130,6 +146,7 @@ def device_copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int =
 
 def _rel_err(out, expected) -> float:
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   out = np.asarray(out, np.float64)
   return float(np.max(np.abs(out - expected)) / max(1.0, float(np.max(np.abs(expected)))))
 
@@ -139,6 +156,7 @@ def _chained(fn, repeats: int):
   output's sum (so XLA can neither hoist nor drop a call), returning the last output."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   if repeats <= 1:
     return jax.jit(fn)
 
@@ -152,26 +170,43 @@ def _chained(fn, repeats: int):
 
     first = fn(*rest, x)
     return jax.lax.fori_loop(1, repeats, body, (jnp.sum(first).astype(x.dtype), first))[1]
+
   return jax.jit(run_many)
 
 
-def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, with_numpy=True, block=None,
-        seed=0, log=print, batch=1, with_jax=True, jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed"),
-        jax_repeats=1):
+def run(
+  sizes,
+  colors_list,
+  budget_s=0.2,
+  min_repeats=5,
+  max_grouped_mb=64.0,
+  with_numpy=True,
+  block=None,
+  seed=0,
+  log=print,
+  batch=1,
+  with_jax=True,
+  jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed"),
+  jax_repeats=1,
+):
   """All measurements as a list of dicts (one per size, K and path)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
-  from chromnas.core import permute  # pylint: disable=g-import-not-at-top
-  from chromnas.core import permute_avx2  # pylint: disable=g-import-not-at-top
-  from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
+  from chromnas.core import (
+    permute,  # pylint: disable=g-import-not-at-top
+    permute_avx2,  # pylint: disable=g-import-not-at-top
+    runtime,  # pylint: disable=g-import-not-at-top
+  )
+
   if with_jax:
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-    from chromnas.model import structured  # pylint: disable=g-import-not-at-top
     from chromnas.model import mailman as jax_mailman  # pylint: disable=g-import-not-at-top
     from chromnas.model import packed as jax_packed  # pylint: disable=g-import-not-at-top
+    from chromnas.model import structured  # pylint: disable=g-import-not-at-top
+
     on_accelerator = jax.default_backend() != "cpu"
     # W x^T then transposed back: `x @ w.T` makes XLA:CPU transpose the whole matrix per call.
     dense_fn = _chained(lambda w, x: (w @ x.T).T, jax_repeats)
@@ -186,8 +221,9 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
   rows_out = []
   for rows, cols in sizes:
     copy_bps = copy_bandwidth(rows * cols * 4, budget_s, min_repeats)
-    jax_copy_bps = (device_copy_bandwidth(rows * cols * 4, budget_s, min_repeats)
-                    if with_jax and on_accelerator else copy_bps)
+    jax_copy_bps = (
+      device_copy_bandwidth(rows * cols * 4, budget_s, min_repeats) if with_jax and on_accelerator else copy_bps
+    )
     for num_colors in colors_list:
       colors = rng.integers(0, num_colors, (rows, cols), dtype=np.int32)
       values = rng.standard_normal(num_colors).astype(np.float32)
@@ -195,47 +231,70 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
       w = values[colors]
       expected = x.astype(np.float64) @ w.T.astype(np.float64)
       fast_plan = host_mailman.prepare(colors, num_colors)
-      permute_plan = (permute.prepare(colors, num_colors)
-                      if permute.available() and num_colors <= permute.MAX_COLORS else None)
-      avx2_plan = (permute_avx2.prepare(colors, num_colors)
-                   if permute_avx2.available() and num_colors <= permute_avx2.MAX_COLORS else None)
+      permute_plan = (
+        permute.prepare(colors, num_colors) if permute.available() and num_colors <= permute.MAX_COLORS else None
+      )
+      avx2_plan = (
+        permute_avx2.prepare(colors, num_colors)
+        if permute_avx2.available() and num_colors <= permute_avx2.MAX_COLORS
+        else None
+      )
       jax_plan = jax_mailman.prepare(colors, num_colors, block) if with_jax else None
       # The host callback runs the kernel the runtime would pick (permute or mailman; the mailman
       # kernel where the runtime picks avx2, which `chromnas.model.mailman.host_matvec` does not run).
       host_plan = permute_plan if runtime.auto_path(rows, cols, num_colors, batch) == "permute" else fast_plan
-      packed_plan = (jax_packed.pack(colors, num_colors)
-                     if with_jax and {"packed", "packed_select"} & set(jax_paths) else None)
+      packed_plan = (
+        jax_packed.pack(colors, num_colors) if with_jax and {"packed", "packed_select"} & set(jax_paths) else None
+      )
       bits = math.ceil(math.log2(num_colors)) if num_colors > 1 else 0
-      kept = {"dense": rows * cols * 4, "gather": rows * cols * 4, "grouped": rows * cols * 4,
-              "mailman": fast_plan.nbytes, "fast": fast_plan.nbytes,
-              "host": host_plan.nbytes,
-              "packed": packed_plan.nbytes if packed_plan is not None else 0,
-              "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
-              "permute": permute_plan.nbytes if permute_plan is not None else 0,
-              "avx2": avx2_plan.nbytes if avx2_plan is not None else 0}
-      blocks = {"mailman": fast_plan.block, "fast": fast_plan.block,
-                "host": fast_plan.block if host_plan is fast_plan else 0}
+      kept = {
+        "dense": rows * cols * 4,
+        "gather": rows * cols * 4,
+        "grouped": rows * cols * 4,
+        "mailman": fast_plan.nbytes,
+        "fast": fast_plan.nbytes,
+        "host": host_plan.nbytes,
+        "packed": packed_plan.nbytes if packed_plan is not None else 0,
+        "packed_select": packed_plan.nbytes if packed_plan is not None else 0,
+        "permute": permute_plan.nbytes if permute_plan is not None else 0,
+        "avx2": avx2_plan.nbytes if avx2_plan is not None else 0,
+      }
+      blocks = {
+        "mailman": fast_plan.block,
+        "fast": fast_plan.block,
+        "host": fast_plan.block if host_plan is fast_plan else 0,
+      }
       kept_jax_mailman = (jax_plan.nbytes, jax_plan.block) if jax_plan is not None else None
-      common = dict(rows=rows, cols=cols, K=num_colors, batch=batch, dense_bytes=rows * cols * 4,
-                    packed_colors_bytes=math.ceil(rows * cols * bits / 8), mailman_plan_bytes=(jax_plan or fast_plan).nbytes,
-                    fast_plan_bytes=fast_plan.nbytes, copy_GBps=copy_bps / 1e9)
+      common = dict(
+        rows=rows,
+        cols=cols,
+        K=num_colors,
+        batch=batch,
+        dense_bytes=rows * cols * 4,
+        packed_colors_bytes=math.ceil(rows * cols * bits / 8),
+        mailman_plan_bytes=(jax_plan or fast_plan).nbytes,
+        fast_plan_bytes=fast_plan.nbytes,
+        copy_GBps=copy_bps / 1e9,
+      )
       paths = {}  # (engine, name) -> fn
       if with_jax:
         plan = jax_plan
         wj, cj, vj, xj = jnp.asarray(w), jnp.asarray(colors), jnp.asarray(values), jnp.asarray(x)
         host_fn = jax.jit(lambda v, xx, p=host_plan: jax_mailman.host_matvec(v, p, xx))
-        jax_fns = {"dense": lambda: dense_fn(wj, xj).block_until_ready(),
-                   "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
-                   "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
-                   "host": lambda: host_fn(vj, xj).block_until_ready(),
-                   "packed": lambda: packed_fn(vj, packed_plan, xj).block_until_ready(),
-                   "packed_select": lambda: select_fn(vj, packed_plan, xj).block_until_ready()}
+        jax_fns = {
+          "dense": lambda: dense_fn(wj, xj).block_until_ready(),
+          "gather": lambda: gather_fn(vj, cj, xj).block_until_ready(),
+          "mailman": lambda: mailman_fn(vj, plan, xj).block_until_ready(),
+          "host": lambda: host_fn(vj, xj).block_until_ready(),
+          "packed": lambda: packed_fn(vj, packed_plan, xj).block_until_ready(),
+          "packed_select": lambda: select_fn(vj, packed_plan, xj).block_until_ready(),
+        }
         if rows * cols * num_colors * 4 <= max_grouped_mb * 2**20:
           jax_fns["grouped"] = lambda: grouped_fn(vj, cj, xj).block_until_ready()
         for name in ["dense"] + [p for p in jax_paths if p != "dense" and p in jax_fns]:
           paths[("jax", name)] = jax_fns[name]
       if with_numpy:
-        paths[("numpy", "dense")] = lambda: x @ w.T
+        paths[("numpy", "dense")] = lambda: x @ w.T  # noqa: F821 (w is deleted only after the timing)
         paths[("numpy", "gather")] = lambda: x @ values[colors].T
         paths[("numpy", "mailman")] = lambda: host_mailman.matvec(values, fast_plan, x, use="numpy")
         paths[(fast_engine, "fast")] = lambda: host_mailman.matvec(values, fast_plan, x)
@@ -257,10 +316,22 @@ def run(sizes, colors_list, budget_s=0.2, min_repeats=5, max_grouped_mb=64.0, wi
           nbytes, block_width = kept_jax_mailman
         read = nbytes + x.nbytes
         limit = jax_copy_bps if engine == "jax" else copy_bps
-        row = dict(common, engine=engine, path=name, block=block_width, us=seconds * 1e6,
-                   ratio_to_dense=seconds / base, rel_err=err, bytes=nbytes, read_bytes=read,
-                   read_GBps=read / seconds / 1e9, frac_copy=read / seconds / limit, copy_GBps=limit / 1e9,
-                   us_min=fastest * 1e6, ratio_to_dense_min=fastest / base_fastest)
+        row = dict(
+          common,
+          engine=engine,
+          path=name,
+          block=block_width,
+          us=seconds * 1e6,
+          ratio_to_dense=seconds / base,
+          rel_err=err,
+          bytes=nbytes,
+          read_bytes=read,
+          read_GBps=read / seconds / 1e9,
+          frac_copy=read / seconds / limit,
+          copy_GBps=limit / 1e9,
+          us_min=fastest * 1e6,
+          ratio_to_dense_min=fastest / base_fastest,
+        )
         # The path `runtime.Policy(matvec='auto')` takes for this layer and batch on this CPU.
         chosen = runtime.auto_path(rows, cols, num_colors, batch)
         chosen = "fast" if chosen == "mailman" else chosen
@@ -279,8 +350,11 @@ def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
-  from chromnas.core import permute  # pylint: disable=g-import-not-at-top
-  from chromnas.core import permute_avx2  # pylint: disable=g-import-not-at-top
+  from chromnas.core import (
+    permute,  # pylint: disable=g-import-not-at-top
+    permute_avx2,  # pylint: disable=g-import-not-at-top
+  )
+
   rng = np.random.default_rng(seed + 1)
   out = []
   for num_colors in colors_list:
@@ -301,16 +375,23 @@ def crossover(sizes, colors_list, budget_s=0.2, min_repeats=5, seed=0, log=print
         ratios[name][n] = _time(lambda: matvec(values, plan, x), budget_s, min_repeats) / dense  # pylint: disable=cell-var-from-loop
     for name, (_, _, engine) in kernels.items():
       wins = [n for n in sizes if all(ratios[name][m] < 1 for m in sizes if m >= n)]
-      entry = dict(K=num_colors, path=name, engine=engine,
-                   block=host_mailman.block_size(num_colors) if name == "fast" else 1,
-                   crossover_n=min(wins) if wins else None, ratios={str(n): r for n, r in ratios[name].items()})
+      entry = dict(
+        K=num_colors,
+        path=name,
+        engine=engine,
+        block=host_mailman.block_size(num_colors) if name == "fast" else 1,
+        crossover_n=min(wins) if wins else None,
+        ratios={str(n): r for n, r in ratios[name].items()},
+      )
       out.append(entry)
       log(format_crossover(entry))
   return out
 
 
-HEADER = (f"{'shape':>10} {'K':>3} {'b':>2} {'engine':>6} {'path':>7} {'time':>9} {'x dense':>7} {'rel err':>7} "
-          f"{'kept':>9} {'read GB/s':>9} {'% copy':>6} {'copy GB/s':>9}")
+HEADER = (
+  f"{'shape':>10} {'K':>3} {'b':>2} {'engine':>6} {'path':>7} {'time':>9} {'x dense':>7} {'rel err':>7} "
+  f"{'kept':>9} {'read GB/s':>9} {'% copy':>6} {'copy GB/s':>9}"
+)
 
 
 def _bytes(n: int) -> str:
@@ -324,33 +405,45 @@ def format_row(r: dict) -> str:
   t = r["us"]
   t = f"{t / 1e3:.2f} ms" if t >= 1e3 else f"{t:.1f} us"
   b = str(r["block"]) if r["block"] else "-"
-  return (f"{r['rows']:>5}x{r['cols']:<4} {r['K']:>3} {b:>2} {r['engine']:>6} {r['path']:>7} {t:>9} "
-          f"{r['ratio_to_dense']:>7.2f} {r['rel_err']:>7.0e} {_bytes(r['bytes']):>9} {r['read_GBps']:>9.2f} "
-          f"{100 * r['frac_copy']:>5.0f}% {r['copy_GBps']:>9.1f}")
+  return (
+    f"{r['rows']:>5}x{r['cols']:<4} {r['K']:>3} {b:>2} {r['engine']:>6} {r['path']:>7} {t:>9} "
+    f"{r['ratio_to_dense']:>7.2f} {r['rel_err']:>7.0e} {_bytes(r['bytes']):>9} {r['read_GBps']:>9.2f} "
+    f"{100 * r['frac_copy']:>5.0f}% {r['copy_GBps']:>9.1f}"
+  )
 
 
 def format_crossover(e: dict) -> str:
   sweep = ", ".join(f"{n}: {r:.2f}" for n, r in e["ratios"].items())
   where = f"from {e['crossover_n']}x{e['crossover_n']}" if e["crossover_n"] else "nowhere in the sweep"
-  return (f"K={e['K']:<3} {e['path']:>7} (b={e['block']}, {e['engine']}): beats NumPy dense {where}  "
-          f"(time / dense: {sweep})")
+  return (
+    f"K={e['K']:<3} {e['path']:>7} (b={e['block']}, {e['engine']}): beats NumPy dense {where}  (time / dense: {sweep})"
+  )
 
 
 def summary(rows: list[dict]) -> str:
   """Where each lookup path beats dense."""
   lines = []
-  for engine, path in (("jax", "mailman"), ("jax", "host"), ("jax", "packed"), ("jax", "packed_select"),
-                       ("numpy", "mailman"), ("numba", "fast"),
-                       ("numba", "permute"), ("numba", "avx2"),
-                       ("numpy", "fast")):
+  for engine, path in (
+    ("jax", "mailman"),
+    ("jax", "host"),
+    ("jax", "packed"),
+    ("jax", "packed_select"),
+    ("numpy", "mailman"),
+    ("numba", "fast"),
+    ("numba", "permute"),
+    ("numba", "avx2"),
+    ("numpy", "fast"),
+  ):
     mine = [r for r in rows if r["engine"] == engine and r["path"] == path]
     if not mine:
       continue
     wins = [f"{r['rows']}x{r['cols']} K={r['K']} ({r['ratio_to_dense']:.2f}x)" for r in mine if r["ratio_to_dense"] < 1]
     best = min(mine, key=lambda r: r["ratio_to_dense"])
-    lines.append(f"{engine} {path}: faster than dense in {len(wins)}/{len(mine)} cases"
-                 + (f": {', '.join(wins)}" if wins else "")
-                 + f"; best {best['ratio_to_dense']:.2f}x at {best['rows']}x{best['cols']} K={best['K']}")
+    lines.append(
+      f"{engine} {path}: faster than dense in {len(wins)}/{len(mine)} cases"
+      + (f": {', '.join(wins)}" if wins else "")
+      + f"; best {best['ratio_to_dense']:.2f}x at {best['rows']}x{best['cols']} K={best['K']}"
+    )
   return "\n".join(lines)
 
 
@@ -360,22 +453,34 @@ def emulate_avx2() -> None:
   the CPU as AVX2-only (`CHROMNAS_NO_AVX512`), OpenBLAS runs its Haswell kernels
   (`OPENBLAS_CORETYPE`), NumPy leaves its AVX-512 loops out (`NPY_DISABLE_CPU_FEATURES`)."""
   from llvmlite import binding  # pylint: disable=g-import-not-at-top
-  features = [("-" + f[1:]) if f[1:].startswith(("avx512", "amx", "avx10", "evex512")) else f
-              for f in binding.get_host_cpu_features().flatten().split(",")]
+
+  features = [
+    ("-" + f[1:]) if f[1:].startswith(("avx512", "amx", "avx10", "evex512")) else f
+    for f in binding.get_host_cpu_features().flatten().split(",")
+  ]
   if "+avx2" not in features or "+fma" not in features:
     raise app.UsageError("--isa=avx2 needs a CPU with AVX2 and FMA")
-  os.environ.update(NUMBA_CPU_FEATURES=",".join(features), CHROMNAS_NO_AVX512="1",
-                    OPENBLAS_CORETYPE="Haswell", NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_SKX AVX512_ICL AVX512_SPR")
+  os.environ.update(
+    NUMBA_CPU_FEATURES=",".join(features),
+    CHROMNAS_NO_AVX512="1",
+    OPENBLAS_CORETYPE="Haswell",
+    NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_SKX AVX512_ICL AVX512_SPR",
+  )
 
 
-_DEPLOY = flags.DEFINE_bool("deploy", False, "Instead: every zoo policy's C export (flash, stack, time of one "
-                            "action) next to a dense policy of its task, as a table (experiments/bench_deploy.py).")
+_DEPLOY = flags.DEFINE_bool(
+  "deploy",
+  False,
+  "Instead: every zoo policy's C export (flash, stack, time of one "
+  "action) next to a dense policy of its task, as a table (experiments/bench_deploy.py).",
+)
 
 
 def main(argv):
   del argv
   if _DEPLOY.value:
     from experiments import bench_deploy  # pylint: disable=g-import-not-at-top
+
     bench_deploy.main(_FORMAT.value)
     return
   if _NUMPY_THREADS.value:
@@ -395,33 +500,64 @@ def main(argv):
   log = print if text else (lambda _: None)
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
   from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
+
   if text:
     device = "CPU"
     if _JAX.value:
       import jax  # pylint: disable=g-import-not-at-top
+
       device = f"{jax.devices()[0].device_kind}, jax {jax.__version__}"
-    print(f"# {device}, {os.cpu_count()} CPUs, ISA {_ISA.value}; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
-          f"kernel threads: {_KERNEL_THREADS.value or 'all'}; mailman kernel backend: {host_mailman.backend()}; "
-          f"batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} repeats")
+    print(
+      f"# {device}, {os.cpu_count()} CPUs, ISA {_ISA.value}; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
+      f"kernel threads: {_KERNEL_THREADS.value or 'all'}; mailman kernel backend: {host_mailman.backend()}; "
+      f"batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} repeats"
+    )
     print(HEADER)
   start = time.perf_counter()
-  rows = run(sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _MAX_GROUPED_MB.value, _NUMPY.value,
-             _BLOCK.value or None, _SEED.value, log=log, batch=_BATCH.value, with_jax=_JAX.value,
-             jax_paths=tuple(_JAX_PATHS.value), jax_repeats=_JAX_REPEATS.value)
+  rows = run(
+    sizes,
+    colors_list,
+    _BUDGET.value,
+    _MIN_REPEATS.value,
+    _MAX_GROUPED_MB.value,
+    _NUMPY.value,
+    _BLOCK.value or None,
+    _SEED.value,
+    log=log,
+    batch=_BATCH.value,
+    with_jax=_JAX.value,
+    jax_paths=tuple(_JAX_PATHS.value),
+    jax_repeats=_JAX_REPEATS.value,
+  )
   if text:
     print(summary(rows))
-    print("# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"
-          "# `host` adds a ~0.15 ms callback.  `read GB/s` of the lookup paths is low by design (they\n"
-          "# read 16-32x fewer bytes than dense); dense at or above 100% of copy is memory bound.")
+    print(
+      "# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"
+      "# `host` adds a ~0.15 ms callback.  `read GB/s` of the lookup paths is low by design (they\n"
+      "# read 16-32x fewer bytes than dense); dense at or above 100% of copy is memory bound."
+    )
     if cross_sizes:
       print(f"# crossover sweep, square sizes {','.join(map(str, cross_sizes))}, batch 1:")
-  crossovers = (crossover(cross_sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _SEED.value, log=log)
-                if cross_sizes and _NUMPY.value else [])
+  crossovers = (
+    crossover(cross_sizes, colors_list, _BUDGET.value, _MIN_REPEATS.value, _SEED.value, log=log)
+    if cross_sizes and _NUMPY.value
+    else []
+  )
   if text:
     print(f"# {time.perf_counter() - start:.0f} s")
   else:
-    print(json.dumps({"rows": rows, "crossover": crossovers, "isa": _ISA.value, "cpu_kind": runtime.cpu_kind(),
-                      "cpus": os.cpu_count()}, indent=1))
+    print(
+      json.dumps(
+        {
+          "rows": rows,
+          "crossover": crossovers,
+          "isa": _ISA.value,
+          "cpu_kind": runtime.cpu_kind(),
+          "cpus": os.cpu_count(),
+        },
+        indent=1,
+      )
+    )
 
 
 if __name__ == "__main__":

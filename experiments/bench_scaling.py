@@ -28,6 +28,7 @@ the time of one episode, `c_call` Ray's own driver time per actor call (the jobs
 broadcast acknowledgement per actor).  The driver saturates at the smallest N where
 `ceil(2t / N) E <= T_dispatch`: more workers no longer shorten an iteration.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,7 @@ import os
 import pickle
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 _CONFIG = flags.DEFINE_string("config", "halfcheetah_h41_chromatic17", "Row (configs/<name>.py) whose driver is timed.")
 _WORKERS = flags.DEFINE_list("workers", ["16", "64", "256", "1024", "4096"], "Logical workers.")
@@ -56,7 +56,6 @@ class _Ref:
 
 
 class _Exceptions:
-
   class RayError(Exception):
     pass
 
@@ -71,7 +70,6 @@ class _Exceptions:
 
 
 class _Method:
-
   def __init__(self, actor, name):
     self.actor, self.name = actor, name
 
@@ -105,6 +103,7 @@ class _StandIn:
     pickle.loads(data)  # from here on: the worker's side, not the driver's
     if name == "info":
       from chromnas.engines.ray_pool import ActorInfo  # pylint: disable=import-outside-toplevel
+
       answer = ActorInfo(tr.obs_dim, tr.act_dim, 0, self.node)
     elif name == "set_center":
       ref = args[0]
@@ -121,7 +120,6 @@ class _StandIn:
 
 
 class _ActorClass:
-
   def __init__(self, transport):
     self.transport = transport
 
@@ -140,9 +138,11 @@ class SimulatedRay:
   SIMULATED = True
   exceptions = _Exceptions
 
-  def __init__(self, num_workers: int, obs_dim: int, act_dim: int, episode_length: int, seed: int = 0,
-               workers_per_node: int = 16):
+  def __init__(
+    self, num_workers: int, obs_dim: int, act_dim: int, episode_length: int, seed: int = 0, workers_per_node: int = 16
+  ):
     import numpy as np  # pylint: disable=import-outside-toplevel
+
     self.np = np
     self.num_workers, self.obs_dim, self.act_dim = num_workers, obs_dim, act_dim
     self.episode_length, self.workers_per_node = episode_length, workers_per_node
@@ -159,10 +159,16 @@ class SimulatedRay:
   def result(self, job):
     """A stand-in `EpisodeResult` of the real shapes (values that keep `tell` finite)."""
     from chromnas.engines.host_messages import EpisodeResult  # pylint: disable=import-outside-toplevel
+
     np = self.np
     obs = np.full(self.obs_dim, 0.5)
-    return EpisodeResult(float(self.rng.normal()), self.episode_length, float(self.episode_length),
-                         obs * self.episode_length, obs * obs * self.episode_length)
+    return EpisodeResult(
+      float(self.rng.normal()),
+      self.episode_length,
+      float(self.episode_length),
+      obs * self.episode_length,
+      obs * obs * self.episode_length,
+    )
 
   def new_actor(self):
     a = _StandIn(self, f"node{len(self.actors) // self.workers_per_node:05d}")
@@ -224,6 +230,7 @@ class _Driver:
     from chromnas.search import partition_sources  # pylint: disable=import-outside-toplevel
     from chromnas.train import build as build_lib  # pylint: disable=import-outside-toplevel
     from chromnas.train import config as config_lib  # pylint: disable=import-outside-toplevel
+
     cfg = cfg.copy_and_resolve_references()
     cfg.num_directions = directions
     self.cfg = cfg
@@ -236,22 +243,39 @@ class _Driver:
     self.source = build_lib.make_source(cfg.partition_source, spec, settings, cfg.mask_budget)
     self.optimizer = build_lib.make_optimizer(cfg.optimizer, cfg.learning_rate)
     self.state = build_lib.init_state(cfg.seed, spec, self.source, self.optimizer, cfg.init_scale)
-    self.step_cfg = StepConfig(cfg.num_directions, float(cfg.sigma), cfg.fitness_shaping, cfg.top_directions,
-                               int(cfg.noise_size), bool(cfg.normalize_observations), int(cfg.pairs_per_partition),
-                               float(cfg.reward_shift))
+    self.step_cfg = StepConfig(
+      cfg.num_directions,
+      float(cfg.sigma),
+      cfg.fitness_shaping,
+      cfg.top_directions,
+      int(cfg.noise_size),
+      bool(cfg.normalize_observations),
+      int(cfg.pairs_per_partition),
+      float(cfg.reward_shift),
+    )
     self.iteration = None
     self.source_s = _source_seconds(self.source, spec, self.step_cfg)
 
   def cell(self, num_workers: int, iterations: int) -> dict:
     """Driver seconds per iteration by phase, calls and bytes per worker, at `num_workers`."""
     import jax  # pylint: disable=import-outside-toplevel
+
     from chromnas.engines.host_evaluator import HostEvaluator  # pylint: disable=import-outside-toplevel
     from chromnas.es.ask_tell import Request  # pylint: disable=import-outside-toplevel
     from chromnas.train.iteration import Iteration  # pylint: disable=import-outside-toplevel
+
     cfg, spec = self.cfg, self.spec
     transport = SimulatedRay(num_workers, spec.obs_dim, spec.act_dim, cfg.episode_length)
-    ev = HostEvaluator(cfg.task, spec, num_workers=num_workers, episode_length=cfg.episode_length,
-                       noise_seed=cfg.seed, noise_size=cfg.noise_size, backend="ray", ray_module=transport)
+    ev = HostEvaluator(
+      cfg.task,
+      spec,
+      num_workers=num_workers,
+      episode_length=cfg.episode_length,
+      noise_seed=cfg.seed,
+      noise_size=cfg.noise_size,
+      backend="ray",
+      ray_module=transport,
+    )
     if self.iteration is None:
       self.iteration = Iteration(spec, ev, self.source, self.optimizer, self.step_cfg)
     it, pool, phases = self.iteration, ev.pool, {}
@@ -261,6 +285,7 @@ class _Driver:
         out, dt = _timed(fn, *a)
         phases[name] = phases.get(name, 0.0) + dt
         return out
+
       return inner
 
     pool.broadcast = wrap("broadcast", pool.broadcast)
@@ -275,8 +300,9 @@ class _Driver:
       st = jax.device_put(state, it._replicated)
       (st, req), t_ask = _timed(lambda s: jax.block_until_ready(it._ask(s)), st)
       req, t_get = _timed(lambda r: Request(*jax.device_get(r)), req)
-      res, t_eval = _timed(ev.evaluate_perturbations, st.params, req.offsets, it.sigma, req.structures,
-                           st.obs_stats, req.episode_key)
+      res, t_eval = _timed(
+        ev.evaluate_perturbations, st.params, req.offsets, it.sigma, req.structures, st.obs_stats, req.episode_key
+      )
       (st, metrics), t_tell = _timed(lambda *a: jax.block_until_ready(it._tell(*a)), st, req, res, it.table)
       _, t_metrics = _timed(lambda m: {k: float(v) for k, v in jax.device_get(m).items()}, metrics)
       c = transport.s
@@ -284,12 +310,23 @@ class _Driver:
       state = st
       if i == 0:
         continue  # the first iteration at a new size compiles
-      rows.append(dict(
-          ask=t_ask + t_get, broadcast=phases["broadcast"] - c["worker_bcast"], send=c["submit_run"], wait=c["wait"],
-          receive=c["get"], pool=phases["run"] - c["worker_run"] - c["submit_run"] - c["wait"] - c["get"],
-          evaluator=t_eval - phases["broadcast"] - phases["run"], tell=t_tell, metrics=t_metrics, total=total,
-          calls=transport.calls, bytes_in=sum(a.bytes_in for a in transport.actors) / len(transport.actors),
-          bytes_out=sum(a.bytes_out for a in transport.actors) / len(transport.actors)))
+      rows.append(
+        dict(
+          ask=t_ask + t_get,
+          broadcast=phases["broadcast"] - c["worker_bcast"],
+          send=c["submit_run"],
+          wait=c["wait"],
+          receive=c["get"],
+          pool=phases["run"] - c["worker_run"] - c["submit_run"] - c["wait"] - c["get"],
+          evaluator=t_eval - phases["broadcast"] - phases["run"],
+          tell=t_tell,
+          metrics=t_metrics,
+          total=total,
+          calls=transport.calls,
+          bytes_in=sum(a.bytes_in for a in transport.actors) / len(transport.actors),
+          bytes_out=sum(a.bytes_out for a in transport.actors) / len(transport.actors),
+        )
+      )
     ev.close()
     out = {k: sorted(r[k] for r in rows)[(len(rows) - 1) // 2] for k in rows[0]}
     out["source"] = self.source_s
@@ -300,6 +337,7 @@ def _source_seconds(source, spec, step_cfg) -> float:
   """The partition source's `ask` + `tell` alone for one iteration's partitions (jitted)."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
   if spec.structure_size == 0:
     return 0.0
   k = step_cfg.pairs_per_partition
@@ -321,19 +359,36 @@ def _source_seconds(source, spec, step_cfg) -> float:
 def episode_seconds(cfg) -> float:
   """Seconds of one episode of the row's task at its episode length, in one worker on this CPU."""
   import numpy as np  # pylint: disable=import-outside-toplevel
+
   from chromnas.engines import host_worker  # pylint: disable=import-outside-toplevel
-  from chromnas.engines.host_messages import EpisodeJob  # pylint: disable=import-outside-toplevel
-  from chromnas.engines.host_messages import SetCenter  # pylint: disable=import-outside-toplevel
-  from chromnas.engines.host_messages import WorkerConfig  # pylint: disable=import-outside-toplevel
+  from chromnas.engines.host_messages import (
+    EpisodeJob,  # pylint: disable=import-outside-toplevel
+    SetCenter,  # pylint: disable=import-outside-toplevel
+    WorkerConfig,  # pylint: disable=import-outside-toplevel
+  )
   from chromnas.envs import tasks  # pylint: disable=import-outside-toplevel
   from chromnas.train import config as config_lib  # pylint: disable=import-outside-toplevel
+
   spec = config_lib.validate(cfg)
   et = tasks.engine_task(cfg.task, "host")
   kwargs = {"max_episode_steps": cfg.episode_length} if et.make.startswith(tasks.TAKES_MAX_STEPS) else {}
-  w = host_worker.WorkerState(WorkerConfig(et.make, kwargs, spec.family, spec.layer_sizes, spec.num_colors, 0,
-                                           10_000, cfg.episode_length, cfg.action_repeat, cfg.obs_clip))
-  w.center = SetCenter(np.zeros(spec.num_params, np.float32), 0.0, np.zeros(spec.obs_dim, np.float32),
-                       np.ones(spec.obs_dim, np.float32))
+  w = host_worker.WorkerState(
+    WorkerConfig(
+      et.make,
+      kwargs,
+      spec.family,
+      spec.layer_sizes,
+      spec.num_colors,
+      0,
+      10_000,
+      cfg.episode_length,
+      cfg.action_repeat,
+      cfg.obs_clip,
+    )
+  )
+  w.center = SetCenter(
+    np.zeros(spec.num_params, np.float32), 0.0, np.zeros(spec.obs_dim, np.float32), np.ones(spec.obs_dim, np.float32)
+  )
   job = EpisodeJob(0, 0, 1.0, None, np.zeros(spec.structure_size, np.int32), 0)
   w.run_job(job)
   times = []
@@ -348,13 +403,14 @@ def ray_call_seconds(calls: int) -> tuple[float, float]:
   """Driver seconds per actor call (submit, wait, get) and per pending reference of one
   `ray.wait`, on two real local Ray actors answering at once."""
   import logging  # pylint: disable=import-outside-toplevel
+
   import ray  # pylint: disable=import-outside-toplevel
+
   ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
   try:
 
     @ray.remote(num_cpus=1)
     class Echo:
-
       def f(self, x):
         return x
 
@@ -383,16 +439,35 @@ def ray_call_seconds(calls: int) -> tuple[float, float]:
 def main(argv):
   del argv
   import importlib  # pylint: disable=import-outside-toplevel
+
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
   cfg = importlib.import_module(f"configs.{_CONFIG.value}").get_config()
   cfg.host_backend = "ray"
   workers = [int(w) for w in _WORKERS.value]
   directions = [int(d) for d in _DIRECTIONS.value]
   episode_s = _EPISODE_S.value or episode_seconds(cfg)
-  print(f"driver per iteration: {_CONFIG.value}, {cfg.episode_length}-step episodes; logical workers on a simulated "
-        f"Ray transport (stand-ins answer at once); median of {_ITERS.value} iterations; ms")
-  head = ("workers", "t", "ask", "bcast", "send", "wait", "recv", "pool", "evalr", "tell", "metric", "total",
-          "source", "calls", "KB in/w", "KB out/w")
+  print(
+    f"driver per iteration: {_CONFIG.value}, {cfg.episode_length}-step episodes; logical workers on a simulated "
+    f"Ray transport (stand-ins answer at once); median of {_ITERS.value} iterations; ms"
+  )
+  head = (
+    "workers",
+    "t",
+    "ask",
+    "bcast",
+    "send",
+    "wait",
+    "recv",
+    "pool",
+    "evalr",
+    "tell",
+    "metric",
+    "total",
+    "source",
+    "calls",
+    "KB in/w",
+    "KB out/w",
+  )
   print("| " + " | ".join(head) + " |")
   print("|" + "---|" * len(head))
   cells = {}
@@ -401,15 +476,38 @@ def main(argv):
     for n in workers:
       r = cells[(n, t)] = driver.cell(n, _ITERS.value)
       ms = lambda x: f"{1e3 * x:.1f}"  # noqa: E731
-      print("| " + " | ".join([str(n), str(t), ms(r["ask"]), ms(r["broadcast"]), ms(r["send"]), ms(r["wait"]),
-                               ms(r["receive"]), ms(r["pool"]), ms(r["evaluator"]), ms(r["tell"]),
-                               ms(r["metrics"]), ms(r["total"]), ms(r["source"]), str(r["calls"]),
-                               f"{r['bytes_in'] / 1e3:.1f}", f"{r['bytes_out'] / 1e3:.1f}"]) + " |", flush=True)
+      print(
+        "| "
+        + " | ".join(
+          [
+            str(n),
+            str(t),
+            ms(r["ask"]),
+            ms(r["broadcast"]),
+            ms(r["send"]),
+            ms(r["wait"]),
+            ms(r["receive"]),
+            ms(r["pool"]),
+            ms(r["evaluator"]),
+            ms(r["tell"]),
+            ms(r["metrics"]),
+            ms(r["total"]),
+            ms(r["source"]),
+            str(r["calls"]),
+            f"{r['bytes_in'] / 1e3:.1f}",
+            f"{r['bytes_out'] / 1e3:.1f}",
+          ]
+        )
+        + " |",
+        flush=True,
+      )
   per_call, per_ref = (None, None)
   if _RAY_CALLS.value:
     per_call, per_ref = ray_call_seconds(_RAY_CALLS.value)
-    print(f"real Ray, 2 local actors: {1e6 * per_call:.0f} us of driver time per actor call (submit, wait, get); "
-          f"ray.wait: {1e9 * per_ref:.0f} ns per pending reference")
+    print(
+      f"real Ray, 2 local actors: {1e6 * per_call:.0f} us of driver time per actor call (submit, wait, get); "
+      f"ray.wait: {1e9 * per_ref:.0f} ns per pending reference"
+    )
   _model(cells, workers, directions, episode_s, per_call or 0.0)
 
 
@@ -440,6 +538,7 @@ def saturation(cells, workers, t, episode_s, per_call, calls=None):
 def fit_dispatch(cells) -> tuple[float, float]:
   """Least-squares `(a, b)` of the simulated dispatch work `D(N, t) = a 2t + b N` over the table."""
   import numpy as np  # pylint: disable=import-outside-toplevel
+
   rows, rhs = [], []
   for (n, t), r in cells.items():
     rows.append([2 * t, n])
@@ -451,10 +550,12 @@ def fit_dispatch(cells) -> tuple[float, float]:
 def _model(cells, workers, directions, episode_s, per_call):
   """Prints T(N) and the saturation point from the table's figures."""
   a, b = fit_dispatch(cells)
-  print(f"\nmodel: T(N) = T_seq(t) + max(ceil(2t/N) E, T_dispatch(N, t)),  T_dispatch = D(N, t) + c_call (calls + N)"
-        f"\n  D(N, t) ~ {1e6 * a:.0f} us x 2t + {1e6 * b:.1f} us x N (fit to the table); "
-        f"E = {1e3 * episode_s:.1f} ms (one episode here); c_call = {1e6 * per_call:.0f} us (real Ray, "
-        f"{'measured' if per_call else 'not measured: --ray_calls'})")
+  print(
+    f"\nmodel: T(N) = T_seq(t) + max(ceil(2t/N) E, T_dispatch(N, t)),  T_dispatch = D(N, t) + c_call (calls + N)"
+    f"\n  D(N, t) ~ {1e6 * a:.0f} us x 2t + {1e6 * b:.1f} us x N (fit to the table); "
+    f"E = {1e3 * episode_s:.1f} ms (one episode here); c_call = {1e6 * per_call:.0f} us (real Ray, "
+    f"{'measured' if per_call else 'not measured: --ray_calls'})"
+  )
   for t in directions:
     row = [f"N={n}: {model_time(cells[(n, t)], n, t, episode_s, per_call)[0]:.2f}s" for n in workers]
     sat = saturation(cells, workers, t, episode_s, per_call)

@@ -12,14 +12,14 @@ Host rows (Gymnasium HalfCheetah-v5 model):
   (e) our host evaluator inside a full ES iteration with that many workers.
 Steps are control steps (one policy action); timings exclude compilation, which is reported.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 _POP = flags.DEFINE_integer("population", 64, "Episodes per iteration (2 x antithetic pairs).")
 _EPISODE = flags.DEFINE_integer("episode_length", 1000, "Control steps per episode.")
@@ -34,6 +34,7 @@ _SKIP_BRAX_ES = flags.DEFINE_bool("skip_brax_es", False, "Skip row (c), Brax's o
 
 def _config(engine: str):
   from chromnas.train import config
+
   c = config.default_config()
   c.task, c.engine, c.backend = _TASK.value, engine, _BACKEND.value
   c.episode_length = _EPISODE.value
@@ -45,7 +46,9 @@ def _config(engine: str):
 def _timed_iterations(cfg):
   """(compile-or-first-iteration seconds, env steps/s over the timed iterations) of chromnas ES."""
   import jax
+
   from chromnas.train import build
+
   with build.build(cfg) as run:
     t0 = time.perf_counter()
     state, m = run.iteration(run.initial_state)
@@ -62,8 +65,9 @@ def brax_rows():
   """[(name, env-steps/s, first-call seconds)] of rows (a), (b) and (c)."""
   import jax
   import jax.numpy as jnp
-  from chromnas.envs import brax_envs
-  from chromnas.envs import tasks
+
+  from chromnas.envs import brax_envs, tasks
+
   et = tasks.engine_task(_TASK.value, "brax", _BACKEND.value)
   env = brax_envs.make_brax_env(et.make, _BACKEND.value)
   pop, length = _POP.value, _EPISODE.value
@@ -88,6 +92,7 @@ def brax_rows():
   if not _SKIP_BRAX_ES.value:
     from brax.training.agents.es import networks as es_networks
     from brax.training.agents.es import train as brax_es
+
     sps = []
     t_start = time.perf_counter()
     times = []
@@ -98,22 +103,35 @@ def brax_rows():
         sps.append(float(metrics["training/sps"]))
 
     epochs = _ITERS.value + 1
-    brax_es.train(env, num_timesteps=epochs * pop * length, episode_length=length, population_size=pop // 2,
-                  num_eval_envs=len(jax.devices()), num_evals=epochs + 1, normalize_observations=True,
-                  network_factory=functools.partial(es_networks.make_es_networks, hidden_layer_sizes=()),
-                  progress_fn=progress)
+    brax_es.train(
+      env,
+      num_timesteps=epochs * pop * length,
+      episode_length=length,
+      population_size=pop // 2,
+      num_eval_envs=len(jax.devices()),
+      num_evals=epochs + 1,
+      normalize_observations=True,
+      network_factory=functools.partial(es_networks.make_es_networks, hidden_layer_sizes=()),
+      progress_fn=progress,
+    )
     # Brax's first epoch includes its compilation (and a later one may recompile): row (c) is
     # its own per-epoch sps of its fastest later epoch, the figure most favourable to Brax.
     print("brax.training.agents.es per-epoch sps:", ", ".join(f"{s:,.0f}" for s in sps))
-    rows.append(("(c) brax.training.agents.es (best epoch)", max(sps[1:] or sps),
-                 (times[1] - t_start) if len(times) > 1 else float("nan")))
+    rows.append(
+      (
+        "(c) brax.training.agents.es (best epoch)",
+        max(sps[1:] or sps),
+        (times[1] - t_start) if len(times) > 1 else float("nan"),
+      )
+    )
   return rows
 
 
 def host_rows():
+  import gymnasium
   import mujoco
   import numpy as np
-  import gymnasium
+
   workers = _WORKERS.value or os.cpu_count() or 1
   env = gymnasium.make("HalfCheetah-v5")
   model = env.unwrapped.model
@@ -134,8 +152,11 @@ def host_rows():
 def main(argv):
   del argv
   import jax
-  print(f"task={_TASK.value} population={_POP.value} episode_length={_EPISODE.value} backend={_BACKEND.value} "
-        f"devices={jax.devices()}")
+
+  print(
+    f"task={_TASK.value} population={_POP.value} episode_length={_EPISODE.value} backend={_BACKEND.value} "
+    f"devices={jax.devices()}"
+  )
   rows = {}
   if not _SKIP_BRAX.value:
     for name, sps, first in brax_rows():

@@ -5,10 +5,10 @@
 Like the poster's figures: each cell is a weight `(out, in)` of a layer, colored by its
 partition (chromatic) or kept/dropped (masked).
 """
+
 from __future__ import annotations
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
 _OUT = flags.DEFINE_string("out", "partition.png", "PNG file to write.")
@@ -18,6 +18,7 @@ _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Which saved pol
 def draw(bundle, path: str) -> None:
   """Writes the heatmaps of `bundle.structure` (one panel per layer) to `path`."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   import numpy as np
@@ -31,7 +32,7 @@ def draw(bundle, path: str) -> None:
   cmap = plt.get_cmap("tab20" if k <= 20 else "nipy_spectral", k)
   offset = 0
   for ax, (r, c) in zip(axes[0], shapes):
-    grid = np.asarray(bundle.structure[offset:offset + r * c]).reshape(r, c)
+    grid = np.asarray(bundle.structure[offset : offset + r * c]).reshape(r, c)
     offset += r * c
     im = ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=k - 0.5, interpolation="nearest")
     ax.set_title(f"{r} x {c}")
@@ -46,6 +47,7 @@ def draw(bundle, path: str) -> None:
 def main(argv):
   del argv
   from chromnas.core import bundle
+
   draw(bundle.load_workdir_policy(_WORKDIR.value, _WHICH.value), _OUT.value)
   print(f"wrote {_OUT.value}")
 

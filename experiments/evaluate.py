@@ -9,14 +9,14 @@ registry's host environment otherwise.  With `--workdir`, the engine and task co
 workdir's `config.json` (override the engine with --engine).  Prints
 `return <mean> +- <std>` over the episodes.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from experiments import parse_flags_or_exit
 
@@ -36,16 +36,20 @@ def _fail(message: str):
 def _report(label: str, returns) -> None:
   """Prints `label: return <mean> +- <std> over N episodes (min, max)`; fails if none is finite."""
   import numpy as np
+
   finite = returns[np.isfinite(returns)]
   if not finite.size:
     _fail(f"every one of the {returns.size} episodes diverged")
-  print(f"{label}: return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} episodes "
-        f"(min {finite.min():.1f}, max {finite.max():.1f})"
-        + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else ""))
+  print(
+    f"{label}: return {finite.mean():.1f} +- {finite.std():.1f} over {finite.size} episodes "
+    f"(min {finite.min():.1f}, max {finite.max():.1f})"
+    + (f" ({returns.size - finite.size} diverged)" if finite.size < returns.size else "")
+  )
 
 
 def evaluate_file(path: str) -> None:
   from chromnas import deploy
+
   if not os.path.isfile(path):
     _fail(f"--policy={path}: no such file")
   try:
@@ -60,9 +64,10 @@ def evaluate_workdir(workdir: str) -> None:
   import ml_collections
   import numpy as np
 
-  from chromnas.es import normalizer
   from chromnas.core import bundle as bundle_lib
+  from chromnas.es import normalizer
   from chromnas.train import build
+
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     _fail(f"{path} not found: is {workdir} a training workdir?")
@@ -70,6 +75,7 @@ def evaluate_workdir(workdir: str) -> None:
     cfg = ml_collections.ConfigDict(json.load(f))
   if _ENGINE.value:
     from chromnas import engines  # pylint: disable=g-import-not-at-top
+
     if _ENGINE.value not in engines.ENGINES:
       _fail(f"--engine must be 'host' or 'brax', got {_ENGINE.value!r}")
     cfg.engine = _ENGINE.value
@@ -86,7 +92,9 @@ def evaluate_workdir(workdir: str) -> None:
     res = evaluator.evaluate_params(params, structures, stats, jax.random.PRNGKey(_SEED.value))
   finally:
     evaluator.close()
-  _report(f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value})", np.asarray(res.returns))
+  _report(
+    f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value})", np.asarray(res.returns)
+  )
 
 
 def main(argv):

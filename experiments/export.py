@@ -2,7 +2,8 @@
 
   python -m experiments.export --workdir=/tmp/chromnas/default --out=/tmp/halfcheetah.chromnas
   python -m experiments.export --workdir=... --out=... --which=latest
-  python -m experiments.export --policy=results/zoo/halfcheetah_h41_chromatic17.chromnas --format=onnx --out=/tmp/hc.onnx
+  python -m experiments.export --policy=results/zoo/halfcheetah_h41_chromatic17.chromnas --format=onnx \
+      --out=/tmp/hc.onnx
   python -m experiments.export --policy=results/zoo/halfcheetah_h41_chromatic17.chromnas --format=c --out=/tmp/hc_c
   python -m experiments.export --policy=... --format=c --out=DIR --episodes=3   # also drive the task in C
 
@@ -20,37 +21,45 @@ The source is a training workdir (`--workdir`, its best or latest policy) or a `
 
 An export whose actions differ from the runtime's by more than 1e-5 exits with status 1.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
 
-from absl import app
-from absl import flags
-
-from experiments import parse_flags_or_exit
+from absl import app, flags
 
 from chromnas import deploy
+from experiments import parse_flags_or_exit
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (or pass --policy).")
 _POLICY = flags.DEFINE_string("policy", None, "A .chromnas policy file to convert (or pass --workdir).")
 _OUT = flags.DEFINE_string("out", None, "Output file (chromnas, onnx) or directory (c).")
 _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Best evaluated or latest policy (--workdir).")
 _FORMAT = flags.DEFINE_enum("format", "chromnas", ["chromnas", "onnx", "c"], "Export format.")
-_CHECK = flags.DEFINE_bool("check", True, "Compare the export with the NumPy runtime (onnx: needs onnxruntime; "
-                           "c: needs a C compiler; skipped with a note where missing).")
+_CHECK = flags.DEFINE_bool(
+  "check",
+  True,
+  "Compare the export with the NumPy runtime (onnx: needs onnxruntime; "
+  "c: needs a C compiler; skipped with a note where missing).",
+)
 _C_NAME = flags.DEFINE_string("c_name", "chromnas_policy", "C export: file name stem of the .h and .c.")
 _C_PREFIX = flags.DEFINE_string("c_prefix", "chromnas", "C export: symbol prefix (<prefix>_act, <PREFIX>_OBS_DIM).")
 _C_LANES = flags.DEFINE_integer("c_lanes", 4, "C export: partial sums per dot product (1: smallest code).")
-_EPISODES = flags.DEFINE_integer("episodes", 0, "C export: also run this many episodes of the policy's task "
-                                 "with the compiled C policy and with the runtime, and print both returns.")
+_EPISODES = flags.DEFINE_integer(
+  "episodes",
+  0,
+  "C export: also run this many episodes of the policy's task "
+  "with the compiled C policy and with the runtime, and print both returns.",
+)
 TOLERANCE = 1e-5
 
 
 def _policy_bytes() -> bytes:
   from chromnas.core import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
   from chromnas.core import policy_file  # pylint: disable=g-import-not-at-top
+
   if _POLICY.value:
     return policy_file.read_bytes(_POLICY.value)
   return policy_file.dumps(bundle_lib.load_workdir_policy(_WORKDIR.value, _WHICH.value))
@@ -65,11 +74,15 @@ def _check_line(err: float) -> str:
 
 def export_onnx(data: bytes, out: str) -> str:
   """Writes the ONNX model, checks it, returns the summary."""
-  from chromnas.export import onnx_export  # pylint: disable=g-import-not-at-top
-  from chromnas.export import verify  # pylint: disable=g-import-not-at-top
+  from chromnas.export import (
+    onnx_export,  # pylint: disable=g-import-not-at-top
+    verify,  # pylint: disable=g-import-not-at-top
+  )
+
   size = onnx_export.write_onnx(data, out)
-  lines = [f"{out}: ONNX opset {onnx_export.OPSET}, {size} bytes (the .chromnas file: {len(data)} bytes); "
-           "onnx.checker passed"]
+  lines = [
+    f"{out}: ONNX opset {onnx_export.OPSET}, {size} bytes (the .chromnas file: {len(data)} bytes); onnx.checker passed"
+  ]
   if _CHECK.value:
     try:
       import onnxruntime  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
@@ -83,13 +96,18 @@ def export_onnx(data: bytes, out: str) -> str:
 def export_c(data: bytes, out: str) -> str:
   """Writes the header and source, compiles and checks them where a compiler exists, returns the summary."""
   from chromnas.core import runtime  # pylint: disable=g-import-not-at-top
-  from chromnas.export import c_build  # pylint: disable=g-import-not-at-top
-  from chromnas.export import c_export  # pylint: disable=g-import-not-at-top
-  from chromnas.export import closed_loop  # pylint: disable=g-import-not-at-top
-  from chromnas.export import verify  # pylint: disable=g-import-not-at-top
+  from chromnas.export import (
+    c_build,  # pylint: disable=g-import-not-at-top
+    c_export,  # pylint: disable=g-import-not-at-top
+    closed_loop,  # pylint: disable=g-import-not-at-top
+    verify,  # pylint: disable=g-import-not-at-top
+  )
+
   header, source = c_export.write_c(data, out, _C_NAME.value, _C_PREFIX.value, _C_LANES.value)
-  lines = [f"{header}, {source}: C99, libm only ({os.path.getsize(header) + os.path.getsize(source)} bytes of "
-           f"source; the .chromnas file: {len(data)} bytes)"]
+  lines = [
+    f"{header}, {source}: C99, libm only ({os.path.getsize(header) + os.path.getsize(source)} bytes of "
+    f"source; the .chromnas file: {len(data)} bytes)"
+  ]
   cc = c_build.find_compiler()
   if not _CHECK.value:
     return "\n".join(lines)
@@ -98,7 +116,9 @@ def export_c(data: bytes, out: str) -> str:
     return "\n".join(lines)
   fp = c_build.footprint(source, cc)
   stack = f"{fp.stack} bytes of stack" if fp.stack is not None else "stack use unknown (no -fstack-usage)"
-  lines.append(f"{cc} {' '.join(c_build.CFLAGS)}: flash {fp.flash} bytes (.text {fp.text} + .rodata {fp.rodata}), {stack}")
+  lines.append(
+    f"{cc} {' '.join(c_build.CFLAGS)}: flash {fp.flash} bytes (.text {fp.text} + .rodata {fp.rodata}), {stack}"
+  )
   with tempfile.TemporaryDirectory(prefix="chromnas_export_") as tmp:
     err, cpolicy = verify.c_error(data, source, os.path.join(tmp, "libpolicy.so"), cc=cc, prefix=_C_PREFIX.value)
     lines.append("compiled: " + _check_line(err))
@@ -109,9 +129,11 @@ def export_c(data: bytes, out: str) -> str:
       c_returns = closed_loop.episode_returns(cpolicy.act, policy.env, _EPISODES.value)
       r_returns = closed_loop.episode_returns(policy.act, policy.env, _EPISODES.value)
       gap = abs(c_returns.mean() - r_returns.mean()) / max(abs(r_returns.mean()), 1e-9)
-      lines.append(f"{policy.env}, {_EPISODES.value} episodes (seeds 0..{_EPISODES.value - 1}): C return "
-                   f"{c_returns.mean():.1f} {c_returns.round(1).tolist()}, runtime {r_returns.mean():.1f} "
-                   f"{r_returns.round(1).tolist()}, gap {100 * gap:.2f}%")
+      lines.append(
+        f"{policy.env}, {_EPISODES.value} episodes (seeds 0..{_EPISODES.value - 1}): C return "
+        f"{c_returns.mean():.1f} {c_returns.round(1).tolist()}, runtime {r_returns.mean():.1f} "
+        f"{r_returns.round(1).tolist()}, gap {100 * gap:.2f}%"
+      )
   return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ Scenarios (each on the `debug_target` / `debug_nan` tasks, in its own temporary 
             parameters and counts the non-finite episodes.
 Prints one table row per scenario and exits non-zero if any failed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,7 @@ import tempfile
 import threading
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from experiments import parse_flags_or_exit
 
@@ -42,9 +42,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random kill moments.")
 _KEEP = flags.DEFINE_bool("keep", False, "Keep the temporary workdirs.")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASE = ["--config=configs/default.py", "--config.task=debug_target", "--config.num_colors=4",
-        "--config.episode_length=20", "--config.num_directions=4", "--config.eval_every=2",
-        "--config.num_workers=2", "--config.noise_size=100000", "--config.checkpoint_every=3"]
+BASE = [
+  "--config=configs/default.py",
+  "--config.task=debug_target",
+  "--config.num_colors=4",
+  "--config.episode_length=20",
+  "--config.num_directions=4",
+  "--config.eval_every=2",
+  "--config.num_workers=2",
+  "--config.noise_size=100000",
+  "--config.checkpoint_every=3",
+]
 TIMING_COLUMNS = ("steps_per_s", "wall_s")
 
 
@@ -57,8 +65,9 @@ def _run(workdir, *extra, timeout=600):
 
 
 def _start(workdir, *extra):
-  return subprocess.Popen(_cmd(workdir, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          cwd=ROOT, start_new_session=True)
+  return subprocess.Popen(
+    _cmd(workdir, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True
+  )
 
 
 def _wait_for_iteration(proc, at_least: int, timeout: float = 300) -> bool:
@@ -80,6 +89,7 @@ def _metrics(workdir):
 def _digest(path):
   """Hash of a policy `.npz`'s arrays (not of the zip container, whose timestamps differ)."""
   import numpy as np
+
   h = hashlib.sha256()
   with np.load(path) as z:
     for name in sorted(z.files):
@@ -108,10 +118,13 @@ def scenario_kill9(tmp):
   if out.returncode:
     return False, f"the resumed run failed: {out.stderr.strip()[-200:]}"
   same_metrics = _metrics(ref) == _metrics(hurt)
-  same_policies = all(_digest(os.path.join(ref, n)) == _digest(os.path.join(hurt, n))
-                      for n in ("best_policy.npz", "latest_policy.npz"))
-  detail = (f"{kills} kill -9s, then resumed: metrics {'identical' if same_metrics else 'DIFFER'}, "
-            f"policies {'identical' if same_policies else 'DIFFER'} (latest {_digest(os.path.join(hurt, 'latest_policy.npz'))})")
+  same_policies = all(
+    _digest(os.path.join(ref, n)) == _digest(os.path.join(hurt, n)) for n in ("best_policy.npz", "latest_policy.npz")
+  )
+  detail = (
+    f"{kills} kill -9s, then resumed: metrics {'identical' if same_metrics else 'DIFFER'}, "
+    f"policies {'identical' if same_policies else 'DIFFER'} (latest {_digest(os.path.join(hurt, 'latest_policy.npz'))})"
+  )
   return same_metrics and same_policies, detail
 
 
@@ -126,8 +139,10 @@ def scenario_sigterm(tmp):
   covered = str(last) in os.listdir(os.path.join(workdir, "checkpoints"))
   out = _run(workdir, f"--config.num_iterations={last + 2}")
   ok = proc.returncode == 143 and covered and out.returncode == 0 and "resuming" in out.stdout
-  return ok, (f"exit {proc.returncode}, metrics up to iteration {last}, checkpoint {last} "
-              f"{'present' if covered else 'MISSING'}; rerun {'resumed and finished' if out.returncode == 0 else 'FAILED'}")
+  return ok, (
+    f"exit {proc.returncode}, metrics up to iteration {last}, checkpoint {last} "
+    f"{'present' if covered else 'MISSING'}; rerun {'resumed and finished' if out.returncode == 0 else 'FAILED'}"
+  )
 
 
 def _first_run(workdir, iterations: int):
@@ -148,12 +163,17 @@ def scenario_flipbyte(tmp):
   data[len(data) // 2] ^= 0x01
   open(target, "wb").write(bytes(data))
   out = _run(workdir, "--config.num_iterations=9")
-  quarantined = os.listdir(os.path.join(workdir, "checkpoints_unreadable")) if os.path.isdir(
-      os.path.join(workdir, "checkpoints_unreadable")) else []
+  quarantined = (
+    os.listdir(os.path.join(workdir, "checkpoints_unreadable"))
+    if os.path.isdir(os.path.join(workdir, "checkpoints_unreadable"))
+    else []
+  )
   ok = out.returncode == 0 and "at iteration 3" in out.stdout and bool(quarantined)
-  return ok, (f"flipped one byte of {os.path.relpath(target, workdir)}: rerun "
-              f"{'resumed from checkpoint 3' if 'at iteration 3' in out.stdout else 'did NOT fall back'}, "
-              f"damaged checkpoint moved aside: {quarantined or 'NO'}")
+  return ok, (
+    f"flipped one byte of {os.path.relpath(target, workdir)}: rerun "
+    f"{'resumed from checkpoint 3' if 'at iteration 3' in out.stdout else 'did NOT fall back'}, "
+    f"damaged checkpoint moved aside: {quarantined or 'NO'}"
+  )
 
 
 def scenario_orphaned(tmp):
@@ -166,7 +186,11 @@ def scenario_orphaned(tmp):
   out = _run(workdir, "--config.num_iterations=8")
   after = _digest(os.path.join(workdir, "best_policy.npz")), open(os.path.join(workdir, "metrics.csv")).read()
   ok = out.returncode == 2 and before == after and out.stderr.count("\n") == 1
-  return ok, f"rerun exit {out.returncode}: {out.stderr.strip()[:90]}...; results {'untouched' if before == after else 'CHANGED'}"
+  return (
+    ok,
+    f"rerun exit {out.returncode}: {out.stderr.strip()[:90]}...; "
+    f"results {'untouched' if before == after else 'CHANGED'}",
+  )
 
 
 def scenario_workers(tmp):
@@ -195,8 +219,10 @@ def scenario_workers(tmp):
   out, err = proc.communicate(timeout=600)
   lost = sum(int(float(r.get("episodes_lost") or 0)) for r in _metrics(workdir))
   ok = proc.returncode == 0 and int(_metrics(workdir)[-1]["iteration"]) == 40
-  return ok, (f"{len(killed)} workers killed over 4 s: run {'finished all 40 iterations' if ok else 'FAILED: ' + err[-150:]}"
-              f", {lost} episodes lost")
+  return ok, (
+    f"{len(killed)} workers killed over 4 s: run {'finished all 40 iterations' if ok else 'FAILED: ' + err[-150:]}"
+    f", {lost} episodes lost"
+  )
 
 
 def _children_running(marker: str, root: int):
@@ -224,9 +250,13 @@ def scenario_nan(tmp):
   rows = _metrics(workdir)
   nonfinite = sum(int(float(r["num_nonfinite"])) for r in rows)
   import numpy as np
+
   with np.load(os.path.join(workdir, "latest_policy.npz")) as z:
     finite = bool(np.all(np.isfinite(z["params"])))
-  return nonfinite > 0 and finite, f"{nonfinite} non-finite episodes excluded over {len(rows)} iterations; parameters finite: {finite}"
+  return (
+    nonfinite > 0 and finite,
+    f"{nonfinite} non-finite episodes excluded over {len(rows)} iterations; parameters finite: {finite}",
+  )
 
 
 def main(argv):

@@ -6,14 +6,15 @@
 Each row: env, family, weight_params, compression_pct, bits.  The settings (dims, H41
 architecture, K for chromatic, kept edges for masked) are the poster's.
 """
+
 from __future__ import annotations
 
 import json
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from chromnas.core import footprint
+
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 
 

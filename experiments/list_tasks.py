@@ -3,10 +3,10 @@ A task's brax engine may appear twice: Brax's own model, and Gymnasium's on MJX 
 
   python -m experiments.list_tasks [--debug]
 """
+
 from __future__ import annotations
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from chromnas.envs import tasks
 
@@ -15,7 +15,9 @@ _DEBUG = flags.DEFINE_bool("debug", False, "Also list the debug_* test tasks.")
 
 def table(include_debug: bool = False) -> str:
   """The registry as a fixed-width text table, one line per (task, engine)."""
-  lines = [f"{'task':<12} {'engine':<6} {'obs':>4} {'act':>4} {'episode':>8} {'poster':>9}  {'implementation / backends'}"]
+  lines = [
+    f"{'task':<12} {'engine':<6} {'obs':>4} {'act':>4} {'episode':>8} {'poster':>9}  {'implementation / backends'}"
+  ]
   for name, task in tasks.TASKS.items():
     if name.startswith("debug_") and not include_debug:
       continue
@@ -26,7 +28,9 @@ def table(include_debug: bool = False) -> str:
     for engine, et in rows:
       impl = et.make + (f"  [{', '.join(et.backends)}]" if et.backends else "")
       lines.append(f"{name:<12} {engine:<6} {et.obs_dim:>4} {et.act_dim:>4} {et.episode_length:>8} {poster:>9}  {impl}")
-  notes = [f"  {n}: {t.note}" for n, t in tasks.TASKS.items() if t.note and (include_debug or not n.startswith("debug_"))]
+  notes = [
+    f"  {n}: {t.note}" for n, t in tasks.TASKS.items() if t.note and (include_debug or not n.startswith("debug_"))
+  ]
   return "\n".join(lines + ["", "notes:"] + notes)
 
 

@@ -8,10 +8,10 @@ drawn as their mean (line) and min-max band against env steps.  It also prints, 
 the mean and spread over seeds of: the population's mean reward over the first and the last
 10% of iterations, the highest single-episode reward, the last and the best evaluation return.
 """
+
 from __future__ import annotations
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from chromnas.train.metrics import load_curve
 
@@ -22,9 +22,11 @@ _METRIC = flags.DEFINE_string("metric", "reward_mean", "metrics.csv column to pl
 def plot(groups: dict, metric: str, path: str) -> None:
   """`groups = {label: [workdir, ...]}`; seeds are aligned on the shortest run's env steps."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   import numpy as np
+
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for label, workdirs in groups.items():
     curves = [load_curve(w, metric) for w in workdirs]
@@ -47,7 +49,15 @@ def summary(groups: dict) -> str:
   import numpy as np
 
   from chromnas.train.metrics import read_csv
-  cols = ("first reward_mean", "final reward_mean", "max reward_max", "last eval_return", "best eval_return", "env steps")
+
+  cols = (
+    "first reward_mean",
+    "final reward_mean",
+    "max reward_max",
+    "last eval_return",
+    "best eval_return",
+    "env steps",
+  )
   lines = [f"{'label':<12}" + "".join(f"{c:>22}" for c in cols)]
   for label, workdirs in groups.items():
     stats = []
@@ -56,12 +66,21 @@ def summary(groups: dict) -> str:
       mean = np.array([float(r["reward_mean"]) for r in rows])
       evals = np.array([float(r["eval_return"]) for r in rows if r.get("eval_return", "") not in ("", "nan")])
       tail = max(1, len(rows) // 10)
-      stats.append((mean[:tail].mean(), mean[-tail:].mean(), max(float(r["reward_max"]) for r in rows),
-                    evals[-1] if evals.size else np.nan, evals.max() if evals.size else np.nan,
-                    float(rows[-1]["env_steps"])))
+      stats.append(
+        (
+          mean[:tail].mean(),
+          mean[-tail:].mean(),
+          max(float(r["reward_max"]) for r in rows),
+          evals[-1] if evals.size else np.nan,
+          evals.max() if evals.size else np.nan,
+          float(rows[-1]["env_steps"]),
+        )
+      )
     stats = np.array(stats)
-    cells = [f"{m:10.1f} +- {s:7.1f}" if i < 5 else f"{m:>20.3g}  "
-             for i, (m, s) in enumerate(zip(stats.mean(0), stats.std(0)))]
+    cells = [
+      f"{m:10.1f} +- {s:7.1f}" if i < 5 else f"{m:>20.3g}  "
+      for i, (m, s) in enumerate(zip(stats.mean(0), stats.std(0)))
+    ]
     lines.append(f"{label:<12}" + "".join(f"{c:>22}" for c in cells))
   return "\n".join(lines)
 

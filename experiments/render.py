@@ -6,6 +6,7 @@
 The policy runs in the NumPy runtime on the environment it is judged on; MuJoCo tasks are drawn
 by MuJoCo's offscreen renderer (EGL, no display needed), Minitaur by PyBullet's camera.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,10 @@ import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco: no display needed
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from absl import (
+  app,  # noqa: E402
+  flags,  # noqa: E402
+)
 
 from experiments import parse_flags_or_exit  # noqa: E402
 
@@ -43,9 +46,11 @@ def main(argv):
     print(f"error: --out={_OUT.value} is a directory", file=sys.stderr)
     sys.exit(2)
   from chromnas import render
+
   try:
-    frames = render.render_frames(_POLICY.value, _EPISODES.value, _SEED.value, _WIDTH.value, _HEIGHT.value,
-                                  _MAX_STEPS.value or None, _EVERY.value)
+    frames = render.render_frames(
+      _POLICY.value, _EPISODES.value, _SEED.value, _WIDTH.value, _HEIGHT.value, _MAX_STEPS.value or None, _EVERY.value
+    )
     render.write_video(frames, _OUT.value, _FPS.value)
   except (ValueError, ImportError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -13,9 +13,11 @@ the csv, and the best seed's file becomes `<results_dir>/zoo/<row>.chromnas`.
 
 Rerunning the same command resumes: finished seeds (a `done.json` in their workdir) are
 skipped, unfinished ones continue from their newest checkpoint, and a seed judged at a smaller
-budget than its row's current `max_env_steps` trains on to the new budget and is judged again.  Progress lines give the row,
+budget than its row's current `max_env_steps` trains on to the new budget and is judged again.  Progress lines give
+the row,
 its env steps against the budget, and an ETA for the row and for the whole set.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,13 +29,16 @@ import shutil
 import sys
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from experiments import parse_flags_or_exit
 
-_TABLE = flags.DEFINE_enum("table", "all", ["rewards", "comparison", "ars", "all"],
-                           "Which table to run: the poster's two, the ARS reference rows, or all.")
+_TABLE = flags.DEFINE_enum(
+  "table",
+  "all",
+  ["rewards", "comparison", "ars", "all"],
+  "Which table to run: the poster's two, the ARS reference rows, or all.",
+)
 _ROWS = flags.DEFINE_list("rows", [], "Config names to run (default: every row of --table).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds per row (0, 1, ... seeds-1).")
 _RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/reproduce", "Where the training workdirs go.")
@@ -46,8 +51,18 @@ _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only regenerate the repo
 
 # Host env-steps/s on the 2-core development machine, for the ETA of rows not started yet
 # (replaced by the measured speed once a row runs).
-SPEED_GUESS = {"halfcheetah": 45e3, "hopper": 40e3, "walker2d": 35e3, "swimmer": 45e3, "reacher": 20e3,
-               "pusher": 15e3, "striker": 15e3, "thrower": 15e3, "ant": 8e3, "minitaur": 1.5e3}
+SPEED_GUESS = {
+  "halfcheetah": 45e3,
+  "hopper": 40e3,
+  "walker2d": 35e3,
+  "swimmer": 45e3,
+  "reacher": 20e3,
+  "pusher": 15e3,
+  "striker": 15e3,
+  "thrower": 15e3,
+  "ant": 8e3,
+  "minitaur": 1.5e3,
+}
 
 
 def machine() -> str:
@@ -64,6 +79,7 @@ def machine() -> str:
   cpu = f"{os.cpu_count()}-core CPU ({model})"
   if "jax" in sys.modules:  # a Brax row ran: name the accelerator it ran on
     import jax  # pylint: disable=g-import-not-at-top
+
     if jax.default_backend() != "cpu":
       return f"{jax.devices()[0].device_kind} + {cpu}"
   return cpu
@@ -72,6 +88,7 @@ def machine() -> str:
 def parse_overrides(items):
   """`['field=value', ...]` -> dict with values parsed as Python literals where possible."""
   import ast
+
   out = {}
   for item in items:
     if "=" not in item:
@@ -101,20 +118,31 @@ def load_config(name: str, seed: int, overrides: dict, num_workers: int):
 
 
 # Training settings a row may change; the report lists the ones that differ from the defaults.
-SETTING_FIELDS = ("partition_source", "reward_shift", "init_scale", "num_directions", "sigma", "learning_rate",
-                  "top_directions")
+SETTING_FIELDS = (
+  "partition_source",
+  "reward_shift",
+  "init_scale",
+  "num_directions",
+  "sigma",
+  "learning_rate",
+  "top_directions",
+)
 
 
 def row_settings() -> dict:
   """`{config: 'field=value, ...'}` of every row's settings that differ from `default_config()`."""
-  from chromnas.train import config as config_lib
   from chromnas import reproduction
+  from chromnas.train import config as config_lib
+
   defaults = config_lib.default_config()
   out = {}
   for row in reproduction.ALL_ROWS:
     cfg = importlib.import_module(f"configs.{row.config}").get_config()
-    changed = [f"{f}={cfg[f]}" for f in SETTING_FIELDS if cfg[f] != defaults[f] and not (
-        f == "partition_source" and cfg[f] in ("enas", "none"))]
+    changed = [
+      f"{f}={cfg[f]}"
+      for f in SETTING_FIELDS
+      if cfg[f] != defaults[f] and not (f == "partition_source" and cfg[f] in ("enas", "none"))
+    ]
     out[row.config] = ", ".join(changed)
   return out
 
@@ -131,6 +159,7 @@ def command_line() -> str:
 def main(argv):
   del argv
   from chromnas import reproduction
+
   try:
     rows = reproduction.rows_for(_TABLE.value, _ROWS.value)
     overrides = parse_overrides(_SET.value)
@@ -160,6 +189,7 @@ def main(argv):
   from chromnas.core import policy_file
   from chromnas.train import loop
   from chromnas.train.progress import format_duration as duration
+
   try:
     configs = {r.config: load_config(r.config, 0, overrides, _WORKERS.value) for r in rows}
   except (ValueError, KeyError, ModuleNotFoundError) as e:
@@ -174,6 +204,7 @@ def main(argv):
     return int(configs[r.config].max_env_steps) or 0
 
   measured = {}  # task -> env-steps/s seen in this invocation
+
   def finished(r, s):
     """Judged at a budget at least the row's current one (a raised budget resumes training)."""
     if not os.path.exists(done_path(r, s)):
@@ -182,8 +213,11 @@ def main(argv):
       return int(json.load(f).get("budget_env_steps", 0)) >= budget(r)
 
   pending = [(r, s) for r, s in jobs if not finished(r, s)]
-  print(f"reproduce: {len(rows)} rows x {_SEEDS.value} seeds = {len(jobs)} runs, {len(jobs) - len(pending)} "
-        f"finished already; machine {machine()}", flush=True)
+  print(
+    f"reproduce: {len(rows)} rows x {_SEEDS.value} seeds = {len(jobs)} runs, {len(jobs) - len(pending)} "
+    f"finished already; machine {machine()}",
+    flush=True,
+  )
   failures = []
   for index, (row, seed) in enumerate(pending):
     workdir = os.path.join(_RUNS_DIR.value, row.config, f"seed{seed}")
@@ -192,7 +226,7 @@ def main(argv):
 
     def eta_rest(after_index):
       rest = 0.0
-      for r, _ in pending[after_index + 1:]:
+      for r, _ in pending[after_index + 1 :]:
         rest += budget(r) / measured.get(r.task, SPEED_GUESS.get(r.task, 20e3))
       return rest
 
@@ -208,13 +242,18 @@ def main(argv):
       measured[row.task] = speed
       left = max(c.max_env_steps - done_steps, 0) / max(speed, 1e-9) if c.max_env_steps else math.nan
       ev = "" if math.isnan(m["eval_return"]) else f" | eval {m['eval_return']:.1f} (best {m['best_return']:.1f})"
-      print(f"{label} it {it} | {done_steps / 1e6:.2f}M/{c.max_env_steps / 1e6:.2f}M steps | reward mean "
-            f"{m['reward_mean']:.1f} max {m['reward_max']:.1f}{ev} | {speed / 1e3:.1f}k steps/s | row ETA "
-            f"{duration(left)} | set ETA {duration(left + eta_rest(index))} | {duration(elapsed)} so far",
-            flush=True)
+      print(
+        f"{label} it {it} | {done_steps / 1e6:.2f}M/{c.max_env_steps / 1e6:.2f}M steps | reward mean "
+        f"{m['reward_mean']:.1f} max {m['reward_max']:.1f}{ev} | {speed / 1e3:.1f}k steps/s | row ETA "
+        f"{duration(left)} | set ETA {duration(left + eta_rest(index))} | {duration(elapsed)} so far",
+        flush=True,
+      )
 
-    print(f"{label} training {cfg.task} {cfg.family} {cfg.architecture} for {cfg.max_env_steps / 1e6:.2f}M env "
-          f"steps in {workdir}", flush=True)
+    print(
+      f"{label} training {cfg.task} {cfg.family} {cfg.architecture} for {cfg.max_env_steps / 1e6:.2f}M env "
+      f"steps in {workdir}",
+      flush=True,
+    )
     try:
       loop.train(cfg, workdir, progress_fn=progress)
       policy_path = os.path.join(workdir, "policy.chromnas")
@@ -228,14 +267,18 @@ def main(argv):
       print(f"{label} FAILED: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
       failures.append(row.config)
       continue
-    record = reproduction.summarize_seed(row, seed, workdir, list(returns), judge, budget(row), machine(),
-                                         cfg.engine, os.path.getsize(policy_path))
+    record = reproduction.summarize_seed(
+      row, seed, workdir, list(returns), judge, budget(row), machine(), cfg.engine, os.path.getsize(policy_path)
+    )
     with open(done_path(row, seed) + ".tmp", "w") as f:
       json.dump(record, f, indent=1)
     os.replace(done_path(row, seed) + ".tmp", done_path(row, seed))
-    print(f"{label} done: zoo return {record['zoo_mean']:.1f} +- {record['zoo_std']:.1f} (max "
-          f"{record['zoo_max']:.1f}) over {len(returns)} episodes on {judge}; poster "
-          f"{row.poster_mean} / {row.poster_max}", flush=True)
+    print(
+      f"{label} done: zoo return {record['zoo_mean']:.1f} +- {record['zoo_std']:.1f} (max "
+      f"{record['zoo_max']:.1f}) over {len(returns)} episodes on {judge}; poster "
+      f"{row.poster_mean} / {row.poster_max}",
+      flush=True,
+    )
     _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
     write_report()
   _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
@@ -249,6 +292,7 @@ def main(argv):
 def _collect(rows, seeds, done_path, csv_path, zoo, policy_file):
   """Merges every finished seed's record into the csv and copies each row's best seed to the zoo."""
   from chromnas import reproduction
+
   records = {(r["config"], r["seed"]): r for r in reproduction.read_csv(csv_path)}
   for row in rows:
     best = None

@@ -7,6 +7,7 @@ number of samples per iteration, iterations and seeds.
 
   python -m experiments.synthetic_search [--num_colors=4 --rows=8 --cols=8 --iterations=150 --seeds=3]
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from chromnas.search import synthetic
 
@@ -34,23 +34,38 @@ def main(argv):
   t0 = time.time()
   results = {}
   for method in _METHODS.value:
-    runs = [synthetic.run_synthetic(method, jax.random.PRNGKey(seed), rows=_ROWS.value, cols=_COLS.value, num_colors=_K.value,
-                          samples=_SAMPLES.value, iterations=_ITERS.value) for seed in range(_SEEDS.value)]
-    results[method] = {"final_mean": float(np.mean([r["final_mean"] for r in runs])),
-                       "final_mean_per_seed": [r["final_mean"] for r in runs],
-                       "best": float(np.mean([r["best"] for r in runs]))}
+    runs = [
+      synthetic.run_synthetic(
+        method,
+        jax.random.PRNGKey(seed),
+        rows=_ROWS.value,
+        cols=_COLS.value,
+        num_colors=_K.value,
+        samples=_SAMPLES.value,
+        iterations=_ITERS.value,
+      )
+      for seed in range(_SEEDS.value)
+    ]
+    results[method] = {
+      "final_mean": float(np.mean([r["final_mean"] for r in runs])),
+      "final_mean_per_seed": [r["final_mean"] for r in runs],
+      "best": float(np.mean([r["best"] for r in runs])),
+    }
   ratio = results.get("random", {}).get("final_mean", np.nan) / results.get("enas", {}).get("final_mean", np.nan)
   if _FORMAT.value == "json":
     print(json.dumps({"results": results, "random_over_enas_error": ratio, "seconds": time.time() - t0}))
     return
-  print(f"target {_ROWS.value}x{_COLS.value}, K={_K.value}, {_SAMPLES.value} samples x {_ITERS.value} iterations, "
-        f"{_SEEDS.value} seeds (reward = -normalised fit error; 0 is optimal)")
+  print(
+    f"target {_ROWS.value}x{_COLS.value}, K={_K.value}, {_SAMPLES.value} samples x {_ITERS.value} iterations, "
+    f"{_SEEDS.value} seeds (reward = -normalised fit error; 0 is optimal)"
+  )
   print(f"{'method':<10} {'final mean reward':>18} {'best reward':>12}   per seed")
   for method, r in results.items():
-    print(f"{method:<10} {r['final_mean']:18.4f} {r['best']:12.4f}   "
-          + " ".join(f"{x:.4f}" for x in r["final_mean_per_seed"]))
-  print(f"\nerror of the random controller / error of the ENAS controller = {ratio:.1f}x "
-        f"({time.time() - t0:.0f} s)")
+    print(
+      f"{method:<10} {r['final_mean']:18.4f} {r['best']:12.4f}   "
+      + " ".join(f"{x:.4f}" for x in r["final_mean_per_seed"])
+    )
+  print(f"\nerror of the random controller / error of the ENAS controller = {ratio:.1f}x ({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

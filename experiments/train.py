@@ -5,30 +5,38 @@
 
 Rerunning the same command on an existing workdir resumes from its newest checkpoint.
 """
+
 from __future__ import annotations
 
 import sys
 
-from absl import app
-from absl import flags
-
-from experiments import parse_flags_or_exit
+from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Training configuration file.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the best policy.",
-                               required=True)
-_ENV_KWARGS = flags.DEFINE_string("env_kwargs", "", "JSON object of extra keyword arguments for the host "
-                                  "environment, merged into config.env_kwargs, e.g. '{\"healthy_reward\": 0.5}'.")
+from experiments import parse_flags_or_exit
+
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", "configs/default.py", "Training configuration file.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir", None, "Directory for checkpoints, metrics and the best policy.", required=True
+)
+_ENV_KWARGS = flags.DEFINE_string(
+  "env_kwargs",
+  "",
+  "JSON object of extra keyword arguments for the host "
+  "environment, merged into config.env_kwargs, e.g. '{\"healthy_reward\": 0.5}'.",
+)
 
 
 def main(argv):
   del argv
   from chromnas.train import loop  # imported after flag parsing: keeps --help fast
+
   cfg = _CONFIG.value
   if _ENV_KWARGS.value:
     import json
+
     try:
       extra = json.loads(_ENV_KWARGS.value)
     except json.JSONDecodeError as e:

@@ -1,4 +1,5 @@
 """Shared pytest set-up: float32 JAX on the CPU, fast hypothesis profile."""
+
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -27,6 +27,7 @@ A change that is meant to alter the numerics records new goldens, dropping all s
 `--add` keeps the other profiles, replaces one with the same fingerprint, and refuses to store a
 profile whose runs are not within tolerance of the reference profile.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,17 +50,30 @@ POLICY_FILES = ("best_policy.npz", "latest_policy.npz")
 # name -> config overrides.  Small enough for CI, large enough that the partition search, the
 # normaliser, evaluation and the best-policy bookkeeping all run.
 RUNS = {
-    "host_fixed": dict(engine="host", partition_source="fixed"),
-    "host_enas": dict(engine="host", partition_source="enas"),
-    "brax_fixed": dict(engine="brax", partition_source="fixed"),
-    "brax_enas": dict(engine="brax", partition_source="enas"),
+  "host_fixed": dict(engine="host", partition_source="fixed"),
+  "host_enas": dict(engine="host", partition_source="enas"),
+  "brax_fixed": dict(engine="brax", partition_source="fixed"),
+  "brax_enas": dict(engine="brax", partition_source="enas"),
 }
 HOST_RUNS = tuple(n for n, o in RUNS.items() if o["engine"] == "host")
 
 # Hopper, H41 chromatic with K=5, 4 pairs x 30 steps, 4 iterations, evaluated every 2.
-SETTINGS = dict(task="hopper", architecture="H41", family="chromatic", num_colors=5, episode_length=30,
-                num_directions=4, num_workers=2, num_iterations=4, eval_every=2, eval_episodes=2,
-                checkpoint_every=2, noise_size=100_000, image_every=0, reward_shift=1.0)
+SETTINGS = dict(
+  task="hopper",
+  architecture="H41",
+  family="chromatic",
+  num_colors=5,
+  episode_length=30,
+  num_directions=4,
+  num_workers=2,
+  num_iterations=4,
+  eval_every=2,
+  eval_episodes=2,
+  checkpoint_every=2,
+  noise_size=100_000,
+  image_every=0,
+  reward_shift=1.0,
+)
 
 # Across fingerprints: the first two iterations (one ES step after the first, and the first
 # evaluation) must agree to RTOL relative.  XLA code for AVX2 against AVX-512 moves these metrics
@@ -72,8 +86,14 @@ RTOL = 1e-3
 COLUMN_RTOL = {"controller_loss": 1e-2}
 
 # XLA's --xla_cpu_max_isa levels, lowest first, with the NumPy CPU feature that marks each.
-_X86_ISA = (("SSE4_2", "SSE42"), ("AVX", "AVX"), ("AVX2", "AVX2"), ("AVX512", "AVX512F"),
-            ("AVX512_VNNI", "AVX512VNNI"), ("AVX512_BF16", "AVX512BF16"))
+_X86_ISA = (
+  ("SSE4_2", "SSE42"),
+  ("AVX", "AVX"),
+  ("AVX2", "AVX2"),
+  ("AVX512", "AVX512F"),
+  ("AVX512_VNNI", "AVX512VNNI"),
+  ("AVX512_BF16", "AVX512BF16"),
+)
 _CPU_ID_KEYS = ("vendor_id", "cpu family", "model", "CPU implementer", "CPU architecture", "CPU part")
 
 
@@ -112,6 +132,7 @@ def _xla_flags() -> tuple[str, list[str]]:
 
 def _version(module: str) -> str:
   from importlib import metadata  # pylint: disable=import-outside-toplevel
+
   try:
     return metadata.version(module)
   except metadata.PackageNotFoundError:
@@ -135,9 +156,15 @@ def fingerprint() -> dict:
     names = [level for level, _ in _X86_ISA]
     if cap in names and isa in names and names.index(cap) < names.index(isa):
       isa = cap
-  return {"machine": machine, "cpu": _cpu_id(), "cpu_features": features, "xla_max_isa": cap,
-          "xla_flags": other, "xla_isa": isa,
-          "versions": {m: _version(m) for m in ("jax", "jaxlib", "numpy", "mujoco", "brax")}}
+  return {
+    "machine": machine,
+    "cpu": _cpu_id(),
+    "cpu_features": features,
+    "xla_max_isa": cap,
+    "xla_flags": other,
+    "xla_isa": isa,
+    "versions": {m: _version(m) for m in ("jax", "jaxlib", "numpy", "mujoco", "brax")},
+  }
 
 
 def host_key(fp: dict) -> dict:
@@ -148,8 +175,11 @@ def host_key(fp: dict) -> dict:
   AVX, the ES update rounds differently and the host runs drift in the 6th significant digit.
   """
   no_fma = ("x86-64", "SSE4_2", "AVX")
-  return {"machine": fp["machine"], "xla_fma": fp["xla_isa"] not in no_fma,
-          "versions": {m: fp["versions"][m] for m in ("jax", "jaxlib", "numpy", "mujoco")}}
+  return {
+    "machine": fp["machine"],
+    "xla_fma": fp["xla_isa"] not in no_fma,
+    "versions": {m: fp["versions"][m] for m in ("jax", "jaxlib", "numpy", "mujoco")},
+  }
 
 
 def describe(fp: dict) -> str:
@@ -161,6 +191,7 @@ def describe(fp: dict) -> str:
 def run_config(**overrides):
   """The golden runs' shared config (`SETTINGS`) with `overrides`."""
   from chromnas.train import config  # pylint: disable=import-outside-toplevel
+
   c = config.default_config()
   c.update({**SETTINGS, **overrides})
   return c
@@ -182,8 +213,11 @@ def digest_workdir(workdir: str) -> dict:
     reader = csv.DictReader(f)
     rows = [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in reader]
     columns = [c for c in reader.fieldnames if c not in TIMING_COLUMNS]
-  out = {"columns": columns, "metrics": rows,
-         "metrics_sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()}
+  out = {
+    "columns": columns,
+    "metrics": rows,
+    "metrics_sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
+  }
   for name in POLICY_FILES:
     with np.load(os.path.join(workdir, name), allow_pickle=False) as z:
       out[name] = {key: _array_digest(z[key]) for key in sorted(z.files)}
@@ -193,6 +227,7 @@ def digest_workdir(workdir: str) -> dict:
 def run_one(name: str, workdir: str) -> dict:
   """Trains golden run `name` in `workdir` and returns its digest."""
   from chromnas.train import loop  # pylint: disable=import-outside-toplevel
+
   loop.train(run_config(**RUNS[name]), workdir, progress_fn=None)
   return digest_workdir(workdir)
 
@@ -270,8 +305,7 @@ def compare(want: dict, got: dict, mode: str, rtol: float = RTOL, iterations: in
     for i, (w, g) in enumerate(zip(want["metrics"], got["metrics"])):
       if w != g:
         diff = {k: (w[k], g[k]) for k in w if w[k] != g[k]}
-        problems.append(f"BITWISE: metrics row {i} (iteration {w.get('iteration')}) differs, "
-                        f"(expected, got): {diff}")
+        problems.append(f"BITWISE: metrics row {i} (iteration {w.get('iteration')}) differs, (expected, got): {diff}")
         break
     for f in POLICY_FILES:
       for key in sorted(want[f]):
@@ -282,8 +316,10 @@ def compare(want: dict, got: dict, mode: str, rtol: float = RTOL, iterations: in
     for k in want_cols:
       tol = max(rtol, COLUMN_RTOL.get(k, 0.0))
       if not _close(w[k], g[k], tol):
-        problems.append(f"TOLERANCE: metrics row {i} (iteration {w.get('iteration')}) {k}: "
-                        f"got {g[k]}, expected {w[k]} within {tol:g} relative")
+        problems.append(
+          f"TOLERANCE: metrics row {i} (iteration {w.get('iteration')}) {k}: "
+          f"got {g[k]}, expected {w[k]} within {tol:g} relative"
+        )
   return problems
 
 
@@ -313,17 +349,23 @@ def main(argv):
   with tempfile.TemporaryDirectory() as tmp:
     got = {name: run_one(name, os.path.join(tmp, name)) for name in names}
   for name, d in got.items():
-    print(name, "metrics", d["metrics_sha256"][:16],
-          " ".join(f"{f}:{hashlib.sha256(json.dumps(d[f], sort_keys=True).encode()).hexdigest()[:16]}"
-                   for f in POLICY_FILES))
+    print(
+      name,
+      "metrics",
+      d["metrics_sha256"][:16],
+      " ".join(
+        f"{f}:{hashlib.sha256(json.dumps(d[f], sort_keys=True).encode()).hexdigest()[:16]}" for f in POLICY_FILES
+      ),
+    )
   profiles = load() if os.path.exists(GOLDEN_PATH) and "--write" not in argv else []
   if profiles:  # how far this machine is from the reference: the measurement behind RTOL
     for name, d in got.items():
       ref = profiles[0]["runs"].get(name)
       if ref is not None:
         worst = [max(r.values(), default=0.0) for r in relative_differences(ref, d)]
-        print(f"{name}: max relative difference to the reference profile per iteration",
-              " ".join(f"{x:.2e}" for x in worst))
+        print(
+          f"{name}: max relative difference to the reference profile per iteration", " ".join(f"{x:.2e}" for x in worst)
+        )
   if "--write" in argv or "--add" in argv:
     if set(names) != set(RUNS):
       sys.exit("--write/--add records all runs; name none")

@@ -1,4 +1,5 @@
 """Brax evaluator: jit(vmap(scan)) rollouts, done masking, determinism, sharding over devices."""
+
 import json
 import os
 import subprocess
@@ -10,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas.es import normalizer
-from chromnas.model import partitions
 from chromnas.core import policy_spec
 from chromnas.engines import make_evaluator
+from chromnas.es import normalizer
+from chromnas.model import partitions
 
 EPISODE = 30
 
@@ -56,8 +57,9 @@ def test_perturbations_are_antithetic(hopper):
   center = jnp.zeros(spec.num_params)
   offsets = jnp.array([0, 100], jnp.int32)
   structures = jnp.zeros((4, spec.structure_size), jnp.int32)
-  res = jax.jit(ev.evaluate_perturbations, static_argnums=())(center, offsets, 0.0, structures,
-                                                                normalizer.init_stats(11), jax.random.PRNGKey(0))
+  res = jax.jit(ev.evaluate_perturbations, static_argnums=())(
+    center, offsets, 0.0, structures, normalizer.init_stats(11), jax.random.PRNGKey(0)
+  )
   r = np.asarray(res.returns)
   # sigma = 0: both sides are the centre and share the episode key, so pair i's returns agree.
   np.testing.assert_allclose(r[:2], r[2:], rtol=1e-6)
@@ -66,7 +68,7 @@ def test_perturbations_are_antithetic(hopper):
 def test_population_sharded_across_two_devices(tmp_path):
   """With two (forced) CPU devices the population is split across both, and the answer is the
   same as a single-device vmap."""
-  script = textwrap.dedent(f"""
+  script = textwrap.dedent("""
       import json, jax, jax.numpy as jnp, numpy as np
       from chromnas.es import normalizer
       from chromnas.model import partitions
@@ -81,8 +83,8 @@ def test_population_sharded_across_two_devices(tmp_path):
       res = jax.jit(ev.evaluate_params)(params, structures, stats, jax.random.PRNGKey(2))
       keys = jax.random.split(jax.random.PRNGKey(2), 4)
       ref = jax.jit(jax.vmap(ev.rollout, in_axes=(0, 0, None, 0)))(params, structures, stats, keys)[0]
-      print(json.dumps({{"devices": len(res.returns.sharding.device_set),
-                        "max_diff": float(jnp.max(jnp.abs(res.returns - ref)))}}))
+      print(json.dumps({"devices": len(res.returns.sharding.device_set),
+                        "max_diff": float(jnp.max(jnp.abs(res.returns - ref)))}))
   """)
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)

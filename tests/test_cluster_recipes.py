@@ -10,6 +10,7 @@ shipped with Ray: set `RAYCLUSTER_CRD` to its file (KubeRay's
 `ray-operator/config/crd/bases/ray.io_rayclusters.yaml`, or `kubectl get crd rayclusters.ray.io -o yaml`)
 to validate the manifest against it as well.
 """
+
 import copy
 import json
 import os
@@ -34,6 +35,7 @@ def _load(name):
 
 def _ray_schema():
   import ray.autoscaler
+
   with open(os.path.join(os.path.dirname(ray.autoscaler.__file__), "ray-schema.json")) as f:
     return json.load(f)
 
@@ -72,6 +74,7 @@ def test_launcher_yaml_installs_chromnas_and_keeps_ray_private():
 
 def test_kuberay_manifest_passes_rays_own_parser_and_schema():
   from ray.autoscaler._private.kuberay import autoscaling_config
+
   cr, _ = _raycluster()
   cr = copy.deepcopy(cr)
   cr["metadata"]["namespace"] = "default"  # the operator hands Ray the CR as stored: with its namespace

@@ -1,4 +1,5 @@
 """Bad configs fail before anything compiles, with one message naming the field."""
+
 import subprocess
 import sys
 
@@ -14,7 +15,9 @@ def _cfg(**overrides):
   return c
 
 
-@pytest.mark.parametrize("overrides, field", [
+@pytest.mark.parametrize(
+  "overrides, field",
+  [
     ({"task": "cartpole"}, "task"),
     ({"family": "hexagonal"}, "family"),
     ({"engine": "gpu"}, "engine"),
@@ -37,7 +40,8 @@ def _cfg(**overrides):
     ({"task": "debug_target", "engine": "brax"}, "engine"),
     ({"pairs_per_partition": 3}, "pairs_per_partition"),
     ({"pairs_per_partition": -1}, "pairs_per_partition"),
-])
+  ],
+)
 def test_bad_field_is_named(overrides, field):
   with pytest.raises(ValueError, match=rf"^config\.{field}:"):
     config.validate(_cfg(**overrides))
@@ -62,8 +66,18 @@ def test_k_larger_than_weights_message_names_counts():
 
 
 def test_train_binary_reports_bad_config(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "experiments.train", "--config=configs/default.py",
-                         "--config.task=cartpole", f"--workdir={tmp_path}"], capture_output=True, text=True)
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "experiments.train",
+      "--config=configs/default.py",
+      "--config.task=cartpole",
+      f"--workdir={tmp_path}",
+    ],
+    capture_output=True,
+    text=True,
+  )
   assert proc.returncode == 2
   assert "config.task: unknown task 'cartpole'" in proc.stderr
 
@@ -71,6 +85,7 @@ def test_train_binary_reports_bad_config(tmp_path):
 def test_every_config_file_validates():
   import importlib
   import pathlib
+
   files = [p.stem for p in pathlib.Path("configs").glob("*.py") if p.stem not in ("__init__", "poster_row")]
   assert len(files) >= 30
   for name in files:
@@ -81,10 +96,13 @@ def test_every_config_file_validates():
 def test_option_lists_have_one_home():
   """The config names the choices of the modules that implement them."""
   import re
-  from chromnas.search import controller
-  from chromnas.search import partition_sources
-  for field, value, choices in [("partition_source", "oracle", partition_sources.KINDS),
-                                ("optimizer", "lbfgs", tuple(config.OPTIMIZERS))]:
+
+  from chromnas.search import controller, partition_sources
+
+  for field, value, choices in [
+    ("partition_source", "oracle", partition_sources.KINDS),
+    ("optimizer", "lbfgs", tuple(config.OPTIMIZERS)),
+  ]:
     with pytest.raises(ValueError, match=re.escape(str(choices))):
       config.validate(_cfg(**{field: value}))
   c = config.default_config()

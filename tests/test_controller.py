@@ -1,4 +1,5 @@
 """ENAS controller: shapes, determinism, log-probs that match sampling frequencies, REINFORCE."""
+
 import itertools
 
 import chex
@@ -97,8 +98,12 @@ def test_advantages_kinds():
   np.testing.assert_allclose(base[[0, 1, 3, 4]], (finite - 1.0) / finite.std(), rtol=1e-5)
   # Scale invariance of the batch-relative kinds.
   for kind in ("batch", "rank"):
-    np.testing.assert_allclose(ctrl.advantages(1000.0 * r + 7.0, jnp.float32(0.0), kind),
-                               ctrl.advantages(r, jnp.float32(0.0), kind), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+      ctrl.advantages(1000.0 * r + 7.0, jnp.float32(0.0), kind),
+      ctrl.advantages(r, jnp.float32(0.0), kind),
+      rtol=1e-4,
+      atol=1e-6,
+    )
   with pytest.raises(ValueError, match="unknown advantage"):
     ctrl.advantages(r, jnp.float32(0.0), "softmax")
   with pytest.raises(ValueError, match="unknown advantage 'softmax'; choose one of"):
@@ -106,16 +111,16 @@ def test_advantages_kinds():
 
 
 def test_init_logit_scale_sets_a_random_starting_coloring():
-  cfg = ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, tanh_constant=0.0,
-                              init_logit_scale=20.0)
+  cfg = ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, tanh_constant=0.0, init_logit_scale=20.0)
   p = ctrl.init(cfg, jax.random.PRNGKey(0))
   start = np.argmax(np.asarray(p["pos_logits"]), axis=1)
   np.testing.assert_array_equal(ctrl.greedy(cfg, p), start)  # zero head: the per-position logits decide
   assert len(np.unique(start)) == 5  # a spread-out coloring, not one color
   samples, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 50)
   assert np.mean(np.asarray(samples) == start) > 0.85  # peaked around it
-  uniform = ctrl.init(ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, init_logit_scale=0.0),
-                      jax.random.PRNGKey(0))
+  uniform = ctrl.init(
+    ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, init_logit_scale=0.0), jax.random.PRNGKey(0)
+  )
   np.testing.assert_array_equal(uniform["pos_logits"], 0.0)
 
 
@@ -124,13 +129,26 @@ def test_training_defaults_have_one_home():
   config copy them (the golden ENAS runs pin these values)."""
   from chromnas.search import partition_sources
   from chromnas.train import config
+
   cfg, rl = ctrl.ControllerConfig(num_positions=1, num_choices=1), ctrl.ReinforceConfig()
   assert (cfg.hidden_size, cfg.temperature, cfg.tanh_constant, cfg.init_logit_scale) == (16, 1.0, 0.0, 4.0)
   assert (rl.learning_rate, rl.entropy_coef, rl.baseline_decay, rl.advantage) == (0.05, 1e-3, 0.95, "batch")
-  expected = {"hidden_size": 16, "temperature": 1.0, "tanh_constant": 0.0, "init_logit_scale": 4.0, "head": "linear",
-              "init_logit_peak": 0.0,
-              "learning_rate": 0.05, "entropy_coef": 1e-3, "baseline_decay": 0.95, "advantage": "batch",
-              "diagnostics": False, "optimizer": "adam", "elite_size": 0, "elite_weight": 1.0}
+  expected = {
+    "hidden_size": 16,
+    "temperature": 1.0,
+    "tanh_constant": 0.0,
+    "init_logit_scale": 4.0,
+    "head": "linear",
+    "init_logit_peak": 0.0,
+    "learning_rate": 0.05,
+    "entropy_coef": 1e-3,
+    "baseline_decay": 0.95,
+    "advantage": "batch",
+    "diagnostics": False,
+    "optimizer": "adam",
+    "elite_size": 0,
+    "elite_weight": 1.0,
+  }
   assert partition_sources.CONTROLLER_DEFAULTS == expected
   assert config.default_config().controller.to_dict() == expected
 

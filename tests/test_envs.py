@@ -1,4 +1,5 @@
 """Tests of the environments built in `chromnas.envs`: Striker / Thrower (host and MJX) and Minitaur."""
+
 import math
 import subprocess
 import sys
@@ -7,8 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from chromnas.envs import arm_tasks
-from chromnas.envs import minitaur
+from chromnas.envs import arm_tasks, minitaur
 
 ARM_TASKS = ("striker", "thrower")
 
@@ -100,10 +100,18 @@ def test_thrower_ball_starts_on_the_tray():
   assert obs[19] > -0.1
 
 
-@pytest.mark.parametrize("make", [lambda: arm_tasks.make_host("striker"), lambda: arm_tasks.make_host("thrower"),
-                                  lambda: minitaur.make_host("minitaur")], ids=["striker", "thrower", "minitaur"])
+@pytest.mark.parametrize(
+  "make",
+  [
+    lambda: arm_tasks.make_host("striker"),
+    lambda: arm_tasks.make_host("thrower"),
+    lambda: minitaur.make_host("minitaur"),
+  ],
+  ids=["striker", "thrower", "minitaur"],
+)
 def test_gymnasium_env_checker(make):
   from gymnasium.utils.env_checker import check_env  # pylint: disable=import-outside-toplevel
+
   env = make()
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # only advice: unbounded observations, a [-2, 2] action box
@@ -119,8 +127,10 @@ def test_unknown_arm_task():
 
 
 def test_host_modules_do_not_import_jax():
-  code = ("import sys; import chromnas.envs, chromnas.envs.arm_tasks, chromnas.envs.minitaur, chromnas.envs.host_envs; "
-          "assert 'jax' not in sys.modules and 'brax' not in sys.modules")
+  code = (
+    "import sys; import chromnas.envs, chromnas.envs.arm_tasks, chromnas.envs.minitaur, chromnas.envs.host_envs; "
+    "assert 'jax' not in sys.modules and 'brax' not in sys.modules"
+  )
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -130,6 +140,7 @@ def test_host_modules_do_not_import_jax():
 def test_brax_arm_matches_host(name):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
   from chromnas.envs import arm_brax  # pylint: disable=import-outside-toplevel
 
   env = arm_brax.make_brax(name)
@@ -149,8 +160,9 @@ def test_brax_arm_matches_host(name):
 
   # The host env started from the Brax env's initial state observes the same thing, and stays close.
   host = arm_tasks.make_host(name)
-  start = [np.asarray(x, np.float64) for x in (state.pipeline_state.qpos, state.pipeline_state.qvel,
-                                                 state.info["goal"])]
+  start = [
+    np.asarray(x, np.float64) for x in (state.pipeline_state.qpos, state.pipeline_state.qvel, state.info["goal"])
+  ]
   host_obs, _ = host.reset_to(*start)
   np.testing.assert_allclose(np.asarray(state.obs), host_obs, atol=1e-5)
   for a in np.random.default_rng(0).uniform(-1, 1, (3, 7)):
@@ -163,6 +175,7 @@ def test_brax_arm_matches_host(name):
 
 def test_make_brax_rejects_bad_arguments():
   from chromnas.envs import arm_brax  # pylint: disable=import-outside-toplevel
+
   with pytest.raises(ValueError):
     arm_brax.make_brax("kicker")
   with pytest.raises(ValueError):
@@ -263,8 +276,10 @@ def test_minitaur_action_models():
   angles = minitaur.leg_model_to_motor_angles(ext)
   assert angles[0] - angles[1] == pytest.approx(math.pi / 2)
   raw = minitaur.MinitaurEnv(leg_model=False)
-  np.testing.assert_allclose(raw.motor_targets(np.array([-1, 0, 1, 0, 0, 0, 0, 2.0])),
-                             [0, math.pi / 2, math.pi, math.pi / 2, math.pi / 2, math.pi / 2, math.pi / 2, math.pi])
+  np.testing.assert_allclose(
+    raw.motor_targets(np.array([-1, 0, 1, 0, 0, 0, 0, 2.0])),
+    [0, math.pi / 2, math.pi, math.pi / 2, math.pi / 2, math.pi / 2, math.pi / 2, math.pi],
+  )
   raw.close()
 
 

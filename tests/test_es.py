@@ -1,5 +1,6 @@
 """The ES gradient the trainer uses (`estimator.antithetic_gradient`): unbiased, the closed form
 without shaping, the right top-b directions, non-finite pairs excluded, and the one `tell` calls."""
+
 import functools
 
 import chex
@@ -10,10 +11,7 @@ import optax
 import pytest
 
 from chromnas.core import noise as noise_table
-from chromnas.es import ask_tell
-from chromnas.es import estimator
-from chromnas.es import noise_offsets
-from chromnas.es import normalizer
+from chromnas.es import ask_tell, estimator, noise_offsets, normalizer
 from chromnas.search import partition_sources
 
 DIM = 6
@@ -167,8 +165,9 @@ def test_unknown_shaping_raises_before_compiling():
 def test_centered_ranks():
   r = estimator.centered_ranks(jnp.array([3.0, -1.0, 10.0, 0.0]))
   np.testing.assert_allclose(r, [1 / 6, -0.5, 0.5, -1 / 6], rtol=1e-6)
-  np.testing.assert_allclose(estimator.centered_ranks(jnp.array([[2.0, 2.0], [1.0, 2.0]])),
-                             [[-1 / 6, 1 / 6], [-0.5, 0.5]], rtol=1e-6)  # ties by position, shape kept
+  np.testing.assert_allclose(
+    estimator.centered_ranks(jnp.array([[2.0, 2.0], [1.0, 2.0]])), [[-1 / 6, 1 / 6], [-0.5, 0.5]], rtol=1e-6
+  )  # ties by position, shape kept
   assert float(estimator.centered_ranks(jnp.array([5.0]))[0]) == 0.0
 
 
@@ -209,17 +208,27 @@ def test_tell_steps_along_this_gradient(shaping, top_b):
   cfg = ask_tell.StepConfig(t, SIGMA, shaping, top_b, size, False)
   w = jnp.linspace(-1.0, 1.0, dim)
   opt = optax.sgd(1.0)
-  state = ask_tell.TrainState(w, opt.init(w), normalizer.init_stats(2), src.init(jax.random.key(0)),
-                              jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(-jnp.inf), w,
-                              jnp.zeros(3, jnp.int32), normalizer.init_stats(2))
+  state = ask_tell.TrainState(
+    w,
+    opt.init(w),
+    normalizer.init_stats(2),
+    src.init(jax.random.key(0)),
+    jax.random.PRNGKey(1),
+    jnp.int32(0),
+    jnp.float32(-jnp.inf),
+    w,
+    jnp.zeros(3, jnp.int32),
+    normalizer.init_stats(2),
+  )
   state, req = ask_tell.ask(state, cfg, src, dim)
   returns = jnp.array([1.0, 4.0, jnp.nan, 2.0, 0.0, 3.0, 1.0, -2.0])
   result = ask_tell.EvalResult(returns, jnp.full(2 * t, 10, jnp.int32), normalizer.init_stats(2))
   table = jnp.asarray(noise_table.make_table(3, size))
   new, metrics = ask_tell.tell(state, req, result, table, cfg, src, opt)
   noise = noise_table.rows_numpy(np.asarray(table), np.asarray(req.offsets), dim)
-  grad, n_valid = estimator.antithetic_gradient(jnp.asarray(noise), returns[:t], returns[t:], SIGMA,
-                                                shaping=shaping, top_b=top_b)
+  grad, n_valid = estimator.antithetic_gradient(
+    jnp.asarray(noise), returns[:t], returns[t:], SIGMA, shaping=shaping, top_b=top_b
+  )
   np.testing.assert_allclose(new.params, w + grad, rtol=1e-6, atol=1e-7)
   assert int(metrics["valid_pairs"]) == int(n_valid) == (3 if not top_b else 2)
 
@@ -241,7 +250,8 @@ def test_es_converges_on_quadratic():
 
   params = jnp.zeros(dim)
   (final, _), curve = jax.jit(lambda k: jax.lax.scan(step, (params, opt.init(params)), jax.random.split(k, 300)))(
-      jax.random.key(0))
+    jax.random.key(0)
+  )
   assert float(f(params)) < -3.0
   assert float(curve[-1]) > -0.05
   np.testing.assert_allclose(final, c, atol=0.15)
@@ -286,9 +296,18 @@ def test_forward_fd_tell_uses_the_centre_as_baseline():
   cfg = ask_tell.StepConfig(t, SIGMA, "none", 0, size, False, 1, 0.0, "forward_fd")
   w = jnp.linspace(-1.0, 1.0, dim)
   opt = optax.sgd(1.0)
-  state = ask_tell.TrainState(w, opt.init(w), normalizer.init_stats(2), src.init(jax.random.key(0)),
-                              jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(-jnp.inf), w,
-                              jnp.zeros(3, jnp.int32), normalizer.init_stats(2))
+  state = ask_tell.TrainState(
+    w,
+    opt.init(w),
+    normalizer.init_stats(2),
+    src.init(jax.random.key(0)),
+    jax.random.PRNGKey(1),
+    jnp.int32(0),
+    jnp.float32(-jnp.inf),
+    w,
+    jnp.zeros(3, jnp.int32),
+    normalizer.init_stats(2),
+  )
   state, req = ask_tell.ask(state, cfg, src, dim)
   chex.assert_shape(req.offsets, (2 * t,))
   chex.assert_shape(req.structures, (2 * t + 1, 3))

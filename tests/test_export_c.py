@@ -4,6 +4,7 @@ compiler (`-O2 -Wall -Werror -std=c99`) acts as the NumPy runtime to 1e-5 on 100
 The tests that compile are skipped where no C compiler is found.  Each policy is compiled once per module (`built`); the
 synthetic cases share one library, their symbols told apart by the export's prefix.
 """
+
 import math
 import os
 import pathlib
@@ -15,13 +16,9 @@ import numpy as np
 import pytest
 
 from chromnas import deploy
-from chromnas.core import policy_file
-from chromnas.core import policy_spec
-from chromnas.core import runtime
+from chromnas.core import policy_file, policy_spec, runtime
 from chromnas.core.bundle import PolicyBundle
-from chromnas.export import c_build
-from chromnas.export import c_export
-from chromnas.export import common
+from chromnas.export import c_build, c_export, common
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ZOO = sorted((REPO / "results" / "zoo").glob("*.chromnas"))
@@ -69,7 +66,7 @@ def _payload_structure(data: bytes, exported) -> bytes:
   `policy_file`): after the payload's values and biases, up to the CRC."""
   payload = math.ceil(exported.payload_bits / 8)
   start = len(data) - 4 - payload + 4 * (exported.num_values + sum(exported.hidden))
-  return data[start:len(data) - 4]
+  return data[start : len(data) - 4]
 
 
 def _c_array(text: str, name: str) -> list[str]:
@@ -96,7 +93,9 @@ def test_structure_is_the_payload_verbatim(built, path):
     np.testing.assert_array_equal(values, e.values)  # the K shared values, bit for bit
 
 
-@pytest.mark.parametrize("path", ZOO[:1] + [p for p in ZOO if p.stem == "halfcheetah_h41_toeplitz"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+  "path", ZOO[:1] + [p for p in ZOO if p.stem == "halfcheetah_h41_toeplitz"], ids=lambda p: p.stem
+)
 def test_source_uses_only_libm_and_allocates_nothing(built, path):
   _, _, source = built(path)
   text = open(source).read()
@@ -143,14 +142,24 @@ def _bundle(family, arch, seed, num_colors=5, keep=None, obs=9, act=3):
   if keep is not None:
     structure = np.zeros(spec.structure_size, np.int32)
     structure[rng.choice(spec.structure_size, keep, replace=False)] = 1
-  return PolicyBundle(spec, params, structure, rng.standard_normal(obs).astype(np.float32),
-                      rng.uniform(0.5, 2.0, obs).astype(np.float32), 3.0, "synthetic")
+  return PolicyBundle(
+    spec,
+    params,
+    structure,
+    rng.standard_normal(obs).astype(np.float32),
+    rng.uniform(0.5, 2.0, obs).astype(np.float32),
+    3.0,
+    "synthetic",
+  )
 
 
-SYNTHETIC = {f"{family}_{arch.replace(',', '_')}": (family, arch, {})
-             for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic")
-             for arch in ("L", "H7", "H6,H11")}
-SYNTHETIC.update({
+SYNTHETIC = {
+  f"{family}_{arch.replace(',', '_')}": (family, arch, {})
+  for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic")
+  for arch in ("L", "H7", "H6,H11")
+}
+SYNTHETIC.update(
+  {
     "chromatic_k1": ("chromatic", "H6", {"num_colors": 1}),  # 0 bits per color
     "chromatic_k2_lanes1": ("chromatic", "H6,H5", {"num_colors": 2, "lanes": 1}),
     "chromatic_k300": ("chromatic", "H41", {"num_colors": 300}),  # 9 bits: a refill loop
@@ -159,7 +168,8 @@ SYNTHETIC.update({
     "masked_keep_all": ("masked", "L", {"keep": 27}),
     "toeplitz_wide": ("toeplitz", "H3", {"obs": 13, "lanes": 3}),
     "circulant_tall": ("circulant", "H20", {"lanes": 1}),
-})
+  }
+)
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +215,7 @@ def test_bad_input_is_refused(tmp_path):
 
 
 def test_c_float_is_exact():
-  for v in (0.1, -3.5e-12, 1e30, 2.0 ** -140, -0.0, 0.0, 123456.789):
+  for v in (0.1, -3.5e-12, 1e30, 2.0**-140, -0.0, 0.0, 123456.789):
     f = np.float32(v)
     text = c_export.c_float(f)
     assert np.float32(float.fromhex(text.rstrip("f")) if "x" in text else float(text.rstrip("f"))) == f
@@ -217,21 +227,33 @@ def test_c_float_is_exact():
 @requires_cc
 def test_cli_writes_and_checks(tmp_path):
   out = tmp_path / "c"
-  proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--policy={ZOO[0]}", "--format=c", f"--out={out}"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "experiments.export", f"--policy={ZOO[0]}", "--format=c", f"--out={out}"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr
   assert (out / "chromnas_policy.h").exists() and (out / "chromnas_policy.c").exists()
   assert "flash" in proc.stdout and "max |action - runtime|" in proc.stdout
-  proc = subprocess.run([sys.executable, "-m", "experiments.export", "--format=c", f"--out={out}"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "experiments.export", "--format=c", f"--out={out}"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 2 and proc.stderr.startswith("error: pass --out and exactly one")
 
 
 def test_export_modules_import_no_jax():
-  code = ("import sys\nimport chromnas.export.c_export, chromnas.export.c_build, chromnas.export.common\n"
-          "import chromnas.export.verify, chromnas.export.onnx_export\n"
-          "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax'))\n"
-          "assert not bad, bad\n")
+  code = (
+    "import sys\nimport chromnas.export.c_export, chromnas.export.c_build, chromnas.export.common\n"
+    "import chromnas.export.verify, chromnas.export.onnx_export\n"
+    "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax'))\n"
+    "assert not bad, bad\n"
+  )
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=REPO)
 
 
@@ -243,6 +265,7 @@ def test_closed_loop_actions_match_along_runtime_trajectories(built):
   policy (through ctypes) for the same observation's action."""
   pytest.importorskip("gymnasium")
   from chromnas.export import closed_loop  # pylint: disable=g-import-not-at-top
+
   path = HALFCHEETAH / "halfcheetah_h41_chromatic17.chromnas"
   _, cpolicy, _ = built(path)
   policy = runtime.load_policy(path)
@@ -265,6 +288,7 @@ def test_closed_loop_return_within_one_percent(built):
   policy whose return is stable under such noise (masked, H41: within 0.51% over 8 draws)."""
   pytest.importorskip("gymnasium")
   from chromnas.export import closed_loop  # pylint: disable=g-import-not-at-top
+
   path = HALFCHEETAH / "halfcheetah_h41_masked40.chromnas"
   _, cpolicy, _ = built(path)
   c_returns = closed_loop.episode_returns(cpolicy.act, "halfcheetah", 3)
@@ -289,6 +313,7 @@ def test_deploy_bench_table(tmp_path):
   """`bench_inference --deploy`'s table: each policy next to the zoo's unstructured policy of its
   task and architecture, or its own dense twin."""
   from experiments import bench_deploy  # pylint: disable=g-import-not-at-top
+
   zoo = REPO / "results" / "zoo"
   for name in ("hopper_l_chromatic11", "ars_hopper_l_unstructured", "reacher_l_chromatic11"):
     (tmp_path / f"{name}.chromnas").write_bytes((zoo / f"{name}.chromnas").read_bytes())

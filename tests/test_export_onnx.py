@@ -3,6 +3,7 @@ onnxruntime on 1000 observations, acts as the NumPy runtime to 1e-5, at any batc
 
 Needs the `[onnx]` extra (part of `[test]`); skipped without it.
 """
+
 import math
 import pathlib
 import subprocess
@@ -15,13 +16,17 @@ onnx = pytest.importorskip("onnx", reason='the ONNX export needs pip install "ch
 pytest.importorskip("onnxruntime", reason='the ONNX check needs pip install "chromnas[onnx]"')
 from onnx import numpy_helper  # noqa: E402
 
-from chromnas.core import policy_file  # noqa: E402
-from chromnas.core import policy_spec  # noqa: E402
-from chromnas.core import runtime  # noqa: E402
+from chromnas.core import (
+  policy_file,  # noqa: E402
+  policy_spec,  # noqa: E402
+  runtime,  # noqa: E402
+)
 from chromnas.core.bundle import PolicyBundle  # noqa: E402
-from chromnas.export import common  # noqa: E402
-from chromnas.export import onnx_export  # noqa: E402
-from chromnas.export import verify  # noqa: E402
+from chromnas.export import (
+  common,  # noqa: E402
+  onnx_export,  # noqa: E402
+  verify,  # noqa: E402
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ZOO = sorted((REPO / "results" / "zoo").glob("*.chromnas"))
@@ -71,7 +76,7 @@ def test_chromatic_layers_are_gather_of_shared_values(models, path):
   # The colors are the payload's bit-packed bytes; no dense matrix is stored.
   payload = math.ceil(e.payload_bits / 8)
   data = path.read_bytes()
-  structure = data[len(data) - 4 - payload + 4 * (e.num_values + sum(e.hidden)):-4]
+  structure = data[len(data) - 4 - payload + 4 * (e.num_values + sum(e.hidden)) : -4]
   assert inits["colors_packed"].dtype == np.uint8 and inits["colors_packed"].tobytes() == structure
   np.testing.assert_array_equal(inits["shared_values"], e.values)
   floats = sum(a.size for a in inits.values() if a.dtype == np.float32)
@@ -80,8 +85,9 @@ def test_chromatic_layers_are_gather_of_shared_values(models, path):
   assert gather.input[0] == "shared_values"
 
 
-@pytest.mark.parametrize("path", [p for p in ZOO if "toeplitz" in p.stem or "circulant" in p.stem or "masked" in p.stem],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+  "path", [p for p in ZOO if "toeplitz" in p.stem or "circulant" in p.stem or "masked" in p.stem], ids=lambda p: p.stem
+)
 def test_structured_layers_store_only_their_parameters(models, path):
   e = policy_file.read_policy(path)
   floats = sum(a.size for a in _initializers(models(path)).values() if a.dtype == np.float32)
@@ -98,15 +104,30 @@ def _bundle(family, arch, seed, num_colors=5, keep=None, obs=9, act=3):
   if keep is not None:
     structure = np.zeros(spec.structure_size, np.int32)
     structure[rng.choice(spec.structure_size, keep, replace=False)] = 1
-  return PolicyBundle(spec, params, structure, rng.standard_normal(obs).astype(np.float32),
-                      rng.uniform(0.5, 2.0, obs).astype(np.float32), 3.0, "synthetic")
+  return PolicyBundle(
+    spec,
+    params,
+    structure,
+    rng.standard_normal(obs).astype(np.float32),
+    rng.uniform(0.5, 2.0, obs).astype(np.float32),
+    3.0,
+    "synthetic",
+  )
 
 
-CASES = [(family, arch, {}) for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic")
-         for arch in ("L", "H7", "H6,H11")] + [
-    ("chromatic", "H6", {"num_colors": 1}), ("chromatic", "H41", {"num_colors": 300}),
-    ("masked", "H6", {"keep": 0}), ("masked", "H6", {"keep": 1}), ("masked", "L", {"keep": 27}),
-    ("toeplitz", "H3", {"obs": 13}), ("circulant", "H20", {})]
+CASES = [
+  (family, arch, {})
+  for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic")
+  for arch in ("L", "H7", "H6,H11")
+] + [
+  ("chromatic", "H6", {"num_colors": 1}),
+  ("chromatic", "H41", {"num_colors": 300}),
+  ("masked", "H6", {"keep": 0}),
+  ("masked", "H6", {"keep": 1}),
+  ("masked", "L", {"keep": 27}),
+  ("toeplitz", "H3", {"obs": 13}),
+  ("circulant", "H20", {}),
+]
 
 
 @pytest.mark.parametrize("family,arch,opts", CASES, ids=lambda c: str(c))
@@ -121,8 +142,13 @@ def test_write_and_cli(tmp_path):
   size = onnx_export.write_onnx(path, tmp_path / "a.onnx")
   assert size == (tmp_path / "a.onnx").stat().st_size
   out = tmp_path / "b.onnx"
-  proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--policy={path}", "--format=onnx", f"--out={out}"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "experiments.export", f"--policy={path}", "--format=onnx", f"--out={out}"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr
   assert out.read_bytes() == (tmp_path / "a.onnx").read_bytes()
   assert f"{size} bytes (the .chromnas file: {path.stat().st_size} bytes)" in proc.stdout
@@ -141,12 +167,18 @@ def test_bad_file_is_refused():
 def test_cli_from_workdir(tmp_path):
   """`--workdir` exports the run's best policy, as the compact format does."""
   from chromnas.core import bundle as bundle_lib  # pylint: disable=g-import-not-at-top
+
   path = REPO / "results" / "zoo" / "walker2d_h41_toeplitz.chromnas"
   workdir = tmp_path / "run"
   workdir.mkdir()
   bundle_lib.save_npz(str(workdir / "best_policy.npz"), policy_file.load_bundle(path))
   out = tmp_path / "w.onnx"
-  proc = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={workdir}", "--format=onnx", f"--out={out}"],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    [sys.executable, "-m", "experiments.export", f"--workdir={workdir}", "--format=onnx", f"--out={out}"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr
   assert verify.onnx_error(path, str(out), 200) <= TOL

@@ -1,4 +1,5 @@
 """Binary policy format (`chromnas.core.policy_file`) and the NumPy-only runtime (`chromnas.core.runtime`)."""
+
 import dataclasses
 import math
 import os
@@ -12,18 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chromnas import deploy
-from chromnas.core import families
-from chromnas.core import policy_file
-from chromnas.core import footprint
-from chromnas.core import policy_spec
-from chromnas.model import policies
-from chromnas.core import runtime
+from chromnas.core import families, footprint, policy_file, policy_spec, runtime
 from chromnas.core.bundle import PolicyBundle
+from chromnas.model import policies
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 OBS, ACT = 17, 6
@@ -38,8 +34,15 @@ def make_bundle(family, arch, seed=0, num_colors=17, env="halfcheetah", keep=Non
   if keep is not None:
     structure = np.zeros(spec.structure_size, np.int32)
     structure[rng.choice(spec.structure_size, keep, replace=False)] = 1
-  return PolicyBundle(spec, params, structure, rng.standard_normal(OBS).astype(np.float32),
-                      rng.uniform(0.5, 2.0, OBS).astype(np.float32), 5.0, env)
+  return PolicyBundle(
+    spec,
+    params,
+    structure,
+    rng.standard_normal(OBS).astype(np.float32),
+    rng.uniform(0.5, 2.0, OBS).astype(np.float32),
+    5.0,
+    env,
+  )
 
 
 def num_kept(bundle):
@@ -81,8 +84,9 @@ def test_runtime_matches_policies_apply(cases, family, arch):
   np.testing.assert_allclose(policy(obs.astype(np.float64)), expected, atol=1e-5, rtol=1e-5)
   if family == "chromatic":
     np.testing.assert_allclose(runtime.load_policy(data, matvec="mailman").act(obs), expected, atol=1e-5, rtol=1e-5)
-  for mine, ref in zip(policy.weight_matrices(), policies.weight_matrices(bundle.spec, bundle.params,
-                                                                          bundle.structure)):
+  for mine, ref in zip(
+    policy.weight_matrices(), policies.weight_matrices(bundle.spec, bundle.params, bundle.structure)
+  ):
     np.testing.assert_allclose(mine, ref, rtol=0, atol=0)
 
 
@@ -115,7 +119,7 @@ def test_roundtrip_to_bundle(cases, family):
   np.testing.assert_array_equal(back.structure, bundle.structure)
   params = bundle.params.copy()
   if family == "masked":  # dropped edges are not stored
-    params[:bundle.spec.num_edges] *= bundle.structure
+    params[: bundle.spec.num_edges] *= bundle.structure
   np.testing.assert_array_equal(back.params, params)
   np.testing.assert_allclose(reference_actions(back, obs), expected, atol=1e-6)
   assert policy_file.dumps(back) == data
@@ -153,11 +157,15 @@ def test_committed_zoo_files_keep_their_format():
     assert policy_file.dumps(policy_file.to_bundle(decoded)) == data, path.name
     if decoded.record.shared_values:
       obs = np.random.default_rng(0).normal(0.0, 1.0, (4, decoded.obs_dim)).astype(np.float32)
-      np.testing.assert_allclose(runtime.load_policy(data, matvec="mailman").act(obs),
-                                 runtime.load_policy(data, matvec="dense").act(obs), atol=1e-5)
+      np.testing.assert_allclose(
+        runtime.load_policy(data, matvec="mailman").act(obs),
+        runtime.load_policy(data, matvec="dense").act(obs),
+        atol=1e-5,
+      )
 
 
 # ---- corrupted data ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sample(cases):
@@ -218,6 +226,7 @@ def test_header_checks_after_a_valid_checksum(sample):
 
 # ---- writer checks and masked encoding --------------------------------------------------------
 
+
 def test_writer_rejects_bad_bundles():
   good = make_bundle("chromatic", "L")
   with pytest.raises(ValueError, match="NaN"):
@@ -258,8 +267,9 @@ def test_mask_code_roundtrip(mask):
     assert bits == families.index_bits(kept) and codes.max() < 2**bits
   packed = policy_file.pack_bits(codes, bits)
   assert len(packed) == (mask.size * bits + 7) // 8
-  np.testing.assert_array_equal(policy_file.decode_mask(policy_file.unpack_bits(packed, mask.size, bits), kept, mask.size),
-                                mask.astype(np.int32))
+  np.testing.assert_array_equal(
+    policy_file.decode_mask(policy_file.unpack_bits(packed, mask.size, bits), kept, mask.size), mask.astype(np.int32)
+  )
 
 
 def test_runtime_rejects_bad_obs_and_options(cases):
@@ -274,6 +284,7 @@ def test_runtime_rejects_bad_obs_and_options(cases):
 
 
 # ---- JAX-free import --------------------------------------------------------------------------
+
 
 def test_runtime_works_with_jax_hidden(cases, tmp_path):
   _, data, obs, expected = cases["chromatic", "H41,H41"]
@@ -295,8 +306,9 @@ def test_runtime_works_with_jax_hidden(cases, tmp_path):
       print("ok")
   """)
   env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                        timeout=60)
+  proc = subprocess.run(
+    [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+  )
   assert proc.returncode == 0, proc.stderr
   actions = np.load(tmp_path / "act.npy")
   np.testing.assert_allclose(actions[0], expected, atol=1e-5)
@@ -304,6 +316,7 @@ def test_runtime_works_with_jax_hidden(cases, tmp_path):
 
 
 # ---- the export binary --------------------------------------------------------------------------
+
 
 def test_export_binary_with_a_loader(cases, tmp_path):
   bundle, data, obs, expected = cases["chromatic", "H41"]
@@ -315,6 +328,7 @@ def test_export_binary_with_a_loader(cases, tmp_path):
 
 def test_export_binary_on_a_trainer_workdir(cases, tmp_path):
   from chromnas.core import bundle as bundle_lib
+
   bundle, data, obs, expected = cases["masked", "H41,H41"]
   bundle_lib.save_npz(str(tmp_path / "best_policy.npz"), bundle)
   out = tmp_path / "best.chromnas"
@@ -326,21 +340,31 @@ def _with_valid_crc(data: bytes, old: bytes, new: bytes) -> bytes:
   """`data` with the first `old` replaced by `new` and the checksum recomputed (a file that a
   reader checking only the CRC would accept)."""
   import zlib
+
   assert len(old) == len(new) and data.find(old) >= 0
   pos = data.find(old)
-  body = data[:pos] + new + data[pos + len(old):-4]
+  body = data[:pos] + new + data[pos + len(old) : -4]
   return body + policy_file._CRC.pack(zlib.crc32(body))  # pylint: disable=protected-access
 
 
-@pytest.mark.parametrize("what, words", [("std", "std must be finite and positive"),
-                                         ("value", "non-finite weight values"),
-                                         ("clip", "obs_clip")])
+@pytest.mark.parametrize(
+  "what, words",
+  [("std", "std must be finite and positive"), ("value", "non-finite weight values"), ("clip", "obs_clip")],
+)
 def test_reader_validates_what_the_crc_cannot(what, words):
   from chromnas.core.bundle import PolicyBundle
   from chromnas.core.policy_spec import PolicySpec
+
   spec = PolicySpec(3, 2, (), "chromatic", 2)
-  bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
-                        np.zeros(3, np.float32), np.full(3, 7.0, np.float32), 10.0, "x")
+  bundle = PolicyBundle(
+    spec,
+    np.array([0.25, -0.5], np.float32),
+    np.array([0, 1, 1, 0, 1, 0], np.int32),
+    np.zeros(3, np.float32),
+    np.full(3, 7.0, np.float32),
+    10.0,
+    "x",
+  )
   data = policy_file.dumps(bundle)
   policy_file.loads(data)
   if what == "std":
@@ -349,6 +373,7 @@ def test_reader_validates_what_the_crc_cannot(what, words):
     bad = _with_valid_crc(data, np.array([0.25], "<f4").tobytes(), np.array([np.nan], "<f4").tobytes())
   else:
     import struct
+
     bad = _with_valid_crc(data, struct.pack("<d", 10.0), struct.pack("<d", -1.0))
   with pytest.raises(ValueError, match=words):
     policy_file.loads(bad)
@@ -357,9 +382,17 @@ def test_reader_validates_what_the_crc_cannot(what, words):
 def test_runtime_refuses_non_finite_observations(tmp_path):
   from chromnas.core.bundle import PolicyBundle
   from chromnas.core.policy_spec import PolicySpec
+
   spec = PolicySpec(3, 2, (), "chromatic", 2)
-  bundle = PolicyBundle(spec, np.array([0.25, -0.5], np.float32), np.array([0, 1, 1, 0, 1, 0], np.int32),
-                        np.zeros(3, np.float32), np.ones(3, np.float32), 10.0, "x")
+  bundle = PolicyBundle(
+    spec,
+    np.array([0.25, -0.5], np.float32),
+    np.array([0, 1, 1, 0, 1, 0], np.int32),
+    np.zeros(3, np.float32),
+    np.ones(3, np.float32),
+    10.0,
+    "x",
+  )
   policy = runtime.load_policy(policy_file.dumps(bundle))
   assert np.all(np.isfinite(policy.act(np.ones(3))))
   with pytest.raises(ValueError, match="NaN or inf"):

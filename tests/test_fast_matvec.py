@@ -1,16 +1,12 @@
 """`chromnas.core.mailman` (numba kernel and NumPy fallback) and `runtime.Policy(matvec='auto')`
 against the dense float64 product.  The numba tests are skipped where numba is not installed."""
+
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chromnas.core import families
-from chromnas.core import mailman
-from chromnas.core import permute
-from chromnas.core import policy_file
-from chromnas.core import runtime
+from chromnas.core import families, mailman, permute, policy_file, runtime
 
 HAVE_NUMBA = mailman.backend() == "numba"
 USES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"))]
@@ -34,11 +30,16 @@ def _assert_close(out, expected, scale, tol=1e-5):
 
 
 @settings(max_examples=40)
-@given(rows=st.integers(1, 40), cols=st.integers(1, 70), num_colors=st.integers(2, 17),
-       block=st.sampled_from([None, 1, 2, 3, 5]), batch=st.sampled_from([(), (1,), (2,), (3,), (9,), (2, 5)]),
-       seed=st.integers(0, 2**16))
+@given(
+  rows=st.integers(1, 40),
+  cols=st.integers(1, 70),
+  num_colors=st.integers(2, 17),
+  block=st.sampled_from([None, 1, 2, 3, 5]),
+  batch=st.sampled_from([(), (1,), (2,), (3,), (9,), (2, 5)]),
+  seed=st.integers(0, 2**16),
+)
 def test_random_shapes_equal_dense(rows, cols, num_colors, block, batch, seed):
-  if block is not None and num_colors ** block > mailman.MAX_TABLE:
+  if block is not None and num_colors**block > mailman.MAX_TABLE:
     block = 2
   colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, batch)
   plan = mailman.prepare(colors, num_colors, block)
@@ -62,7 +63,9 @@ def test_batches_and_ragged_blocks(use, batch, num_colors):
 
 
 @pytest.mark.parametrize("use", USES)
-@pytest.mark.parametrize("rows,cols,num_colors,block", [
+@pytest.mark.parametrize(
+  "rows,cols,num_colors,block",
+  [
     (1, 1, 2, None),  # a 1x1 matrix, b capped at cols
     (9, 7, 3, 3),  # ragged last block (7 = 3 + 3 + 1)
     (9, 7, 2, 10),  # block wider than the matrix
@@ -74,7 +77,8 @@ def test_batches_and_ragged_blocks(use, batch, num_colors):
     (12, 9, 300, None),  # K > 256: b = 1, uint16 indices
     (10, 40, 2, 16),  # 65536-entry tables (uint16 at its limit)
     (10, 40, 3, 10),  # 59049-entry tables
-])
+  ],
+)
 def test_edge_cases(use, rows, cols, num_colors, block):
   colors, values, x, expected, scale = _problem(rows + cols + num_colors, rows, cols, num_colors, (3,))
   plan = mailman.prepare(colors, num_colors, block)
@@ -85,7 +89,19 @@ def test_edge_cases(use, rows, cols, num_colors, block):
 
 def test_plan_layout_and_block_sizes():
   assert [mailman.block_size(k) for k in (1, 2, 3, 4, 5, 6, 7, 16, 17, 64, 65, 300)] == [
-      8, 8, 5, 4, 3, 3, 2, 2, 2, 2, 1, 1]
+    8,
+    8,
+    5,
+    4,
+    3,
+    3,
+    2,
+    2,
+    2,
+    2,
+    1,
+    1,
+  ]
   assert mailman.block_size(17, cols=1) == 1
   colors = np.random.default_rng(0).integers(0, 2, (100, 50))
   plan = mailman.prepare(colors, 2)
@@ -98,6 +114,7 @@ def test_plan_layout_and_block_sizes():
   assert not plan.index[7:].any() and not plan.index[:, 100:].any()
   # The JAX kernel's plan is this plan (same patterns and padding for equal blocks).
   from chromnas.model import mailman as jax_mailman
+
   np.testing.assert_array_equal(plan.index, jax_mailman.prepare(colors, 2, 8).index)
   assert mailman.prepare(np.zeros((4, 4), int), 17).index.dtype == np.uint16
 
@@ -108,7 +125,7 @@ def test_uint32_plans(use):
   patterns, which the word kernel reads two per word."""
   colors, values, x, expected, scale = _problem(5, 11, 23, 3, (2,))
   plan = mailman.prepare(colors, 3, 11, max_table=1 << 18)
-  assert plan.index.dtype == np.uint32 and plan.table_size == 3 ** 11
+  assert plan.index.dtype == np.uint32 and plan.table_size == 3**11
   _assert_close(mailman.matvec(values, plan, x, use=use), expected, scale)
   _assert_close(mailman.matvec(values, plan, x[0], use=use), expected[0], scale[0])
 
@@ -145,17 +162,25 @@ def test_without_numba_falls_back_to_numpy(monkeypatch):
 
 # ---- runtime.Policy ------------------------------------------------------------------------------
 
+
 def _chromatic_policy(hidden, num_colors, seed=0, obs_dim=17, act_dim=6):
   rng = np.random.default_rng(seed)
   shapes = families.layer_shapes((obs_dim, *hidden, act_dim))
   edges = sum(r * c for r, c in shapes)
   return policy_file.ExportedPolicy(
-      family="chromatic", obs_dim=obs_dim, act_dim=act_dim, hidden=tuple(hidden), num_values=num_colors,
-      obs_clip=5.0, env="test", obs_mean=rng.standard_normal(obs_dim).astype(np.float32),
-      obs_std=rng.uniform(0.5, 2.0, obs_dim).astype(np.float32),
-      values=(rng.standard_normal(num_colors) / np.sqrt(max(hidden, default=obs_dim))).astype(np.float32),
-      biases=rng.standard_normal(sum(hidden)).astype(np.float32) * 0.1,
-      structure=rng.integers(0, num_colors, edges).astype(np.int32))
+    family="chromatic",
+    obs_dim=obs_dim,
+    act_dim=act_dim,
+    hidden=tuple(hidden),
+    num_values=num_colors,
+    obs_clip=5.0,
+    env="test",
+    obs_mean=rng.standard_normal(obs_dim).astype(np.float32),
+    obs_std=rng.uniform(0.5, 2.0, obs_dim).astype(np.float32),
+    values=(rng.standard_normal(num_colors) / np.sqrt(max(hidden, default=obs_dim))).astype(np.float32),
+    biases=rng.standard_normal(sum(hidden)).astype(np.float32) * 0.1,
+    structure=rng.integers(0, num_colors, edges).astype(np.int32),
+  )
 
 
 def test_policy_auto_is_dense_at_policy_sizes():
@@ -194,20 +219,33 @@ def test_auto_thresholds(monkeypatch):
     assert runtime.auto_path(8192, 8192, 300, cpu=cpu) == "dense"  # b = 1 never wins
     assert runtime.auto_path(4096, 4096, 33, cpu=cpu) == "mailman"  # past the register kernels' 32
   # Without a register kernel: the mailman kernel's own thresholds.
-  assert runtime.auto_path(1024, 1024, 2, cpu="none") == "mailman" and runtime.auto_path(724, 724, 2, cpu="none") == "dense"
-  assert runtime.auto_path(2048, 2048, 4, cpu="none") == "mailman" and runtime.auto_path(1448, 1448, 4, cpu="none") == "dense"
-  assert runtime.auto_path(4096, 4096, 17, cpu="none") == "mailman" and runtime.auto_path(2048, 2048, 17, cpu="none") == "dense"
+  assert (
+    runtime.auto_path(1024, 1024, 2, cpu="none") == "mailman" and runtime.auto_path(724, 724, 2, cpu="none") == "dense"
+  )
+  assert (
+    runtime.auto_path(2048, 2048, 4, cpu="none") == "mailman"
+    and runtime.auto_path(1448, 1448, 4, cpu="none") == "dense"
+  )
+  assert (
+    runtime.auto_path(4096, 4096, 17, cpu="none") == "mailman"
+    and runtime.auto_path(2048, 2048, 17, cpu="none") == "dense"
+  )
   # AVX2: the AVX2 kernel for every K <= 32 once the layer is large enough, one or two inputs.
   for k in (1, 2, 4, 7, 8, 9, 16, 17, 32):
     assert runtime.auto_path(4096, 4096, k, cpu="avx2") == "avx2"
     assert runtime.auto_path(4096, 4096, k, batch=2, cpu="avx2") == "avx2"
-  assert runtime.auto_path(1536, 1536, 4, cpu="avx2") == "avx2" and runtime.auto_path(1024, 1024, 4, cpu="avx2") == "dense"
+  assert (
+    runtime.auto_path(1536, 1536, 4, cpu="avx2") == "avx2" and runtime.auto_path(1024, 1024, 4, cpu="avx2") == "dense"
+  )
   assert runtime.auto_path(2048, 2048, 17, cpu="avx2") == "dense"  # cached dense is faster there
   # AVX-512: the AVX2 kernel's packed colors for K <= 8, the byte-wide permute kernel above.
   assert runtime.auto_path(4096, 4096, 2, cpu="avx512") == "avx2"
   assert runtime.auto_path(4096, 4096, 8, cpu="avx512") == "avx2"
   assert runtime.auto_path(4096, 4096, 9, cpu="avx512") == "permute"
-  assert runtime.auto_path(2048, 2048, 17, cpu="avx512") == "permute" and runtime.auto_path(1448, 1448, 17, cpu="avx512") == "dense"
+  assert (
+    runtime.auto_path(2048, 2048, 17, cpu="avx512") == "permute"
+    and runtime.auto_path(1448, 1448, 17, cpu="avx512") == "dense"
+  )
   # Batches of 3 and more: the mailman batch kernel for K <= 17, the AVX2 kernel's batched form above.
   for cpu in ("avx2", "avx512"):
     assert runtime.auto_path(4096, 4096, 2, batch=8, cpu=cpu) == "mailman"

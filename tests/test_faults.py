@@ -1,4 +1,5 @@
 """Nothing lost, nothing silent: signals, damaged or missing checkpoints, bad settings, bad input."""
+
 import os
 import signal
 import subprocess
@@ -8,28 +9,50 @@ import time
 import numpy as np
 import pytest
 
-from chromnas.train import checkpointing
 from chromnas.core import bundle as bundle_lib
+from chromnas.train import checkpointing, loop
 from chromnas.train import config as config_lib
-from chromnas.train import loop
 from chromnas.train.iteration import Iteration
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-TINY = ["--config.task=debug_target", "--config.num_colors=4", "--config.episode_length=20",
-        "--config.num_directions=2", "--config.eval_every=1", "--config.num_workers=1", "--config.noise_size=10000"]
+TINY = [
+  "--config.task=debug_target",
+  "--config.num_colors=4",
+  "--config.episode_length=20",
+  "--config.num_directions=2",
+  "--config.eval_every=1",
+  "--config.num_workers=1",
+  "--config.noise_size=10000",
+]
 
 
 def _train(workdir, *extra, timeout=300):
-  return subprocess.run([sys.executable, "-m", "experiments.train", "--config=configs/default.py",
-                         f"--workdir={workdir}", *TINY, *extra], capture_output=True, text=True, timeout=timeout,
-                        cwd=ROOT)
+  return subprocess.run(
+    [sys.executable, "-m", "experiments.train", "--config=configs/default.py", f"--workdir={workdir}", *TINY, *extra],
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    cwd=ROOT,
+  )
 
 
 def test_sigterm_checkpoints_the_finished_iterations(tmp_path):
-  proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "--config=configs/default.py",
-                           f"--workdir={tmp_path}", *TINY, "--config.num_iterations=100000",
-                           "--config.checkpoint_every=1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, cwd=ROOT)
+  proc = subprocess.Popen(
+    [
+      sys.executable,
+      "-m",
+      "experiments.train",
+      "--config=configs/default.py",
+      f"--workdir={tmp_path}",
+      *TINY,
+      "--config.num_iterations=100000",
+      "--config.checkpoint_every=1000",
+    ],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+    cwd=ROOT,
+  )
   deadline = time.time() + 240
   while time.time() < deadline:
     line = proc.stdout.readline()
@@ -49,6 +72,7 @@ def test_missing_checkpoints_never_overwrite_results(tmp_path):
   best = (tmp_path / "best_policy.npz").read_bytes()
   metrics = (tmp_path / "metrics.csv").read_bytes()
   import shutil
+
   shutil.rmtree(tmp_path / "checkpoints")
   again = _train(tmp_path, "--config.num_iterations=4")
   assert again.returncode == 2 and "no checkpoint to resume from" in again.stderr
@@ -64,6 +88,7 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_identically(tmp_path)
   killed = tmp_path / "killed"
   assert _train(killed, "--config.num_iterations=4", "--config.checkpoint_every=3").returncode == 0
   import shutil
+
   shutil.rmtree(killed / "checkpoints")  # what a kill -9 before iteration 3's save leaves
   os.remove(killed / "latest_policy.npz")
   lines = (killed / "metrics.csv").read_text().splitlines()
@@ -74,6 +99,7 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_identically(tmp_path)
 
   def strip_timing(path):
     import csv
+
     return [{k: v for k, v in r.items() if k not in ("steps_per_s", "wall_s")} for r in csv.DictReader(open(path))]
 
   assert strip_timing(killed / "metrics.csv") == strip_timing(reference / "metrics.csv")
@@ -110,7 +136,9 @@ def test_checkpoint_digest_is_checked_directly(tmp_path):
   store.close()
 
 
-@pytest.mark.parametrize("field, value, words", [
+@pytest.mark.parametrize(
+  "field, value, words",
+  [
     ("learning_rate", float("inf"), "must be finite"),
     ("sigma", float("inf"), "must be finite"),
     ("sigma", 1e9, "must lie in (0, 10]"),
@@ -120,7 +148,8 @@ def test_checkpoint_digest_is_checked_directly(tmp_path):
     ("init_scale", float("nan"), "must be finite"),
     ("num_workers", 100000, "local workers"),
     ("num_workers", -1, "num_workers"),
-])
+  ],
+)
 def test_absurd_settings_are_refused(field, value, words):
   c = config_lib.default_config()
   c[field] = value
@@ -143,9 +172,21 @@ def test_nan_controller_setting_and_typo_are_refused():
 def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
   """Parameters that turn non-finite stop the run with a clear error; what is saved stays finite."""
   import jax.numpy as jnp
+
   cfg = config_lib.default_config()
-  cfg.update(dict(task="debug_target", num_colors=4, episode_length=20, num_directions=2, num_iterations=10,
-                  eval_every=1, checkpoint_every=1, num_workers=1, noise_size=10000))
+  cfg.update(
+    dict(
+      task="debug_target",
+      num_colors=4,
+      episode_length=20,
+      num_directions=2,
+      num_iterations=10,
+      eval_every=1,
+      checkpoint_every=1,
+      num_workers=1,
+      noise_size=10000,
+    )
+  )
   real_call = Iteration.__call__
 
   def poisoned(self, state):
@@ -163,56 +204,56 @@ def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
 
 
 BAD_INPUTS = [
-    # (binary, arguments, words in the one-line error)
-    ("train", ["--config=/nonexistent/config.py"], "No such file"),
-    ("train", ["--config=tests/data/bad_syntax_config.py"], "SyntaxError"),
-    ("train", ["--config=tests/data/no_get_config.py"], "get_config"),
-    ("train", ["--config=tests/data/typo_config.py"], "learning_rat"),
-    ("train", ["--config.learning_rat=3"], "learning_rat"),
-    ("train", ["--config.sigma=abc"], "config.sigma"),
-    ("train", ["--config.task=nope"], "config.task"),
-    ("train", ["--config.engine=gpu"], "config.engine"),
-    ("train", ["--config.family=sparse"], "config.family"),
-    ("train", ["--config.architecture=H0"], "config.architecture"),
-    ("train", ["--config.num_colors=0"], "config.num_colors"),
-    ("train", ["--config.num_colors=100000"], "config.num_colors"),
-    ("train", ["--config.partition_source=magic"], "config.partition_source"),
-    ("train", ["--config.family=toeplitz", "--config.partition_source=enas"], "config.partition_source"),
-    ("train", ["--config.sigma=-1"], "config.sigma"),
-    ("train", ["--config.sigma=inf"], "config.sigma"),
-    ("train", ["--config.learning_rate=nan"], "config.learning_rate"),
-    ("train", ["--config.learning_rate=0"], "config.learning_rate"),
-    ("train", ["--config.obs_clip=-1"], "config.obs_clip"),
-    ("train", ["--config.num_directions=0"], "config.num_directions"),
-    ("train", ["--config.episode_length=0"], "config.episode_length"),
-    ("train", ["--config.num_iterations=-5"], "config.num_iterations"),
-    ("train", ["--config.top_directions=99"], "config.top_directions"),
-    ("train", ["--config.optimizer=lbfgs"], "config.optimizer"),
-    ("train", ["--config.fitness_shaping=cubic"], "config.fitness_shaping"),
-    ("train", ["--config.num_workers=100000"], "config.num_workers"),
-    ("train", ["--config.max_wall_minutes=nan"], "config.max_wall_minutes"),
-    ("train", ["--config.max_env_steps=-1"], "config.max_env_steps"),
-    ("train", ["--config.max_lost_fraction=1.5"], "config.max_lost_fraction"),
-    ("train", ["--config.noise_size=10"], "config.noise_size"),
-    ("train", ["--config.pairs_per_partition=3"], "config.pairs_per_partition"),
-    ("train", ["--config.controller.advantage=bogus"], "config.controller.advantage"),
-    ("train", ["--config.controller.init_logit_scale=nan"], "config.controller.init_logit_scale"),
-    ("train", ["--config.controller.learning_rate=-1"], "config.controller.learning_rate"),
-    ("train", ["--config.reward_shift=-1"], "config.reward_shift"),
-    ("train", ["--workdir=WORKDIR_IS_A_FILE"], "File exists"),
-    ("train", ["--env_kwargs={bad"], "not valid JSON"),
-    ("train", ["--env_kwargs=[1, 2]"], "JSON object"),
-    ("evaluate", ["--episodes=-3", "--policy=x"], "--episodes"),
-    ("evaluate", ["--episodes=0", "--policy=x"], "--episodes"),
-    ("evaluate", ["--policy=/nonexistent.chromnas"], "no such file"),
-    ("evaluate", ["--workdir=/nonexistent"], "training workdir"),
-    ("evaluate", ["--workdir=/nonexistent", "--policy=x"], "exactly one"),
-    ("evaluate", ["--episodes=abc", "--policy=x"], "episodes"),
-    ("export", ["--workdir=/nonexistent", "--out=/tmp/x.chromnas"], "/nonexistent"),
-    ("export", ["--out=/tmp/x.chromnas"], "--workdir"),
-    ("reproduce", ["--rows=nope"], "unknown row"),
-    ("reproduce", ["--table=everything"], "table"),
-    ("reproduce", ["--set=noequals"], "field=value"),
+  # (binary, arguments, words in the one-line error)
+  ("train", ["--config=/nonexistent/config.py"], "No such file"),
+  ("train", ["--config=tests/data/bad_syntax_config.py"], "SyntaxError"),
+  ("train", ["--config=tests/data/no_get_config.py"], "get_config"),
+  ("train", ["--config=tests/data/typo_config.py"], "learning_rat"),
+  ("train", ["--config.learning_rat=3"], "learning_rat"),
+  ("train", ["--config.sigma=abc"], "config.sigma"),
+  ("train", ["--config.task=nope"], "config.task"),
+  ("train", ["--config.engine=gpu"], "config.engine"),
+  ("train", ["--config.family=sparse"], "config.family"),
+  ("train", ["--config.architecture=H0"], "config.architecture"),
+  ("train", ["--config.num_colors=0"], "config.num_colors"),
+  ("train", ["--config.num_colors=100000"], "config.num_colors"),
+  ("train", ["--config.partition_source=magic"], "config.partition_source"),
+  ("train", ["--config.family=toeplitz", "--config.partition_source=enas"], "config.partition_source"),
+  ("train", ["--config.sigma=-1"], "config.sigma"),
+  ("train", ["--config.sigma=inf"], "config.sigma"),
+  ("train", ["--config.learning_rate=nan"], "config.learning_rate"),
+  ("train", ["--config.learning_rate=0"], "config.learning_rate"),
+  ("train", ["--config.obs_clip=-1"], "config.obs_clip"),
+  ("train", ["--config.num_directions=0"], "config.num_directions"),
+  ("train", ["--config.episode_length=0"], "config.episode_length"),
+  ("train", ["--config.num_iterations=-5"], "config.num_iterations"),
+  ("train", ["--config.top_directions=99"], "config.top_directions"),
+  ("train", ["--config.optimizer=lbfgs"], "config.optimizer"),
+  ("train", ["--config.fitness_shaping=cubic"], "config.fitness_shaping"),
+  ("train", ["--config.num_workers=100000"], "config.num_workers"),
+  ("train", ["--config.max_wall_minutes=nan"], "config.max_wall_minutes"),
+  ("train", ["--config.max_env_steps=-1"], "config.max_env_steps"),
+  ("train", ["--config.max_lost_fraction=1.5"], "config.max_lost_fraction"),
+  ("train", ["--config.noise_size=10"], "config.noise_size"),
+  ("train", ["--config.pairs_per_partition=3"], "config.pairs_per_partition"),
+  ("train", ["--config.controller.advantage=bogus"], "config.controller.advantage"),
+  ("train", ["--config.controller.init_logit_scale=nan"], "config.controller.init_logit_scale"),
+  ("train", ["--config.controller.learning_rate=-1"], "config.controller.learning_rate"),
+  ("train", ["--config.reward_shift=-1"], "config.reward_shift"),
+  ("train", ["--workdir=WORKDIR_IS_A_FILE"], "File exists"),
+  ("train", ["--env_kwargs={bad"], "not valid JSON"),
+  ("train", ["--env_kwargs=[1, 2]"], "JSON object"),
+  ("evaluate", ["--episodes=-3", "--policy=x"], "--episodes"),
+  ("evaluate", ["--episodes=0", "--policy=x"], "--episodes"),
+  ("evaluate", ["--policy=/nonexistent.chromnas"], "no such file"),
+  ("evaluate", ["--workdir=/nonexistent"], "training workdir"),
+  ("evaluate", ["--workdir=/nonexistent", "--policy=x"], "exactly one"),
+  ("evaluate", ["--episodes=abc", "--policy=x"], "episodes"),
+  ("export", ["--workdir=/nonexistent", "--out=/tmp/x.chromnas"], "/nonexistent"),
+  ("export", ["--out=/tmp/x.chromnas"], "--workdir"),
+  ("reproduce", ["--rows=nope"], "unknown row"),
+  ("reproduce", ["--table=everything"], "table"),
+  ("reproduce", ["--set=noequals"], "field=value"),
 ]
 
 
@@ -240,8 +281,13 @@ def test_bad_input_is_one_line(tmp_path, binary, args, words):
 
 @pytest.mark.slow
 def test_fault_drill_passes():
-  out = subprocess.run([sys.executable, "-m", "experiments.fault_drill", "--kills=2"], capture_output=True, text=True,
-                       timeout=1800, cwd=ROOT)
+  out = subprocess.run(
+    [sys.executable, "-m", "experiments.fault_drill", "--kills=2"],
+    capture_output=True,
+    text=True,
+    timeout=1800,
+    cwd=ROOT,
+  )
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
   assert out.stdout.count("| pass |") == 6
 

@@ -1,5 +1,6 @@
 """The golden runs (`tests/golden.py`): bit-identical on a machine with a stored profile, within
 tolerance elsewhere, and a failure says which kind of mismatch it found."""
+
 import copy
 import json
 
@@ -15,9 +16,11 @@ def _mismatch_report(name, profile, mode, fp, problems):
     why = "host engine, same architecture and library versions, other vector unit"
   else:
     why = "other fingerprint"
-  return (f"golden run {name}: {mode} comparison ({why}) against the profile "
-          f"'{golden.describe(profile['fingerprint'])}' (this machine: '{golden.describe(fp)}') "
-          f"found {len(problems)} mismatch(es):\n  " + "\n  ".join(problems))
+  return (
+    f"golden run {name}: {mode} comparison ({why}) against the profile "
+    f"'{golden.describe(profile['fingerprint'])}' (this machine: '{golden.describe(fp)}') "
+    f"found {len(problems)} mismatch(es):\n  " + "\n  ".join(problems)
+  )
 
 
 @pytest.mark.parametrize("name", list(golden.RUNS))
@@ -43,13 +46,25 @@ def test_stored_profiles_hold_every_run_and_agree_within_tolerance():
 
 # Comparison rules on a small hand-made digest: no training, so these run in milliseconds.
 
+
 def _digest():
-  rows = [{"iteration": str(i), "reward_mean": r, "best_return": b, "eval_return": e}
-          for i, r, b, e in ((1, "39.2768", "-inf", ""), (2, "9.45075", "41.5", "41.5"),
-                             (3, "12.0", "41.5", ""), (4, "13.0", "45.25", "45.25"))]
+  rows = [
+    {"iteration": str(i), "reward_mean": r, "best_return": b, "eval_return": e}
+    for i, r, b, e in (
+      (1, "39.2768", "-inf", ""),
+      (2, "9.45075", "41.5", "41.5"),
+      (3, "12.0", "41.5", ""),
+      (4, "13.0", "45.25", "45.25"),
+    )
+  ]
   arr = {"sha256": "a" * 64, "dtype": "float32", "shape": [3, 5]}
-  return {"columns": ["best_return", "eval_return", "iteration", "reward_mean"], "metrics": rows,
-          "metrics_sha256": "x", "best_policy.npz": {"params": dict(arr)}, "latest_policy.npz": {"params": dict(arr)}}
+  return {
+    "columns": ["best_return", "eval_return", "iteration", "reward_mean"],
+    "metrics": rows,
+    "metrics_sha256": "x",
+    "best_policy.npz": {"params": dict(arr)},
+    "latest_policy.npz": {"params": dict(arr)},
+  }
 
 
 def test_identical_digests_pass_both_ways():

@@ -1,19 +1,14 @@
 """Host worker pool: shapes, determinism, regenerated noise, NaN episodes, dead workers."""
+
 import jax
 import numpy as np
 import pytest
 
-from chromnas.core import noise
-from chromnas.es import noise_offsets
-from chromnas.es import normalizer
-from chromnas.core import forward
-from chromnas.core import families
-from chromnas.model import partitions
-from chromnas.core import policy_spec
-from chromnas.model import policies
-from chromnas.engines import host_episode
-from chromnas.engines import make_evaluator
+from chromnas.core import families, forward, noise, policy_spec
+from chromnas.engines import host_episode, make_evaluator
 from chromnas.engines.host_messages import EpisodeJob
+from chromnas.es import noise_offsets, normalizer
+from chromnas.model import partitions, policies
 
 SPEC = policy_spec.make_spec(4, 2, "L", "chromatic", 3)
 
@@ -43,8 +38,9 @@ def test_perturbations_match_explicit_params(target_eval):
   seeds = np.asarray(jax.random.randint(jax.random.PRNGKey(2), (t,), 0, 2**31 - 1))
   seeds = np.concatenate([seeds, seeds])
   target_eval._broadcast(None, 0.0, stats)  # pylint: disable=protected-access
-  out = target_eval.pool.run([EpisodeJob(i, 0, 0.0, params[i], np.asarray(structures[i]), int(seeds[i]))
-                              for i in range(2 * t)])
+  out = target_eval.pool.run(
+    [EpisodeJob(i, 0, 0.0, params[i], np.asarray(structures[i]), int(seeds[i])) for i in range(2 * t)]
+  )
   np.testing.assert_allclose([out[i].ret for i in range(2 * t)], res.returns, rtol=1e-6)
 
 
@@ -55,6 +51,7 @@ def test_returns_follow_the_policy(target_eval):
   try:
     stats = normalizer.init_stats(4)
     from chromnas.envs.debug_envs import TARGET_W
+
     good = TARGET_W.reshape(-1).astype(np.float32)
     res = ev.evaluate_params(np.stack([good, -good]), np.zeros((2, 0), np.int32), stats, jax.random.PRNGKey(0))
     assert abs(res.returns[0]) < 1e-4 and res.returns[1] < -5
@@ -66,8 +63,9 @@ def test_nan_episodes_are_reported_not_raised():
   spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_nan", spec, num_workers=2, noise_size=10_000)
   try:
-    res = ev.evaluate_params(np.zeros((8, 8), np.float32), np.zeros((8, 0), np.int32), normalizer.init_stats(4),
-                             jax.random.PRNGKey(3))
+    res = ev.evaluate_params(
+      np.zeros((8, 8), np.float32), np.zeros((8, 0), np.int32), normalizer.init_stats(4), jax.random.PRNGKey(3)
+    )
     assert np.any(np.isnan(res.returns)) and np.any(np.isfinite(res.returns))
     assert np.all(np.isfinite(res.obs_stats.mean))  # NaN observations never reach the statistics
   finally:
@@ -78,12 +76,21 @@ def test_dead_worker_is_replaced_and_jobs_retried():
   spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   # Episodes whose seed is divisible by 3 kill their worker on every try: they are lost after
   # the retries; every other episode completes, the pool keeps two live workers.
-  ev = make_evaluator("host", "debug_crash", spec, num_workers=2, noise_size=10_000, max_retries=1,
-                      env_kwargs={"crash_every": 3}, max_lost_fraction=0.9)
+  ev = make_evaluator(
+    "host",
+    "debug_crash",
+    spec,
+    num_workers=2,
+    noise_size=10_000,
+    max_retries=1,
+    env_kwargs={"crash_every": 3},
+    max_lost_fraction=0.9,
+  )
   try:
     pids_before = ev.pool.workers[0].proc.pid, ev.pool.workers[1].proc.pid
-    res = ev.evaluate_params(np.zeros((12, 8), np.float32), np.zeros((12, 0), np.int32), normalizer.init_stats(4),
-                             jax.random.PRNGKey(4))
+    res = ev.evaluate_params(
+      np.zeros((12, 8), np.float32), np.zeros((12, 0), np.int32), normalizer.init_stats(4), jax.random.PRNGKey(4)
+    )
     seeds = np.asarray(jax.random.randint(jax.random.PRNGKey(4), (12,), 0, 2**31 - 1))
     doomed = seeds % 3 == 0
     assert doomed.any() and (~doomed).any()
@@ -98,12 +105,21 @@ def test_dead_worker_is_replaced_and_jobs_retried():
 
 def test_too_many_lost_episodes_fail_clearly():
   spec = policy_spec.make_spec(4, 2, "L", "unstructured")
-  ev = make_evaluator("host", "debug_crash", spec, num_workers=1, noise_size=10_000, max_retries=0,
-                      env_kwargs={"crash_every": 1}, max_lost_fraction=0.5)
+  ev = make_evaluator(
+    "host",
+    "debug_crash",
+    spec,
+    num_workers=1,
+    noise_size=10_000,
+    max_retries=0,
+    env_kwargs={"crash_every": 1},
+    max_lost_fraction=0.5,
+  )
   try:
     with pytest.raises(RuntimeError, match="lost 4 of 4 episodes"):
-      ev.evaluate_params(np.zeros((4, 8), np.float32), np.zeros((4, 0), np.int32), normalizer.init_stats(4),
-                         jax.random.PRNGKey(5))
+      ev.evaluate_params(
+        np.zeros((4, 8), np.float32), np.zeros((4, 0), np.int32), normalizer.init_stats(4), jax.random.PRNGKey(5)
+      )
   finally:
     ev.close()
 
@@ -144,16 +160,21 @@ def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
 def test_worker_modules_do_not_import_jax():
   import subprocess
   import sys
-  code = ("import sys; import chromnas.engines.host_worker, chromnas.engines.host_pool, chromnas.envs.tasks; "
-          "import chromnas.envs.mujoco_tasks, chromnas.envs.debug_envs, chromnas.envs.arm_tasks; "
-          "import chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'")
+
+  code = (
+    "import sys; import chromnas.engines.host_worker, chromnas.engines.host_pool, chromnas.envs.tasks; "
+    "import chromnas.envs.mujoco_tasks, chromnas.envs.debug_envs, chromnas.envs.arm_tasks; "
+    "import chromnas.envs.minitaur; assert 'jax' not in sys.modules, 'jax imported'"
+  )
   subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_worker_messages_pickle_by_reference():
   """Messages cross the pipe (and Ray) by pickle: each names its class in `host_messages`."""
   import pickle
+
   from chromnas.engines import host_messages
+
   job = EpisodeJob(3, 17, -1.0, None, np.arange(4, dtype=np.int32), 99)
   data = pickle.dumps(job)
   assert b"chromnas.engines.host_messages" in data and b"EpisodeJob" in data
@@ -166,9 +187,11 @@ def test_worker_messages_pickle_by_reference():
 def test_evaluators_implement_the_protocol():
   """Both engines declare every member of `Evaluator` with the protocol's signatures."""
   import inspect
+
   from chromnas.engines.base import Evaluator
   from chromnas.engines.brax_evaluator import BraxEvaluator
   from chromnas.engines.host_evaluator import HostEvaluator
+
   for cls in (BraxEvaluator, HostEvaluator):
     assert Evaluator in cls.__mro__  # declared, so type checkers hold it to the protocol
     for name in ("evaluate_perturbations", "evaluate_params", "close"):
@@ -189,6 +212,7 @@ def test_host_evaluator_reports_workers_and_losses(target_eval):
 def test_replacement_that_dies_while_starting_is_retried(monkeypatch):
   """Workers killed in a tight loop: a replacement dying at start is retried within a budget."""
   from chromnas.engines import host_pool
+
   spec = policy_spec.make_spec(4, 2, "L", "unstructured")
   ev = make_evaluator("host", "debug_target", spec, num_workers=1, noise_size=10_000)
   real = host_pool._Worker  # pylint: disable=protected-access
@@ -204,8 +228,9 @@ def test_replacement_that_dies_while_starting_is_retried(monkeypatch):
     monkeypatch.setattr(host_pool, "_Worker", flaky)
     ev.pool._replace(0)  # pylint: disable=protected-access
     assert ev.pool.stats["start_failures"] == 3 and ev.pool.workers[0].proc.poll() is None
-    res = ev.evaluate_params(np.zeros((2, 8), np.float32), np.zeros((2, 0), np.int32), normalizer.init_stats(4),
-                             jax.random.PRNGKey(0))
+    res = ev.evaluate_params(
+      np.zeros((2, 8), np.float32), np.zeros((2, 0), np.int32), normalizer.init_stats(4), jax.random.PRNGKey(0)
+    )
     assert np.all(np.isfinite(res.returns))
     ev.pool.max_start_failures = 4
     failures["left"] = 10

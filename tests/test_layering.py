@@ -4,6 +4,7 @@ Layers, lowest first (README, "Architecture"):
   core -> model -> es, search -> envs, engines -> train -> application modules (deploy, render, reproduction)
 Every import is checked, function-local ones included.
 """
+
 import ast
 import pathlib
 import subprocess
@@ -16,18 +17,21 @@ JAX_FAMILY = {"jax", "jaxlib", "flax", "optax", "chex", "brax", "orbax"}
 
 # Which chromnas layers each layer may import (its own included).
 ALLOWED = {
-    "core": {"core"},
-    "model": {"core", "model"},
-    "es": {"core", "model", "es"},
-    "search": {"core", "model", "search"},
-    "envs": {"core", "envs"},
-    "engines": {"core", "model", "es", "envs", "engines"},
-    "train": {"core", "model", "es", "search", "envs", "engines", "train"},
-    "app": {"core", "model", "es", "search", "envs", "engines", "train", "app"},
+  "core": {"core"},
+  "model": {"core", "model"},
+  "es": {"core", "model", "es"},
+  "search": {"core", "model", "search"},
+  "envs": {"core", "envs"},
+  "engines": {"core", "model", "es", "envs", "engines"},
+  "train": {"core", "model", "es", "search", "envs", "engines", "train"},
+  "app": {"core", "model", "es", "search", "envs", "engines", "train", "app"},
 }
 # What the host worker process may load: the NumPy core, the environments and the host engine.
-HOST_WORKER_MODULES = {"chromnas.engines.host_worker", "chromnas.engines.host_episode",
-                       "chromnas.engines.host_messages"}
+HOST_WORKER_MODULES = {
+  "chromnas.engines.host_worker",
+  "chromnas.engines.host_episode",
+  "chromnas.engines.host_messages",
+}
 
 
 def _layer(module: str) -> str:
@@ -54,15 +58,19 @@ def _imports(name: str, path: pathlib.Path, on_import_only: bool = False) -> set
   tree = ast.parse(path.read_text())
   nodes = ast.walk(tree)
   if on_import_only:
-    nodes = [n for top in tree.body if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-             for n in ast.walk(top)]
+    nodes = [
+      n
+      for top in tree.body
+      if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+      for n in ast.walk(top)
+    ]
   for node in nodes:
     if isinstance(node, ast.Import):
       out.update(a.name for a in node.names)
     elif isinstance(node, ast.ImportFrom):
       base = node.module or ""
       if node.level:
-        base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+        base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
       out.add(base)
       # `from chromnas.core import families` imports the module chromnas.core.families.
       out.update(f"{base}.{a.name}" for a in node.names)
@@ -100,15 +108,22 @@ def test_host_worker_loads_only_core_envs_and_host_engine():
     # What runs when the worker starts: module-level imports, and each package's __init__.
     todo.extend(_chromnas_imports(m, on_import_only=True))
     todo.extend(p for p in (m.rsplit(".", 1)[0],) if p in MODULES)
-  allowed = {m for m in seen if _layer(m) in ("core", "envs") or m in HOST_WORKER_MODULES
-             or m in ("chromnas", "chromnas.core", "chromnas.envs", "chromnas.engines")}
+  allowed = {
+    m
+    for m in seen
+    if _layer(m) in ("core", "envs")
+    or m in HOST_WORKER_MODULES
+    or m in ("chromnas", "chromnas.core", "chromnas.envs", "chromnas.engines")
+  }
   assert seen == allowed, f"the host worker reaches {sorted(seen - allowed)}"
 
 
 def test_importing_core_loads_no_jax():
-  code = ("import sys, chromnas.core, pkgutil, importlib\n"
-          "for m in pkgutil.iter_modules(chromnas.core.__path__):\n"
-          "  importlib.import_module('chromnas.core.' + m.name)\n"
-          "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax'))\n"
-          "assert not bad, bad\n")
+  code = (
+    "import sys, chromnas.core, pkgutil, importlib\n"
+    "for m in pkgutil.iter_modules(chromnas.core.__path__):\n"
+    "  importlib.import_module('chromnas.core.' + m.name)\n"
+    "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax'))\n"
+    "assert not bad, bad\n"
+  )
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

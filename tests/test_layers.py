@@ -1,4 +1,5 @@
 """The flax layers compute `x @ W.T + b` with the family's `W`, train their values, never their structure."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -11,11 +12,11 @@ from chromnas.model import layers
 
 IN, OUT, K, BATCH = 5, 4, 3, 6
 MODULES = {
-    "chromatic": lambda **kw: layers.ChromaticDense(OUT, K, **kw),
-    "toeplitz": lambda **kw: layers.ToeplitzDense(OUT, **kw),
-    "circulant": lambda **kw: layers.CirculantDense(OUT, **kw),
-    "masked": lambda **kw: layers.MaskedDense(OUT, **kw),
-    "unstructured": lambda **kw: layers.StructuredDense(OUT, family="unstructured", **kw),
+  "chromatic": lambda **kw: layers.ChromaticDense(OUT, K, **kw),
+  "toeplitz": lambda **kw: layers.ToeplitzDense(OUT, **kw),
+  "circulant": lambda **kw: layers.CirculantDense(OUT, **kw),
+  "masked": lambda **kw: layers.MaskedDense(OUT, **kw),
+  "unstructured": lambda **kw: layers.StructuredDense(OUT, family="unstructured", **kw),
 }
 
 
@@ -68,13 +69,15 @@ def test_no_bias_and_num_colors_checks():
 def test_initialisers_default_and_override():
   # The default draws the values from N(0, 1/in): the same numbers as that initialiser given explicitly.
   default = layers.ChromaticDense(OUT, K).init(jax.random.key(0), _x())
-  explicit = layers.ChromaticDense(OUT, K, values_init=jax.nn.initializers.normal(IN ** -0.5)).init(
-      jax.random.key(0), _x())
+  explicit = layers.ChromaticDense(OUT, K, values_init=jax.nn.initializers.normal(IN**-0.5)).init(
+    jax.random.key(0), _x()
+  )
   chex.assert_trees_all_equal(default, explicit)
   np.testing.assert_array_equal(default["params"]["bias"], 0)
   colors = np.arange(OUT * IN).reshape(OUT, IN) % K
-  v = layers.ChromaticDense(OUT, K, values_init=jax.nn.initializers.ones,
-                            structure_init=layers.fixed_structure(colors)).init(jax.random.key(0), _x())
+  v = layers.ChromaticDense(
+    OUT, K, values_init=jax.nn.initializers.ones, structure_init=layers.fixed_structure(colors)
+  ).init(jax.random.key(0), _x())
   np.testing.assert_array_equal(v["structure"]["colors"], colors)
   np.testing.assert_array_equal(v["params"]["values"], 1)
   v = layers.MaskedDense(OUT, structure_init=layers.fixed_structure(1)).init(jax.random.key(0), _x())
@@ -182,6 +185,7 @@ def test_two_layer_chromatic_mlp_fits_a_regression_target():
       value, grads = jax.value_and_grad(loss)(params)
       updates, state = opt.update(grads, state)
       return (optax.apply_updates(params, updates), state), value
+
     (params, _), values = jax.lax.scan(step, (params, opt.init(params)), None, length=100)
     return params, values
 

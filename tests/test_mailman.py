@@ -1,16 +1,15 @@
 """Mailman chromatic matvec (JAX `chromnas.model.mailman`, and the NumPy fallback of
 `chromnas.core.mailman` the runtime uses) against the dense product."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chromnas.core import mailman as host_mailman
-from chromnas.model import structured
-from chromnas.model import mailman
+from chromnas.model import mailman, structured
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,14 @@ def _tol(cols):
   return dict(rtol=1e-5, atol=2e-6 * cols)
 
 
-shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 5), st.sampled_from([None, 1, 2, 3, 5]),
-                   st.sampled_from([(), (3,)]), st.integers(0, 2**16))
+shapes = st.tuples(
+  st.integers(1, 24),
+  st.integers(1, 24),
+  st.integers(1, 5),
+  st.sampled_from([None, 1, 2, 3, 5]),
+  st.sampled_from([(), (3,)]),
+  st.integers(0, 2**16),
+)
 
 
 @settings(max_examples=12)
@@ -57,7 +62,9 @@ def test_numpy_mailman_equals_dense(args):
   np.testing.assert_allclose(out, expected, **_tol(cols))
 
 
-@pytest.mark.parametrize("rows,cols,num_colors,block", [
+@pytest.mark.parametrize(
+  "rows,cols,num_colors,block",
+  [
     (5, 7, 1, None),  # K = 1: one pattern
     (5, 7, 1, 3),
     (9, 7, 3, 1),  # b = 1
@@ -66,7 +73,8 @@ def test_numpy_mailman_equals_dense(args):
     (41, 17, 17, None),
     (6, 41, 17, None),
     (41, 17, 2, None),
-])
+  ],
+)
 def test_edge_cases_both_paths(rows, cols, num_colors, block, jitted):
   colors, values, x, expected = _problem(rows * cols + num_colors, rows, cols, num_colors, (2,))
   plan = mailman.prepare(colors, num_colors, block)
@@ -92,8 +100,7 @@ def test_jit_vmap_and_traced_colorings():
   colors, values, x, expected = _problem(1, 20, 13, 3, (4,))
   # vmap over inputs and over value vectors (one plan).
   plan = mailman.prepare(colors, 3)
-  np.testing.assert_allclose(jax.vmap(lambda xi: mailman.mailman_matvec(values, plan, xi))(x), expected,
-                             **_tol(13))
+  np.testing.assert_allclose(jax.vmap(lambda xi: mailman.mailman_matvec(values, plan, xi))(x), expected, **_tol(13))
   many_values = np.stack([values, 2 * values])
   out = jax.jit(jax.vmap(mailman.mailman_matvec, in_axes=(0, None, None)))(many_values, plan, x[0])
   np.testing.assert_allclose(out, np.stack([expected[0], 2 * expected[0]]), **_tol(13))
@@ -172,6 +179,7 @@ def test_host_matvec_under_jit_and_vmap():
 def test_host_matvec_runs_the_avx2_plan():
   """`host_matvec` dispatches an AVX2 plan to its own kernel (skipped where the CPU lacks AVX2)."""
   from chromnas.core import permute_avx2
+
   if not permute_avx2.available():
     pytest.skip("no AVX2 kernel on this machine")
   colors, values, x, expected = _problem(3, 64, 40, 17, (4,))

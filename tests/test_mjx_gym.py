@@ -23,6 +23,7 @@ MJX compiles each (task, float width, length) program once, in 15-60 s on this C
 `_program`; the fast selection checks Hopper in float64 and HalfCheetah in float32, the rest run
 with `-m slow`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,19 +35,34 @@ import pytest
 
 gymnasium = pytest.importorskip("gymnasium")
 
-from chromnas.envs import mjx_gym  # noqa: E402
-from chromnas.envs import tasks  # noqa: E402
+from chromnas.envs import (
+  mjx_gym,  # noqa: E402
+  tasks,  # noqa: E402
+)
 
-GYM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
-           "swimmer": "Swimmer-v5", "ant": "Ant-v5", "reacher": "Reacher-v5", "pusher": "Pusher-v5"}
+GYM_IDS = {
+  "halfcheetah": "HalfCheetah-v5",
+  "hopper": "Hopper-v5",
+  "walker2d": "Walker2d-v5",
+  "swimmer": "Swimmer-v5",
+  "ant": "Ant-v5",
+  "reacher": "Reacher-v5",
+  "pusher": "Pusher-v5",
+}
 STEPS = 200  # float64 control steps compared per task
 SEGMENT = {"halfcheetah": 50, "ant": 50}  # chaotic tasks restart from Gymnasium's state this often
 F64_TOL = {"halfcheetah": 1e-5}  # others 1e-6
 F32_TOL = {"halfcheetah": 1e-2}  # others 1e-3 (observations and rewards)
 FAST_F64, FAST_F32 = ("hopper",), ("halfcheetah",)
-ZOO = {"halfcheetah": "halfcheetah_l_chromatic17", "hopper": "hopper_l_chromatic11",
-       "walker2d": "walker2d_h41_chromatic17", "swimmer": "swimmer_l_chromatic8",
-       "ant": "ant_h41h41_chromatic50", "reacher": "reacher_l_chromatic11", "pusher": "pusher_h41_chromatic23"}
+ZOO = {
+  "halfcheetah": "halfcheetah_l_chromatic17",
+  "hopper": "hopper_l_chromatic11",
+  "walker2d": "walker2d_h41_chromatic17",
+  "swimmer": "swimmer_l_chromatic8",
+  "ant": "ant_h41h41_chromatic50",
+  "reacher": "reacher_l_chromatic11",
+  "pusher": "pusher_h41_chromatic23",
+}
 # Episodes per zoo comparison.  Ant's returns are chaotic in C itself: moving one initial velocity
 # by 1e-15 turns one episode in 20 of this policy from about 1680 into 1090, which alone moves a
 # 5-episode mean by 7%; 20 episodes bring that to under 2%.
@@ -58,7 +74,7 @@ def _params(fast):
   return [t if t in fast else pytest.param(t, marks=pytest.mark.slow) for t in GYM_IDS]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _program(task: str, x64: bool):
   """`(env, run)` at float64 (`x64`) or float32: `run(qpos, qvel, actions (T, act))` starts from the
   state and returns `(obs0, (obs, reward, done) each (T, ...))`; call it inside `jax.enable_x64(x64)`."""
@@ -147,8 +163,11 @@ def test_sizes_and_initial_state_distribution(task):
   env = mjx_gym.GymMjxEnv(task)
   g = _gym_env(task)
   et = tasks.engine_task(task, "brax", tasks.MJX_GYM)
-  assert (et.obs_dim, et.act_dim) == (env.observation_size, env.action_size) == (
-      g.observation_space.shape[0], g.action_space.shape[0])
+  assert (
+    (et.obs_dim, et.act_dim)
+    == (env.observation_size, env.action_size)
+    == (g.observation_space.shape[0], g.action_space.shape[0])
+  )
   assert et.episode_length == gymnasium.spec(GYM_IDS[task]).max_episode_steps
   qpos, qvel = jax.jit(jax.vmap(env.sample_initial_state))(jax.random.split(jax.random.key(0), 256))
   qpos, qvel, qpos0 = np.asarray(qpos), np.asarray(qvel), g.init_qpos
@@ -182,6 +201,7 @@ def test_bad_arguments_are_refused_with_one_line():
 def test_config_selects_the_backend_and_list_tasks_shows_it():
   from chromnas.train import config as config_lib
   from experiments import list_tasks
+
   c = config_lib.default_config()
   c.task, c.engine, c.backend, c.num_colors = "ant", "brax", "mjx_gym", 50
   spec = config_lib.validate(c)
@@ -201,6 +221,7 @@ def test_brax_evaluator_runs_a_mjx_gym_task():
   from chromnas.core import policy_spec
   from chromnas.engines.brax_evaluator import BraxEvaluator
   from chromnas.es import normalizer
+
   spec = policy_spec.PolicySpec(11, 3, (), "unstructured", 0)
   ev = BraxEvaluator("hopper", spec, backend=tasks.MJX_GYM, episode_length=30, noise_size=10_000)
   params = jax.numpy.zeros((2, spec.num_params))
@@ -224,6 +245,7 @@ def test_zoo_policy_returns_match_gymnasium(task):
   """A zoo policy (NumPy runtime) over 5 episodes (Ant 20, `ZOO_EPISODES`) from the same initial
   states: the MJX task's float32 mean return is within 5% of Gymnasium v5's."""
   from chromnas.core import runtime
+
   path = REPO / "results" / "zoo" / f"{ZOO[task]}.chromnas"
   if not path.exists():
     pytest.skip(f"no {path.name} in this checkout")
@@ -254,6 +276,8 @@ def test_zoo_policy_returns_match_gymnasium(task):
     if not alive.any():
       break
   gym_mean, mjx_mean = float(np.mean(gym_returns)), float(np.mean(mjx_returns))
-  print(f"{task} {ZOO[task]}: Gymnasium {gym_mean:.2f} {np.round(gym_returns, 1)}, "
-        f"MJX float32 {mjx_mean:.2f} {np.round(mjx_returns, 1)}")
+  print(
+    f"{task} {ZOO[task]}: Gymnasium {gym_mean:.2f} {np.round(gym_returns, 1)}, "
+    f"MJX float32 {mjx_mean:.2f} {np.round(mjx_returns, 1)}"
+  )
   assert abs(mjx_mean - gym_mean) <= 0.05 * abs(gym_mean), (gym_mean, mjx_mean)

@@ -1,12 +1,12 @@
 """The lean MuJoCo tasks reproduce Gymnasium v5 step for step."""
+
 import gymnasium
 import numpy as np
 import pytest
 
 from chromnas.envs import mujoco_tasks
 
-GYM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5",
-           "swimmer": "Swimmer-v5"}
+GYM_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "swimmer": "Swimmer-v5"}
 
 
 @pytest.mark.parametrize("name", sorted(GYM_IDS))
@@ -36,11 +36,13 @@ def test_fused_rollout_equals_the_step_loop(name):
   """`MujocoTask.rollout` (what the host workers run) gives the same return, length and
   observations as `reset` + `step` driven by the same policy."""
   from chromnas.engines import host_episode
+
   rng = np.random.default_rng(1)
   env = mujoco_tasks.make_host(name, max_episode_steps=300)
   n, m = env.observation_space.shape[0], env.action_space.shape[0]
-  policy = host_episode.PreparedPolicy([rng.normal(0, 0.5, (m, n))], [], rng.normal(0, 0.1, n),
-                                       rng.uniform(0.5, 2, n), 3.0)
+  policy = host_episode.PreparedPolicy(
+    [rng.normal(0, 0.5, (m, n))], [], rng.normal(0, 0.1, n), rng.uniform(0.5, 2, n), 3.0
+  )
   buf = np.empty((300, n))
   env.reset(seed=3)
   total, length = env.rollout(policy, buf, episode_length=300, action_repeat=2)
@@ -70,8 +72,10 @@ def test_unknown_task():
 
 def test_healthy_reward_and_ctrl_cost_can_be_set():
   """`env_kwargs` reach the native tasks under Gymnasium's names: the reward moves by the bonus."""
-  base, changed = mujoco_tasks.MujocoTask("hopper"), mujoco_tasks.MujocoTask("hopper", healthy_reward=0.25,
-                                                                           ctrl_cost_weight=0.0)
+  base, changed = (
+    mujoco_tasks.MujocoTask("hopper"),
+    mujoco_tasks.MujocoTask("hopper", healthy_reward=0.25, ctrl_cost_weight=0.0),
+  )
   action = np.full(3, 0.5)
   rewards = []
   for env in (base, changed):

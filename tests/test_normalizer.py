@@ -1,4 +1,5 @@
 """Running observation statistics: exact, mergeable in any order, masked rows ignored."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +10,7 @@ from chromnas.es import normalizer
 def test_merge_equals_whole_batch():
   x = jax.random.normal(jax.random.key(0), (300, 4)) * 3.0 + 2.0
   whole = normalizer.stats_from_batch(x)
-  parts = [normalizer.stats_from_batch(x[i:i + 100]) for i in (0, 100, 200)]
+  parts = [normalizer.stats_from_batch(x[i : i + 100]) for i in (0, 100, 200)]
   merged = normalizer.merge(normalizer.merge(parts[2], parts[0]), parts[1])
   np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(merged.m2, whole.m2, rtol=1e-4)

@@ -6,6 +6,7 @@ parameter cells read.  A cell that raises fails the test, and the failing cell's
 the assertion message.  The kernel inherits this process's environment (`tests/conftest.py`:
 JAX on the CPU, the shared compilation cache).
 """
+
 import os
 import pathlib
 import subprocess
@@ -28,7 +29,16 @@ def test_notebook_runs(notebook, tmp_path):
   pytest.importorskip("nbmake", reason="the notebook tests need nbmake (pip install -e '.[test]')")
   # TMPDIR: the notebooks' temporary workdirs land in pytest's tmp_path (old ones are pruned).
   env = {**os.environ, "CHROMNAS_NOTEBOOK_SMALL": "1", "TMPDIR": str(tmp_path)}
-  cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
-         f"--nbmake-timeout={TIMEOUT_S}", str(notebook)]
+  cmd = [
+    sys.executable,
+    "-m",
+    "pytest",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "--nbmake",
+    f"--nbmake-timeout={TIMEOUT_S}",
+    str(notebook),
+  ]
   proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S + 120)
   assert proc.returncode == 0, f"{notebook.name} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-2000:]}"

@@ -1,15 +1,14 @@
 """The bit-packed chromatic matvec (`chromnas.model.packed`) against a float64 dense product."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chromnas.model import packed
-from tests.test_fast_matvec import _assert_close
-from tests.test_fast_matvec import _problem
+from tests.test_fast_matvec import _assert_close, _problem
 
 
 def _dense(values, colors, x):
@@ -17,8 +16,13 @@ def _dense(values, colors, x):
 
 
 @settings(max_examples=25, deadline=None)
-@given(rows=st.integers(1, 40), cols=st.integers(1, 70), num_colors=st.integers(1, 40),
-       batch=st.sampled_from([0, 1, 3, 64]), seed=st.integers(0, 2**16))
+@given(
+  rows=st.integers(1, 40),
+  cols=st.integers(1, 70),
+  num_colors=st.integers(1, 40),
+  batch=st.sampled_from([0, 1, 3, 64]),
+  seed=st.integers(0, 2**16),
+)
 def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
   colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, (batch,) if batch else ())
   p = packed.pack(colors, num_colors)
@@ -50,14 +54,17 @@ def test_jit_vmap_grad():
 _P = packed.pack(np.zeros((2, 4), int), 2)
 
 
-@pytest.mark.parametrize("call, match", [
+@pytest.mark.parametrize(
+  "call, match",
+  [
     (lambda: packed.pack(np.zeros((2, 2), int), 300), "1 to 256 colors"),
     (lambda: packed.pack(np.full((2, 2), 3), 3), r"\[0, 3\)"),
     (lambda: packed.pack(np.zeros(4, int), 2), "rows, cols"),
     (lambda: packed.packed_matvec(jnp.ones(3), _P, jnp.ones(4)), "values must have shape"),
     (lambda: packed.packed_matvec(jnp.ones(2), _P, jnp.ones(5)), "columns"),
     (lambda: packed.packed_matvec(jnp.ones(2), _P, jnp.ones(4), lookup="scan"), "lookup must be"),
-])
+  ],
+)
 def test_bad_inputs_raise(call, match):
   with pytest.raises(ValueError, match=match):
     call()

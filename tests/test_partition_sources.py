@@ -1,5 +1,6 @@
 """Partition sources: ask/tell contracts, ENAS beats the random controller on a known optimum,
 evolution improves, fixed never changes, NaN rewards are harmless, states serialise."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from chromnas.search import partition_sources
-from chromnas.search import synthetic
+from chromnas.search import partition_sources, synthetic
 
 E, C, N = 12, 3, 6
 
@@ -48,9 +48,11 @@ def test_current_is_what_the_source_stands_for(kind):
     np.testing.assert_array_equal(current, state.structure)
   elif kind in ("enas", "random"):
     from chromnas.search import controller  # the controller's most likely coloring
+
     d = partition_sources.CONTROLLER_DEFAULTS
-    cfg = controller.ControllerConfig(E, C, d["hidden_size"], d["temperature"], d["tanh_constant"],
-                                      d["init_logit_scale"])
+    cfg = controller.ControllerConfig(
+      E, C, d["hidden_size"], d["temperature"], d["tanh_constant"], d["init_logit_scale"]
+    )
     np.testing.assert_array_equal(current, controller.greedy(cfg, state.reinforce.params))
   elif kind == "evolution":
     np.testing.assert_array_equal(current, state.population[int(jnp.argmax(state.fitness))])
@@ -58,15 +60,24 @@ def test_current_is_what_the_source_stands_for(kind):
 
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_pairs_per_partition_groups_the_population(k):
-  from chromnas.es import ask_tell
-  from chromnas.es import normalizer
+  from chromnas.es import ask_tell, normalizer
+
   t = 4
   src = partition_sources.make_source("random", E, C, init_logit_scale=0.0)  # uniform: distinct draws
   cfg = ask_tell.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
   zero = jnp.zeros((5,))
-  state = ask_tell.TrainState(zero, None, normalizer.init_stats(3), src.init(jax.random.PRNGKey(0)),
-                             jax.random.PRNGKey(1), jnp.int32(0), jnp.float32(0), zero, jnp.zeros((E,), jnp.int32),
-                             normalizer.init_stats(3))
+  state = ask_tell.TrainState(
+    zero,
+    None,
+    normalizer.init_stats(3),
+    src.init(jax.random.PRNGKey(0)),
+    jax.random.PRNGKey(1),
+    jnp.int32(0),
+    jnp.float32(0),
+    zero,
+    jnp.zeros((E,), jnp.int32),
+    normalizer.init_stats(3),
+  )
   _, req = ask_tell.ask(state, cfg, src, 5)
   s = np.asarray(req.structures)
   assert s.shape == (2 * t, E)
@@ -82,6 +93,7 @@ def test_pairs_per_partition_groups_the_population(k):
 
 def test_partition_rewards_average_each_partitions_episodes():
   from chromnas.es import ask_tell
+
   cfg = ask_tell.StepConfig(4, 0.1, "centered_rank", 0, 1000, True, 2)
   structures = jnp.repeat(jnp.arange(2)[:, None], 2, axis=0)  # pairs 0,1 -> partition 0; 2,3 -> 1
   structures = jnp.concatenate([structures, structures])
@@ -115,18 +127,27 @@ def test_unknown_source():
 
 def test_enas_beats_random_controller_on_synthetic_task():
   """Known optimum: ENAS's samples fit the target far better than the untrained controller's."""
-  enas = [synthetic.run_synthetic("enas", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
-                                         samples=16, iterations=80)["final_mean"] for s in range(2)]
-  rand = [synthetic.run_synthetic("random", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3,
-                                         samples=16, iterations=80)["final_mean"] for s in range(2)]
+  enas = [
+    synthetic.run_synthetic("enas", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3, samples=16, iterations=80)[
+      "final_mean"
+    ]
+    for s in range(2)
+  ]
+  rand = [
+    synthetic.run_synthetic("random", jax.random.PRNGKey(s), rows=4, cols=6, num_colors=3, samples=16, iterations=80)[
+      "final_mean"
+    ]
+    for s in range(2)
+  ]
   assert max(enas) < 0 and min(rand) < 0
   for e, r in zip(enas, rand):
     assert e > 0.6 * r  # ENAS error below 60% of random's, seed by seed
 
 
 def test_evolution_improves():
-  res = synthetic.run_synthetic("evolution", jax.random.PRNGKey(0), rows=4, cols=6, num_colors=3,
-                                       samples=16, iterations=80)
+  res = synthetic.run_synthetic(
+    "evolution", jax.random.PRNGKey(0), rows=4, cols=6, num_colors=3, samples=16, iterations=80
+  )
   assert res["final_mean"] > 0.7 * res["curve"][0]
 
 
@@ -164,6 +185,7 @@ def test_enas_elite_memory_keeps_the_best_partitions_and_pulls_towards_them():
   state2, _ = src.tell(state, s2, jnp.array([0.0, 4.0, 0.5, 0.2]))
   np.testing.assert_array_equal(state2.elite_rewards, [5.0, 4.0, 3.0])
   from chromnas.search import controller as ctrl
+
   cfg = ctrl.ControllerConfig(12, 3, 4, init_logit_scale=0.0)
   before = ctrl.log_prob(cfg, state.reinforce.params, state2.elite_structures[:1])
   after = ctrl.log_prob(cfg, state2.reinforce.params, state2.elite_structures[:1])

@@ -1,4 +1,5 @@
 """Footprint accounting against every cell of the poster's comparison table; coloring helpers."""
+
 import json
 import subprocess
 import sys
@@ -7,25 +8,31 @@ import jax
 import numpy as np
 import pytest
 
-from chromnas.core import families
-from chromnas.core import footprint
-from chromnas.core import coloring
+from chromnas.core import coloring, families, footprint, policy_spec
 from chromnas.model import partitions
-from chromnas.core import policy_spec
+
 # The poster's comparison table (weight-params, compression %, bits), reward column aside.
 POSTER = {
-    ("Striker", "chromatic"): (23, 95, 8198), ("Striker", "masked"): (25, 95, 8262),
-    ("Striker", "toeplitz"): (110, 88, 4832), ("Striker", "circulant"): (82, 90, 3936),
-    ("Striker", "unstructured"): (1230, 0, 40672),
-    ("HalfCheetah", "chromatic"): (17, 94, 6571), ("HalfCheetah", "masked"): (40, 92, 8250),
-    ("HalfCheetah", "toeplitz"): (103, 85, 4608), ("HalfCheetah", "circulant"): (82, 88, 3936),
-    ("HalfCheetah", "unstructured"): (943, 0, 31488),
-    ("Hopper", "chromatic"): (11, 92, 3960), ("Hopper", "masked"): (17, 91, 4726),
-    ("Hopper", "toeplitz"): (94, 78, 4320), ("Hopper", "circulant"): (82, 80, 3936),
-    ("Hopper", "unstructured"): (574, 0, 19680),
-    ("Walker2d", "chromatic"): (17, 94, 6571), ("Walker2d", "masked"): (19, 94, 6635),
-    ("Walker2d", "toeplitz"): (103, 85, 4608), ("Walker2d", "circulant"): (82, 88, 3936),
-    ("Walker2d", "unstructured"): (943, 0, 31488),
+  ("Striker", "chromatic"): (23, 95, 8198),
+  ("Striker", "masked"): (25, 95, 8262),
+  ("Striker", "toeplitz"): (110, 88, 4832),
+  ("Striker", "circulant"): (82, 90, 3936),
+  ("Striker", "unstructured"): (1230, 0, 40672),
+  ("HalfCheetah", "chromatic"): (17, 94, 6571),
+  ("HalfCheetah", "masked"): (40, 92, 8250),
+  ("HalfCheetah", "toeplitz"): (103, 85, 4608),
+  ("HalfCheetah", "circulant"): (82, 88, 3936),
+  ("HalfCheetah", "unstructured"): (943, 0, 31488),
+  ("Hopper", "chromatic"): (11, 92, 3960),
+  ("Hopper", "masked"): (17, 91, 4726),
+  ("Hopper", "toeplitz"): (94, 78, 4320),
+  ("Hopper", "circulant"): (82, 80, 3936),
+  ("Hopper", "unstructured"): (574, 0, 19680),
+  ("Walker2d", "chromatic"): (17, 94, 6571),
+  ("Walker2d", "masked"): (19, 94, 6635),
+  ("Walker2d", "toeplitz"): (103, 85, 4608),
+  ("Walker2d", "circulant"): (82, 88, 3936),
+  ("Walker2d", "unstructured"): (943, 0, 31488),
 }
 
 
@@ -37,8 +44,9 @@ def test_comparison_table_matches_poster_cell_for_cell():
 
 
 def test_footprint_command_prints_json():
-  out = subprocess.run([sys.executable, "-m", "experiments.footprint", "--format=json"], check=True,
-                       capture_output=True, text=True).stdout
+  out = subprocess.run(
+    [sys.executable, "-m", "experiments.footprint", "--format=json"], check=True, capture_output=True, text=True
+  ).stdout
   rows = json.loads(out)
   assert {(r["env"], r["family"]): (r["weight_params"], r["compression_pct"], r["bits"]) for r in rows} == POSTER
   assert set(rows[0]) == {"env", "family", "weight_params", "compression_pct", "bits"}

@@ -1,25 +1,26 @@
 """The AVX-512 permute kernel (`chromnas.core.permute`) against a float64 dense product, and its
 place in the runtime.  Kernel tests skip on CPUs without AVX-512 (or without numba)."""
+
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chromnas.core import permute
-from chromnas.core import row_threads
-from chromnas.core import runtime
-from tests.test_fast_matvec import _assert_close
-from tests.test_fast_matvec import _chromatic_policy
-from tests.test_fast_matvec import _problem
+from chromnas.core import permute, row_threads, runtime
+from tests.test_fast_matvec import _assert_close, _chromatic_policy, _problem
 
 needs_kernel = pytest.mark.skipif(not permute.available(), reason="needs numba and an AVX-512 CPU")
 
 
 @needs_kernel
 @settings(max_examples=40, deadline=None)
-@given(rows=st.integers(1, 70), cols=st.integers(1, 300), num_colors=st.integers(1, 32),
-       batch=st.sampled_from([0, 1, 2, 5, 64]), seed=st.integers(0, 2**16))
+@given(
+  rows=st.integers(1, 70),
+  cols=st.integers(1, 300),
+  num_colors=st.integers(1, 32),
+  batch=st.sampled_from([0, 1, 2, 5, 64]),
+  seed=st.integers(0, 2**16),
+)
 def test_random_shapes_equal_dense(rows, cols, num_colors, batch, seed):
   colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, (batch,) if batch else ())
   plan = permute.prepare(colors, num_colors)
@@ -41,13 +42,16 @@ def test_large_layer_and_leading_dims(threads):
 _PLAN = permute.prepare(np.zeros((2, 4), int), 2)
 
 
-@pytest.mark.parametrize("call, match", [
+@pytest.mark.parametrize(
+  "call, match",
+  [
     (lambda: permute.prepare(np.zeros((2, 2), int), 33), "1 to 32 colors"),
     (lambda: permute.prepare(np.full((2, 2), 3), 3), r"\[0, 3\)"),
     (lambda: permute.prepare(np.zeros(4, int), 2), "rows, cols"),
     pytest.param(lambda: permute.matvec(np.ones(3), _PLAN, np.ones(4)), "values must have shape", marks=needs_kernel),
     pytest.param(lambda: permute.matvec(np.ones(2), _PLAN, np.ones(5)), "trailing size 5", marks=needs_kernel),
-])
+  ],
+)
 def test_bad_inputs_raise(call, match):
   with pytest.raises(ValueError, match=match):
     call()
@@ -59,6 +63,7 @@ def test_plan_bytes():
 
 def test_unavailable_without_numba(monkeypatch):
   from chromnas.core import mailman
+
   monkeypatch.setattr(mailman, "_numba", False)
   assert not permute.available()
   with pytest.raises(RuntimeError, match="AVX-512"):

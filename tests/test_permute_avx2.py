@@ -1,33 +1,32 @@
 """The AVX2 register-table kernel (`chromnas.core.permute_avx2`) against a float64 dense product,
 its plan layout, and its place in the runtime (forced on AVX-512 CPUs too).  Kernel tests skip
 only where the CPU lacks AVX2 + FMA (or numba is missing)."""
+
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chromnas.core import mailman
-from chromnas.core import permute
-from chromnas.core import permute_avx2
-from chromnas.core import row_threads
-from chromnas.core import runtime
-from tests.test_fast_matvec import _assert_close
-from tests.test_fast_matvec import _chromatic_policy
-from tests.test_fast_matvec import _problem
+from chromnas.core import mailman, permute, permute_avx2, row_threads, runtime
+from tests.test_fast_matvec import _assert_close, _chromatic_policy, _problem
 
 needs_kernel = pytest.mark.skipif(not permute_avx2.available(), reason="needs numba and a CPU with AVX2 and FMA")
 
 
 @needs_kernel
 @settings(max_examples=30, deadline=None)
-@given(rows=st.integers(1, 70), cols=st.integers(1, 300), num_colors=st.integers(1, 32),
-       batch=st.sampled_from([0, 1, 2, 5, 8, 13]), scheme=st.sampled_from([None, "permute", "shuffle"]),
-       seed=st.integers(0, 2**16))
+@given(
+  rows=st.integers(1, 70),
+  cols=st.integers(1, 300),
+  num_colors=st.integers(1, 32),
+  batch=st.sampled_from([0, 1, 2, 5, 8, 13]),
+  scheme=st.sampled_from([None, "permute", "shuffle"]),
+  seed=st.integers(0, 2**16),
+)
 def test_random_shapes_equal_dense(rows, cols, num_colors, batch, scheme, seed):
   colors, values, x, expected, scale = _problem(seed, rows, cols, num_colors, (batch,) if batch else ())
   plan = permute_avx2.prepare(colors, num_colors, scheme)
@@ -61,8 +60,9 @@ def test_large_layer_on_threads(threads):
     row_threads.set_threads(None)
 
 
-@pytest.mark.parametrize("num_colors, bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (16, 4),
-                                              (17, 5), (32, 5)])
+@pytest.mark.parametrize(
+  "num_colors, bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (8, 3), (9, 4), (16, 4), (17, 5), (32, 5)]
+)
 def test_plan_layout(num_colors, bits):
   """Word `l` of tile `t` holds the colors of columns `8G t + 8g + l` at bits `[g bits, (g+1) bits)`."""
   colors = np.random.default_rng(num_colors).integers(0, num_colors, (3, 100))
@@ -100,9 +100,9 @@ def test_byte_planes():
   table = np.zeros(32, np.float32)
   table[:20] = values
   for half in range(2):
-    rebuilt = planes[4 * half:4 * half + 4, :16].T.copy().view(np.float32)[:, 0]  # lane 0
-    np.testing.assert_array_equal(rebuilt, table[16 * half:16 * half + 16])
-    np.testing.assert_array_equal(planes[4 * half:4 * half + 4, 16:], planes[4 * half:4 * half + 4, :16])
+    rebuilt = planes[4 * half : 4 * half + 4, :16].T.copy().view(np.float32)[:, 0]  # lane 0
+    np.testing.assert_array_equal(rebuilt, table[16 * half : 16 * half + 16])
+    np.testing.assert_array_equal(planes[4 * half : 4 * half + 4, 16:], planes[4 * half : 4 * half + 4, :16])
 
 
 def test_value_table_repeats_for_narrow_colors():
@@ -116,16 +116,20 @@ def test_value_table_repeats_for_narrow_colors():
 _PLAN = permute_avx2.prepare(np.zeros((2, 4), int), 2)
 
 
-@pytest.mark.parametrize("call, match", [
+@pytest.mark.parametrize(
+  "call, match",
+  [
     (lambda: permute_avx2.prepare(np.zeros((2, 2), int), 33), "1 to 32 colors"),
     (lambda: permute_avx2.prepare(np.zeros((2, 2), int), 0), "1 to 32 colors"),
     (lambda: permute_avx2.prepare(np.full((2, 2), 3), 3), r"\[0, 3\)"),
     (lambda: permute_avx2.prepare(np.zeros(4, int), 2), "rows, cols"),
     (lambda: permute_avx2.prepare(np.zeros((2, 2), int), 2, "gather"), "scheme must be"),
-    pytest.param(lambda: permute_avx2.matvec(np.ones(3), _PLAN, np.ones(4)), "values must have shape",
-                 marks=needs_kernel),
+    pytest.param(
+      lambda: permute_avx2.matvec(np.ones(3), _PLAN, np.ones(4)), "values must have shape", marks=needs_kernel
+    ),
     pytest.param(lambda: permute_avx2.matvec(np.ones(2), _PLAN, np.ones(5)), "trailing size 5", marks=needs_kernel),
-])
+  ],
+)
 def test_bad_inputs_raise(call, match):
   with pytest.raises(ValueError, match=match):
     call()
@@ -205,10 +209,19 @@ def test_compiled_for_an_avx2_only_cpu():
   """In a process where numba targets this CPU without its AVX-512 features (as on an AVX2-only
   CPU), the kernel compiles to AVX2 code only and still equals the dense product."""
   from llvmlite import binding  # pylint: disable=g-import-not-at-top
-  features = ",".join(("-" + f[1:]) if f[1:].startswith(("avx512", "amx", "avx10")) else f
-                      for f in binding.get_host_cpu_features().flatten().split(","))
+
+  features = ",".join(
+    ("-" + f[1:]) if f[1:].startswith(("avx512", "amx", "avx10")) else f
+    for f in binding.get_host_cpu_features().flatten().split(",")
+  )
   env = dict(os.environ, NUMBA_CPU_FEATURES=features)
   env.pop("CHROMNAS_NO_AVX512", None)
-  done = subprocess.run([sys.executable, "-c", _AVX2_ONLY], env=env, capture_output=True, text=True, timeout=600,
-                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  done = subprocess.run(
+    [sys.executable, "-c", _AVX2_ONLY],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+  )
   assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

@@ -1,14 +1,13 @@
 """Policies: flat vector <-> pytree, one coloring for the whole network, tanh stacks, validation."""
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas.core import families
-from chromnas.model import partitions
-from chromnas.core import policy_spec
-from chromnas.model import policies
+from chromnas.core import families, policy_spec
+from chromnas.model import partitions, policies
 
 
 @pytest.mark.parametrize("family", families.NAMES)

@@ -5,6 +5,7 @@ iteration and no episode (its episodes are retried elsewhere); an elastic pool
 (`num_workers=None`, the config's `num_workers=0`) takes a node that joins from the next
 iteration; and the population's answers do not depend on how many actors share it.
 """
+
 import logging
 import os
 import threading
@@ -17,9 +18,11 @@ ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 from chromnas.engines import ray_pool  # noqa: E402
-from chromnas.engines.host_messages import EpisodeJob  # noqa: E402
-from chromnas.engines.host_messages import SetCenter  # noqa: E402
-from chromnas.engines.host_messages import WorkerConfig  # noqa: E402
+from chromnas.engines.host_messages import (
+  EpisodeJob,  # noqa: E402
+  SetCenter,  # noqa: E402
+  WorkerConfig,  # noqa: E402
+)
 from chromnas.envs import tasks  # noqa: E402
 
 # Each node: one logical CPU, no dashboard; nodes are raylets on this machine.  A worker process
@@ -56,9 +59,18 @@ def _wait_cpus(cpus: float, timeout: float = 60.0) -> None:
 
 def _debug_cfg(episode_length=20):
   et = tasks.engine_task("debug_target", "host")
-  return WorkerConfig(make=et.make, env_kwargs={"max_episode_steps": episode_length}, family="unstructured",
-                      layer_sizes=(4, 2), num_colors=0, noise_seed=0, noise_size=10_000,
-                      episode_length=episode_length, action_repeat=1, obs_clip=10.0)
+  return WorkerConfig(
+    make=et.make,
+    env_kwargs={"max_episode_steps": episode_length},
+    family="unstructured",
+    layer_sizes=(4, 2),
+    num_colors=0,
+    noise_seed=0,
+    noise_size=10_000,
+    episode_length=episode_length,
+    action_repeat=1,
+    obs_clip=10.0,
+  )
 
 
 def _jobs(n):
@@ -78,8 +90,7 @@ def test_elastic_pool_spreads_over_nodes_and_follows_the_cluster(cluster):
   cluster.wait_for_nodes()
   pool = ray_pool.RayPool(_debug_cfg(), None, address=cluster.address, max_batch=4, start_timeout=60.0)
   try:
-    msg = SetCenter(np.linspace(-0.3, 0.3, 8).astype(np.float32), 0.1, np.zeros(4, np.float32),
-                    np.ones(4, np.float32))
+    msg = SetCenter(np.linspace(-0.3, 0.3, 8).astype(np.float32), 0.1, np.zeros(4, np.float32), np.ones(4, np.float32))
     jobs = _jobs(400)  # enough for every actor to answer its broadcast and take episodes
     pool.broadcast(msg)
     first = pool.run(jobs)
@@ -119,9 +130,9 @@ def test_real_row_through_ray_address_survives_losing_a_node(cluster, tmp_path, 
   """A poster row (HalfCheetah, linear chromatic K=17, ENAS) trained on a 3-node cluster through
   `ray_address`; the node of a busy actor is killed mid-iteration 4, a node joins after
   iteration 5, and its actor (up during iteration 6) runs episodes from iteration 7."""
+  import configs.halfcheetah_l_chromatic17 as row
   from chromnas.train import build as build_lib
   from chromnas.train import loop
-  import configs.halfcheetah_l_chromatic17 as row
 
   victim = cluster.add_node(**NODE)
   cluster.add_node(**NODE)
@@ -194,6 +205,7 @@ def test_driver_bench_on_the_simulated_transport():
   the bytes per worker cover each job's partition."""
   from chromnas.train import config as config_lib
   from experiments import bench_scaling
+
   cfg = config_lib.default_config()
   cfg.task, cfg.architecture, cfg.family, cfg.num_colors = "debug_target", "L", "chromatic", 3
   cfg.partition_source, cfg.episode_length, cfg.noise_size = "fixed", 20, 10_000

@@ -1,4 +1,5 @@
 """Ray host pool: same answers as the local pool, the evaluator's 'ray' backend, dead actors."""
+
 import logging
 import os
 import sys
@@ -11,13 +12,17 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from chromnas.core import policy_spec  # noqa: E402
-from chromnas.engines import host_pool  # noqa: E402
-from chromnas.engines import make_evaluator  # noqa: E402
-from chromnas.engines import ray_pool  # noqa: E402
-from chromnas.engines.host_messages import EpisodeJob  # noqa: E402
-from chromnas.engines.host_messages import EpisodeResult  # noqa: E402
-from chromnas.engines.host_messages import SetCenter  # noqa: E402
-from chromnas.engines.host_messages import WorkerConfig  # noqa: E402
+from chromnas.engines import (
+  host_pool,  # noqa: E402
+  make_evaluator,  # noqa: E402
+  ray_pool,  # noqa: E402
+)
+from chromnas.engines.host_messages import (
+  EpisodeJob,  # noqa: E402
+  EpisodeResult,  # noqa: E402
+  SetCenter,  # noqa: E402
+  WorkerConfig,  # noqa: E402
+)
 from chromnas.envs import tasks  # noqa: E402
 from chromnas.es import normalizer  # noqa: E402
 from chromnas.model import partitions  # noqa: E402
@@ -39,14 +44,24 @@ def ray_session():
 
 def _cfg(task="debug_target", episode_length=20, **env_kwargs):
   et = tasks.engine_task(task, "host")
-  return WorkerConfig(make=et.make, env_kwargs={"max_episode_steps": episode_length, **env_kwargs},
-                      family=SPEC.family, layer_sizes=SPEC.layer_sizes, num_colors=SPEC.num_colors, noise_seed=0,
-                      noise_size=NOISE, episode_length=episode_length, action_repeat=1, obs_clip=10.0)
+  return WorkerConfig(
+    make=et.make,
+    env_kwargs={"max_episode_steps": episode_length, **env_kwargs},
+    family=SPEC.family,
+    layer_sizes=SPEC.layer_sizes,
+    num_colors=SPEC.num_colors,
+    noise_seed=0,
+    noise_size=NOISE,
+    episode_length=episode_length,
+    action_repeat=1,
+    obs_clip=10.0,
+  )
 
 
 def _broadcast_msg(center, sigma=0.1):
-  return SetCenter(np.asarray(center, np.float32), float(sigma), np.full(4, 0.1, np.float32),
-                   np.full(4, 0.9, np.float32))
+  return SetCenter(
+    np.asarray(center, np.float32), float(sigma), np.full(4, 0.1, np.float32), np.full(4, 0.9, np.float32)
+  )
 
 
 def _jobs(seeds, explicit=False):
@@ -56,11 +71,13 @@ def _jobs(seeds, explicit=False):
   jobs = []
   for i, seed in enumerate(seeds):
     if explicit:
-      jobs.append(EpisodeJob(i, 0, 0.0, rng.normal(size=SPEC.num_params).astype(np.float32), structures[i],
-                             int(seed)))
+      jobs.append(EpisodeJob(i, 0, 0.0, rng.normal(size=SPEC.num_params).astype(np.float32), structures[i], int(seed)))
     else:
-      jobs.append(EpisodeJob(i, int(rng.integers(0, NOISE - SPEC.num_params)), 1.0 if i % 2 else -1.0, None,
-                             structures[i], int(seed)))
+      jobs.append(
+        EpisodeJob(
+          i, int(rng.integers(0, NOISE - SPEC.num_params)), 1.0 if i % 2 else -1.0, None, structures[i], int(seed)
+        )
+      )
   return jobs
 
 
@@ -116,12 +133,12 @@ def test_evaluator_ray_backend_matches_local():
       out[backend] = (res, res2, ev.pool_stats)
     finally:
       ev.close()
-  for r, l in zip(out["ray"][:2], out["local"][:2]):
-    np.testing.assert_array_equal(r.returns, l.returns)
-    np.testing.assert_array_equal(r.lengths, l.lengths)
-    np.testing.assert_allclose(r.obs_stats.mean, l.obs_stats.mean, rtol=1e-6)
-    np.testing.assert_allclose(r.obs_stats.m2, l.obs_stats.m2, rtol=1e-5)
-    assert float(r.obs_stats.count) == float(l.obs_stats.count)
+  for r, loc in zip(out["ray"][:2], out["local"][:2]):
+    np.testing.assert_array_equal(r.returns, loc.returns)
+    np.testing.assert_array_equal(r.lengths, loc.lengths)
+    np.testing.assert_allclose(r.obs_stats.mean, loc.obs_stats.mean, rtol=1e-6)
+    np.testing.assert_allclose(r.obs_stats.m2, loc.obs_stats.m2, rtol=1e-5)
+    assert float(r.obs_stats.count) == float(loc.obs_stats.count)
   assert np.all(np.isfinite(out["ray"][0].returns)) and out["ray"][0].returns.shape == (2 * t,)
   assert not any(out["ray"][2].values())
 
@@ -193,7 +210,6 @@ def test_actor_killed_between_iterations():
 def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
   @ray.remote(num_cpus=1)
   class Blocker:
-
     def ready(self):
       return True
 
@@ -291,8 +307,8 @@ def _descendants(root: int) -> set[int]:
 def test_local_ray_does_not_outlive_a_killed_driver():
   import signal
   import subprocess
-  proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True)
+
+  proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   try:
     assert proc.stdout.readline().strip() == "ready"
     ray_procs = _descendants(proc.pid)

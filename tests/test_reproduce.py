@@ -1,4 +1,5 @@
 """The reproduction binary on tiny rows, its report, the zoo, and `evaluate --policy`."""
+
 import csv
 import math
 import os
@@ -9,17 +10,30 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas.es import ask_tell
 from chromnas import reproduction
+from chromnas.es import ask_tell
 
-TINY = ["--set=episode_length=10", "--set=num_directions=2", "--set=max_env_steps=60", "--set=noise_size=10000",
-        "--episodes=2"]
+TINY = [
+  "--set=episode_length=10",
+  "--set=num_directions=2",
+  "--set=max_env_steps=60",
+  "--set=noise_size=10000",
+  "--episodes=2",
+]
 ROWS = "swimmer_l_chromatic8,reacher_l_chromatic11"
 
 
 def _reproduce(tmp_path, *extra):
-  args = [sys.executable, "-m", "experiments.reproduce", f"--rows={ROWS}", f"--runs_dir={tmp_path / 'runs'}",
-          f"--results_dir={tmp_path / 'results'}", *TINY, *extra]
+  args = [
+    sys.executable,
+    "-m",
+    "experiments.reproduce",
+    f"--rows={ROWS}",
+    f"--runs_dir={tmp_path / 'runs'}",
+    f"--results_dir={tmp_path / 'results'}",
+    *TINY,
+    *extra,
+  ]
   return subprocess.run(args, capture_output=True, text=True, timeout=600)
 
 
@@ -48,8 +62,19 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
   assert metrics.read_bytes() == before
 
   # The zoo file is judged by the NumPy runtime; the report's figures come from the same function.
-  ev = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--policy={results / 'zoo' / zoo[1]}",
-                       "--episodes=2", "--seed=1000000"], capture_output=True, text=True, timeout=300)
+  ev = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "experiments.evaluate",
+      f"--policy={results / 'zoo' / zoo[1]}",
+      "--episodes=2",
+      "--seed=1000000",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert ev.returncode == 0, ev.stderr[-2000:]
   mean = float(ev.stdout.split("return ")[1].split()[0])
   assert mean == pytest.approx(float(records[0]["zoo_mean"]), abs=0.06)
@@ -71,11 +96,19 @@ def test_reproduce_resumes_an_unfinished_seed(tmp_path):
 
 
 def test_bad_reproduce_input_is_one_line(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "experiments.reproduce", "--rows=nope", f"--runs_dir={tmp_path}"],
-                       capture_output=True, text=True, timeout=120)
+  out = subprocess.run(
+    [sys.executable, "-m", "experiments.reproduce", "--rows=nope", f"--runs_dir={tmp_path}"],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "unknown row 'nope'" in out.stderr
-  bad = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--policy={tmp_path / 'x.chromnas'}"],
-                       capture_output=True, text=True, timeout=120)
+  bad = subprocess.run(
+    [sys.executable, "-m", "experiments.evaluate", f"--policy={tmp_path / 'x.chromnas'}"],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert bad.returncode == 2 and "no such file" in bad.stderr
 
 
@@ -86,19 +119,39 @@ def test_rows_cover_both_tables():
   for name in configs:
     assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "configs", f"{name}.py")), name
   assert [r.config for r in reproduction.rows_for("all", ["walker2d_h41_toeplitz", "swimmer_l_chromatic8"])] == [
-      "walker2d_h41_toeplitz", "swimmer_l_chromatic8"]
+    "walker2d_h41_toeplitz",
+    "swimmer_l_chromatic8",
+  ]
   with pytest.raises(ValueError, match="unknown row"):
     reproduction.rows_for("all", ["nope"])
 
 
 def test_report_marks_rows_against_the_poster():
   row = reproduction.REWARD_ROWS[0]  # swimmer: poster 97 / 365
-  rec = dict(config=row.config, seed=0, task="swimmer", env_steps=100, budget_env_steps=100, wall_s=60.0,
-             machine="m", engine="host", iterations=1, final_reward_mean=50.0, max_reward_max=400.0,
-             best_train_eval=120.0, zoo_mean=120.0, zoo_std=1.0, zoo_max=121.0, zoo_episodes=5, judge_env="Swimmer-v5",
-             steps_to_poster_mean=50.0, wall_to_poster_mean=30.0, policy_bytes=151)
+  rec = dict(
+    config=row.config,
+    seed=0,
+    task="swimmer",
+    env_steps=100,
+    budget_env_steps=100,
+    wall_s=60.0,
+    machine="m",
+    engine="host",
+    iterations=1,
+    final_reward_mean=50.0,
+    max_reward_max=400.0,
+    best_train_eval=120.0,
+    zoo_mean=120.0,
+    zoo_std=1.0,
+    zoo_max=121.0,
+    zoo_episodes=5,
+    judge_env="Swimmer-v5",
+    steps_to_poster_mean=50.0,
+    wall_to_poster_mean=30.0,
+    policy_bytes=151,
+  )
   report = reproduction.render_report([rec], command="cmd")
-  line = next(l for l in report.splitlines() if l.startswith("| Swimmer"))
+  line = next(x for x in report.splitlines() if x.startswith("| Swimmer"))
   assert "| 120 | ✅ | 121 | ❌ |" in line
   assert "reaches the poster's Mean Reward on **1**" in report
 

@@ -1,5 +1,6 @@
 """`chromnas.core.row_threads`: every row exactly once, on several threads, and never waiting for a
 helper that has not started."""
+
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ def _recorder():
   def kernel(tag, lo, hi):
     with lock:
       seen.append((tag, lo, hi, threading.get_ident()))
+
   return kernel, seen
 
 
@@ -54,6 +56,7 @@ def test_errors_reach_the_caller():
   def kernel(lo, hi):
     if lo > 0:
       raise RuntimeError("boom")
+
   row_threads.set_threads(2)
   try:
     with pytest.raises(RuntimeError, match="boom"):
@@ -97,6 +100,7 @@ def test_forked_child_starts_its_own_pool():
   import os  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
+
   if not hasattr(os, "fork"):
     pytest.skip("no fork on this platform")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,5 @@
 """Seed statistics (`chromnas.seed_stats`): rliable's IQM, mean, median and bootstrap intervals."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Each weight family has exactly its structure, and every matvec equals materialise-then-multiply."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -65,16 +66,19 @@ def test_matvecs_equal_dense_product(shape, k, batch, seed):
   np.testing.assert_allclose(structured.chromatic_matvec(values, colors, x), expect, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(structured.chromatic_matvec_grouped(values, colors, x), expect, rtol=1e-5, atol=1e-5)
   tp = rng.normal(size=rows + cols - 1).astype(np.float32)
-  np.testing.assert_allclose(structured.toeplitz_matvec(tp, shape, x), x @ np.asarray(structured.toeplitz(tp, shape)).T,
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    structured.toeplitz_matvec(tp, shape, x), x @ np.asarray(structured.toeplitz(tp, shape)).T, rtol=1e-5, atol=1e-5
+  )
   cp = rng.normal(size=max(shape)).astype(np.float32)
-  np.testing.assert_allclose(structured.circulant_matvec(cp, shape, x), x @ np.asarray(structured.circulant(cp, shape)).T,
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    structured.circulant_matvec(cp, shape, x), x @ np.asarray(structured.circulant(cp, shape)).T, rtol=1e-5, atol=1e-5
+  )
   dp = rng.normal(size=rows * cols).astype(np.float32)
   np.testing.assert_allclose(structured.dense_matvec(dp, shape, x), x @ dp.reshape(shape).T, rtol=1e-5, atol=1e-5)
   mask = rng.integers(0, 2, size=shape)
-  np.testing.assert_allclose(structured.masked_matvec(dp.reshape(shape), mask, x), x @ (dp.reshape(shape) * mask).T,
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    structured.masked_matvec(dp.reshape(shape), mask, x), x @ (dp.reshape(shape) * mask).T, rtol=1e-5, atol=1e-5
+  )
 
 
 def test_masked_zeroes_dropped_edges():
@@ -91,7 +95,6 @@ def test_wrong_param_length_is_rejected():
 
 
 class TestJitVmap(chex.TestCase):
-
   @chex.variants(with_jit=True, without_jit=True)
   def test_chromatic_matvec_variants(self):
     key = jax.random.key(0)

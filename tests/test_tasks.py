@@ -1,12 +1,12 @@
 """The registry's sizes are the real environments' sizes; every host task runs an episode."""
+
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from chromnas.envs import host_envs
-from chromnas.envs import tasks
+from chromnas.envs import host_envs, tasks
 
 HOST_TASKS = [n for n, t in tasks.TASKS.items() if "host" in t.engines]
 BRAX_TASKS = [(n, t.engines["brax"].backends[0]) for n, t in tasks.TASKS.items() if "brax" in t.engines]
@@ -33,6 +33,7 @@ def test_host_task_sizes_and_episode(name):
 @pytest.mark.parametrize("name, backend", [b for b in BRAX_TASKS if b[1] != "mjx"])
 def test_brax_task_sizes(name, backend):
   from chromnas.envs import brax_envs
+
   et = tasks.engine_task(name, "brax", backend)
   env = brax_envs.make_brax_env(et.make, backend)
   assert (env.observation_size, env.action_size) == (et.obs_dim, et.act_dim)
@@ -42,6 +43,7 @@ def test_brax_task_sizes(name, backend):
 @pytest.mark.parametrize("name, backend", [b for b in BRAX_TASKS if b[1] == "mjx"])
 def test_mjx_task_sizes(name, backend):
   from chromnas.envs import brax_envs
+
   et = tasks.engine_task(name, "brax", backend)
   env = brax_envs.make_brax_env(et.make, backend)
   assert (env.observation_size, env.action_size) == (et.obs_dim, et.act_dim)
@@ -68,16 +70,22 @@ def test_list_tasks_command():
 def test_brax_task_runs_an_episode(name, backend):
   """A short jitted episode of every Brax task (compiles each environment: minutes in all)."""
   import jax
-  from chromnas.es import normalizer
-  from chromnas.model import partitions
+
   from chromnas.core import policy_spec
   from chromnas.engines import make_evaluator
+  from chromnas.es import normalizer
+  from chromnas.model import partitions
+
   et = tasks.engine_task(name, "brax", backend)
   spec = policy_spec.make_spec(et.obs_dim, et.act_dim, "L", "chromatic", 3)
   ev = make_evaluator("brax", name, spec, backend=backend, episode_length=5, noise_size=10_000)
   params = jax.random.normal(jax.random.PRNGKey(0), (2, spec.num_params))
-  res = jax.jit(ev.evaluate_params)(params, partitions.random_structure(spec, jax.random.PRNGKey(1), (2,)),
-                                    normalizer.init_stats(et.obs_dim), jax.random.PRNGKey(2))
+  res = jax.jit(ev.evaluate_params)(
+    params,
+    partitions.random_structure(spec, jax.random.PRNGKey(1), (2,)),
+    normalizer.init_stats(et.obs_dim),
+    jax.random.PRNGKey(2),
+  )
   assert np.all(np.isfinite(res.returns)) and np.all(np.asarray(res.lengths) >= 1)
 
 
@@ -86,14 +94,18 @@ def test_brax_fluid_model_runs_on_this_jax():
   work on the installed jax (the full episode is the slow `test_brax_task_runs_an_episode`)."""
   import jax.numpy as jnp
   from brax import fluid
+
   from chromnas.envs import brax_envs
+
   brax_envs.make_brax_env("brax:swimmer", "generalized")
   np.testing.assert_allclose(fluid.jp.clip(jnp.array([-1.0, 2.0]), a_min=0.0), [0.0, 2.0])
 
 
 def test_registry_imports_only_the_standard_library():
   """The registry is data: importing it (as configs and host workers do) loads no simulator or JAX."""
-  code = ("import sys; import chromnas.envs.tasks; "
-          "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'brax', 'gymnasium', 'mujoco', 'numpy')); "
-          "assert not bad, bad")
+  code = (
+    "import sys; import chromnas.envs.tasks; "
+    "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'brax', 'gymnasium', 'mujoco', 'numpy')); "
+    "assert not bad, bad"
+  )
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,5 +1,6 @@
 """End-to-end training on the host pool with tiny tasks: learning, metrics, checkpoints,
 interrupt-and-resume determinism, corrupt checkpoints, diverging simulators, the binaries."""
+
 import csv
 import os
 import shutil
@@ -11,14 +12,22 @@ import numpy as np
 import pytest
 
 from chromnas.core import bundle as bundle_lib
-from chromnas.train import build
-from chromnas.train import config
-from chromnas.train import loop
+from chromnas.train import build, config, loop
 
-
-TINY = dict(task="debug_target", family="chromatic", num_colors=4, episode_length=20, num_directions=4,
-            num_workers=2, num_iterations=6, eval_every=2, eval_episodes=2, checkpoint_every=2,
-            noise_size=100_000, learning_rate=0.05)
+TINY = dict(
+  task="debug_target",
+  family="chromatic",
+  num_colors=4,
+  episode_length=20,
+  num_directions=4,
+  num_workers=2,
+  num_iterations=6,
+  eval_every=2,
+  eval_episodes=2,
+  checkpoint_every=2,
+  noise_size=100_000,
+  learning_rate=0.05,
+)
 
 
 def tiny_config(**overrides):
@@ -32,8 +41,15 @@ def _quiet(row, cfg):
 
 
 def test_learns_known_optimum(tmp_path):
-  cfg = tiny_config(family="unstructured", partition_source="none", num_iterations=40, eval_every=40,
-                    eval_episodes=4, sigma=0.05, num_directions=8)
+  cfg = tiny_config(
+    family="unstructured",
+    partition_source="none",
+    num_iterations=40,
+    eval_every=40,
+    eval_episodes=4,
+    sigma=0.05,
+    num_directions=8,
+  )
   state = loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   first, last = float(rows[0]["reward_mean"]), float(rows[-1]["reward_mean"])
@@ -55,8 +71,9 @@ def test_metrics_checkpoints_and_best_policy(tmp_path):
   assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
 
 
-@pytest.mark.parametrize("source,error", [("fixed", KeyboardInterrupt), ("enas", KeyboardInterrupt),
-                                          ("fixed", BrokenPipeError)])
+@pytest.mark.parametrize(
+  "source,error", [("fixed", KeyboardInterrupt), ("enas", KeyboardInterrupt), ("fixed", BrokenPipeError)]
+)
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, source, error):
   """Same seed: a run stopped at iteration 3 (Ctrl-C, or an error such as a closed output pipe)
   and resumed ends with the same parameters, normaliser and (for enas) controller as one that
@@ -113,8 +130,8 @@ def test_workdir_with_other_config_is_refused(tmp_path):
 def test_init_scale_sets_the_starting_values_and_the_run(tmp_path):
   """`config.init_scale` draws the initial values at that std (the default draw, rescaled), and a
   workdir started at one scale cannot be resumed at another."""
-  import json
   from chromnas.core import policy_spec
+
   spec = policy_spec.make_spec(4, 2, "H41", "chromatic", 4)
   source = build.make_source("fixed", spec, {})
   opt = build.make_optimizer("adam", 0.01)
@@ -131,6 +148,7 @@ def test_init_scale_sets_the_starting_values_and_the_run(tmp_path):
 def test_nested_identity_field_is_checked(tmp_path):
   """A controller of another size cannot resume the saved one (its checkpoint would not fit)."""
   import json
+
   saved = tiny_config(partition_source="enas")
   (tmp_path / "config.json").write_text(json.dumps(json.loads(saved.to_json_best_effort())))
   loop.check_same_run(build.identity(saved), str(tmp_path))  # the same config resumes
@@ -146,49 +164,87 @@ def test_nested_identity_field_is_checked(tmp_path):
 
 
 def test_train_and_evaluate_binaries(tmp_path):
-  args = [sys.executable, "-m", "experiments.train", "--config=configs/default.py", f"--workdir={tmp_path}",
-          "--config.task=debug_target", "--config.num_colors=4", "--config.episode_length=20",
-          "--config.num_directions=2", "--config.num_iterations=2", "--config.eval_every=1",
-          "--config.num_workers=1", "--config.noise_size=10000"]
+  args = [
+    sys.executable,
+    "-m",
+    "experiments.train",
+    "--config=configs/default.py",
+    f"--workdir={tmp_path}",
+    "--config.task=debug_target",
+    "--config.num_colors=4",
+    "--config.episode_length=20",
+    "--config.num_directions=2",
+    "--config.num_iterations=2",
+    "--config.eval_every=1",
+    "--config.num_workers=1",
+    "--config.noise_size=10000",
+  ]
   out = subprocess.run(args, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   assert "it     2/2" in out.stdout and "ETA" in out.stdout
-  ev = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}", "--episodes=3"],
-                      capture_output=True, text=True, timeout=300)
+  ev = subprocess.run(
+    [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}", "--episodes=3"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert ev.returncode == 0, ev.stderr[-2000:]
   assert "return" in ev.stdout and "+-" in ev.stdout and "over 3 episodes" in ev.stdout
   out_file = tmp_path / "policy.chromnas"
-  ex = subprocess.run([sys.executable, "-m", "experiments.export", f"--workdir={tmp_path}", f"--out={out_file}"],
-                      capture_output=True, text=True, timeout=300)
+  ex = subprocess.run(
+    [sys.executable, "-m", "experiments.export", f"--workdir={tmp_path}", f"--out={out_file}"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert ex.returncode == 0, ex.stderr[-2000:]
-  from chromnas.model import policies
   from chromnas.core import runtime
+  from chromnas.model import policies
+
   bundle = bundle_lib.load_workdir_policy(str(tmp_path))
   obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
   normed = np.clip((obs - bundle.obs_mean) / bundle.obs_std, -bundle.obs_clip, bundle.obs_clip)
-  np.testing.assert_allclose(runtime.load_policy(out_file).act(obs),
-                             policies.apply(bundle.spec, bundle.params, bundle.structure, normed), atol=1e-5)
+  np.testing.assert_allclose(
+    runtime.load_policy(out_file).act(obs),
+    policies.apply(bundle.spec, bundle.params, bundle.structure, normed),
+    atol=1e-5,
+  )
   png = tmp_path / "partition.png"
-  draw = subprocess.run([sys.executable, "-m", "experiments.draw_partition", f"--workdir={tmp_path}", f"--out={png}"],
-                        capture_output=True, text=True, timeout=300)
+  draw = subprocess.run(
+    [sys.executable, "-m", "experiments.draw_partition", f"--workdir={tmp_path}", f"--out={png}"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert draw.returncode == 0, draw.stderr[-2000:]
   assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   curves = tmp_path / "curves.png"
-  plot = subprocess.run([sys.executable, "-m", "experiments.plot_curves", f"--out={curves}", f"a={tmp_path},{tmp_path}"],
-                        capture_output=True, text=True, timeout=300)
+  plot = subprocess.run(
+    [sys.executable, "-m", "experiments.plot_curves", f"--out={curves}", f"a={tmp_path},{tmp_path}"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert plot.returncode == 0, plot.stderr[-2000:]
   assert curves.read_bytes()[:4] == b"\x89PNG"
   summary = plot.stdout.splitlines()
-  assert summary[0].split()[:5] == ["label", "first", "reward_mean", "final", "reward_mean"] and summary[1].startswith("a ")
-  missing = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
-                           capture_output=True, text=True, timeout=300)
+  assert summary[0].split()[:5] == ["label", "first", "reward_mean", "final", "reward_mean"] and summary[1].startswith(
+    "a "
+  )
+  missing = subprocess.run(
+    [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert missing.returncode == 2 and "training workdir" in missing.stderr
 
 
 def test_brax_engine_trains(tmp_path):
   """The same driver on the Brax engine (one jitted step per iteration): metrics, checkpoint, best policy."""
-  cfg = tiny_config(task="hopper", engine="brax", num_colors=5, episode_length=10, num_iterations=3, eval_every=2,
-                    checkpoint_every=3)
+  cfg = tiny_config(
+    task="hopper", engine="brax", num_colors=5, episode_length=10, num_iterations=3, eval_every=2, checkpoint_every=3
+  )
   state = loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   assert int(state.iteration) == 3
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
@@ -207,6 +263,7 @@ def test_tensorboard_gets_partition_and_entropy_images(tmp_path):
 
 def test_structure_images_shapes_and_colors():
   from chromnas.train.metrics import structure_images
+
   structure = np.array([0, 1, 2, 0, 1, 2, 3, 3], np.int32)
   images = structure_images(structure, [(2, 3), (1, 2)], 4, entropy=np.linspace(0, np.log(4), 8), scale=2)
   assert images["partition/layer0"].shape == (4, 6, 3) and images["partition/layer1"].shape == (2, 4, 3)
@@ -223,11 +280,28 @@ def test_forward_fd_estimator_trains(tmp_path, engine):
   iteration runs `2t` one-sided directions plus one episode at the centre (host: and learns the
   debug task; Brax: a chromatic Hopper with its partitions runs and evaluates)."""
   if engine == "host":
-    cfg = tiny_config(estimator="forward_fd", family="unstructured", partition_source="none", num_iterations=30,
-                      eval_every=30, eval_episodes=4, sigma=0.05, num_directions=8)
+    cfg = tiny_config(
+      estimator="forward_fd",
+      family="unstructured",
+      partition_source="none",
+      num_iterations=30,
+      eval_every=30,
+      eval_episodes=4,
+      sigma=0.05,
+      num_directions=8,
+    )
   else:
-    cfg = tiny_config(estimator="forward_fd", task="hopper", engine="brax", num_colors=5, episode_length=10,
-                      num_iterations=3, eval_every=3, checkpoint_every=3, partition_source="enas")
+    cfg = tiny_config(
+      estimator="forward_fd",
+      task="hopper",
+      engine="brax",
+      num_colors=5,
+      episode_length=10,
+      num_iterations=3,
+      eval_every=3,
+      checkpoint_every=3,
+      partition_source="enas",
+    )
   state = loop.train(cfg, str(tmp_path), progress_fn=_quiet)
   rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
   assert int(rows[0]["env_steps"]) <= (2 * cfg.num_directions + 1) * cfg.episode_length

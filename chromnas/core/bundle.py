@@ -4,6 +4,7 @@ A training workdir holds `best_policy.npz` (the highest evaluation return so far
 `latest_policy.npz` (the state of the last checkpoint); `load_workdir_policy` reads either.
 (The compact binary `.chromnas` format is `chromnas.core.policy_file`'s.)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,20 +36,40 @@ class PolicyBundle:
 def from_arrays(spec: PolicySpec, params, structure, obs_mean, obs_std, obs_clip: float, env: str) -> PolicyBundle:
   """A `PolicyBundle` of array-likes: `params (num_params,)` and `obs_mean`, `obs_std (obs_dim,)`
   as float32, `structure (structure_size,)` as int32."""
-  return PolicyBundle(spec=spec, params=np.asarray(params, np.float32), structure=np.asarray(structure, np.int32),
-                      obs_mean=np.asarray(obs_mean, np.float32), obs_std=np.asarray(obs_std, np.float32),
-                      obs_clip=float(obs_clip), env=env)
+  return PolicyBundle(
+    spec=spec,
+    params=np.asarray(params, np.float32),
+    structure=np.asarray(structure, np.int32),
+    obs_mean=np.asarray(obs_mean, np.float32),
+    obs_std=np.asarray(obs_std, np.float32),
+    obs_clip=float(obs_clip),
+    env=env,
+  )
 
 
 def save_npz(path: str, bundle: PolicyBundle, extra: dict | None = None) -> None:
   """Writes `bundle` as an `.npz` (no pickle), atomically (temp file + rename); `extra`
   (JSON-able) joins the spec in the file's `meta`."""
   spec = bundle.spec
-  meta = {"obs_dim": spec.obs_dim, "act_dim": spec.act_dim, "hidden": list(spec.hidden), "family": spec.family,
-          "num_colors": spec.num_colors, "obs_clip": bundle.obs_clip, "env": bundle.env, **(extra or {})}
+  meta = {
+    "obs_dim": spec.obs_dim,
+    "act_dim": spec.act_dim,
+    "hidden": list(spec.hidden),
+    "family": spec.family,
+    "num_colors": spec.num_colors,
+    "obs_clip": bundle.obs_clip,
+    "env": bundle.env,
+    **(extra or {}),
+  }
   tmp = path + ".tmp.npz"
-  np.savez(tmp, params=bundle.params, structure=bundle.structure, obs_mean=bundle.obs_mean, obs_std=bundle.obs_std,
-           meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+  np.savez(
+    tmp,
+    params=bundle.params,
+    structure=bundle.structure,
+    obs_mean=bundle.obs_mean,
+    obs_std=bundle.obs_std,
+    meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+  )
   os.replace(tmp, path)
 
 
@@ -59,8 +80,9 @@ def load_npz(path: str) -> tuple[PolicyBundle, dict]:
     with np.load(path, allow_pickle=False) as z:
       meta = json.loads(bytes(z["meta"]).decode())
       spec = PolicySpec(meta["obs_dim"], meta["act_dim"], tuple(meta["hidden"]), meta["family"], meta["num_colors"])
-      bundle = PolicyBundle(spec, z["params"], z["structure"], z["obs_mean"], z["obs_std"], meta["obs_clip"],
-                            meta["env"])
+      bundle = PolicyBundle(
+        spec, z["params"], z["structure"], z["obs_mean"], z["obs_std"], meta["obs_clip"], meta["env"]
+      )
   except (OSError, ValueError, KeyError) as e:
     raise ValueError(f"cannot read the policy file {path}: {e}") from e
   return bundle, meta
@@ -72,6 +94,7 @@ def load_workdir_policy(workdir: str, which: str = "best") -> PolicyBundle:
     raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
   path = os.path.join(workdir, f"{which}_policy.npz")
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} does not exist: is {workdir} a chromnas training workdir that has "
-                            "run at least one evaluation?")
+    raise FileNotFoundError(
+      f"{path} does not exist: is {workdir} a chromnas training workdir that has run at least one evaluation?"
+    )
   return load_npz(path)[0]

@@ -1,4 +1,5 @@
 """Colorings on the host: validation, canonical relabelling, colors used (NumPy only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,9 @@ def validate_structure(spec: PolicySpec, structure) -> np.ndarray:
   """Checks a structure on the host and returns it as int32; raises `ValueError` naming the problem."""
   arr = np.asarray(structure)
   if arr.shape[-1:] != (spec.structure_size,):
-    raise ValueError(f"structure has trailing size {arr.shape[-1:]}, {spec.family} policy needs ({spec.structure_size},)")
+    raise ValueError(
+      f"structure has trailing size {arr.shape[-1:]}, {spec.family} policy needs ({spec.structure_size},)"
+    )
   if arr.size and (arr.min() < 0 or arr.max() >= spec.num_choices):
     raise ValueError(f"structure values must lie in [0, {spec.num_choices}), found [{arr.min()}, {arr.max()}]")
   return arr.astype(np.int32)

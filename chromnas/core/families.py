@@ -14,11 +14,12 @@ Every other module asks the record (`FAMILIES[name]`, or `PolicySpec.family_reco
 of branching on the family's name.  NumPy only: host workers and the deployment runtime use
 `weight_matrices`; the JAX model builds the same matrices from the same records.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -104,13 +105,14 @@ def _dense_values(shape: Shape) -> int:
 
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (
-        Family("unstructured", _dense_values, "rows*cols"),
-        Family("toeplitz", lambda s: s[0] + s[1] - 1, "rows+cols-1", value_map=toeplitz_indices),
-        Family("circulant", lambda s: max(s), "max(rows, cols)", value_map=circulant_indices),
-        Family("masked", _dense_values, "rows*cols", masks=True),
-        Family("chromatic", lambda s: 0, "K for the whole network", shared_values=True),
-    )
+  f.name: f
+  for f in (
+    Family("unstructured", _dense_values, "rows*cols"),
+    Family("toeplitz", lambda s: s[0] + s[1] - 1, "rows+cols-1", value_map=toeplitz_indices),
+    Family("circulant", lambda s: max(s), "max(rows, cols)", value_map=circulant_indices),
+    Family("masked", _dense_values, "rows*cols", masks=True),
+    Family("chromatic", lambda s: 0, "K for the whole network", shared_values=True),
+  )
 }
 NAMES = tuple(FAMILIES)
 
@@ -128,8 +130,9 @@ def layer_shapes(layer_sizes: Sequence[int]) -> list[Shape]:
   return [(layer_sizes[i + 1], layer_sizes[i]) for i in range(len(layer_sizes) - 1)]
 
 
-def weight_matrices(family: str, layer_sizes: Sequence[int], num_colors: int, params: np.ndarray,
-                    structure: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def weight_matrices(
+  family: str, layer_sizes: Sequence[int], num_colors: int, params: np.ndarray, structure: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
   """`([W_1 .. W_L], [b_1 .. b_{L-1}])` from flat `params` (weight values, then hidden biases)
   and the flat per-edge `structure` (NumPy)."""
   record = get(family)
@@ -143,12 +146,12 @@ def weight_matrices(family: str, layer_sizes: Sequence[int], num_colors: int, pa
       values = shared
     else:
       n = record.layer_values(shape)
-      values, offset = params[offset:offset + n], offset + n
-    mats.append(record.matrix(values, structure[edge:edge + size], shape))
+      values, offset = params[offset : offset + n], offset + n
+    mats.append(record.matrix(values, structure[edge : edge + size], shape))
     edge += size
   biases = []
   for h in layer_sizes[1:-1]:
-    biases.append(params[offset:offset + h])
+    biases.append(params[offset : offset + h])
     offset += h
   if offset != params.shape[0]:
     raise ValueError(f"params has length {params.shape[0]}, this {family} policy needs {offset}")

@@ -3,9 +3,10 @@
 Same maths as the JAX model (`chromnas.model.policies.apply`), written with NumPy only so that
 processes that step simulators never import JAX.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -20,7 +20,8 @@ so the cost is one L1 load and one add per lookup (about 0.25-0.35 ns on that ma
 there (`experiments/bench_inference.py`, under load), 4096x4096, one vector, one thread: ~5x
 faster than dense for K = 2, ~2.5-3x for K = 4, about even (0.9-1.3x) for K = 17, where `b` is
 only 2 and the 8M lookups themselves are the limit (the register kernels `chromnas.core.permute_avx2`,
-any AVX2 CPU, and `chromnas.core.permute`, AVX-512, are faster there for one vector).  Smaller matrices whose dense form fits in the last-level
+any AVX2 CPU, and `chromnas.core.permute`, AVX-512, are faster there for one vector).  Smaller matrices whose dense
+form fits in the last-level
 cache are faster dense (see `chromnas.core.runtime.auto_path`).
 
 Layout (`MailmanPlan.index`): block-major `(num_blocks, rows_padded)`, C-contiguous, so the inner
@@ -40,6 +41,7 @@ product: use dense where numba is missing, as `chromnas.core.runtime.Policy` doe
 This module imports only NumPy (numba lazily, on the first numba matvec), never JAX.
 Set `CHROMNAS_NO_NUMBA=1` to force the NumPy fallback.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -116,7 +118,7 @@ class MailmanPlan:
   @property
   def table_size(self) -> int:
     """`K^block`, the entries of one block's table."""
-    return self.num_colors ** self.block
+    return self.num_colors**self.block
 
   @property
   def nbytes(self) -> int:
@@ -137,8 +139,7 @@ def check_operands(cols: int, num_colors: int, values_shape: tuple[int, ...], x_
     raise ValueError(f"values must have shape ({num_colors},), got {tuple(values_shape)}")
 
 
-def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int = MAX_TABLE,
-            xp=np) -> MailmanPlan:
+def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int = MAX_TABLE, xp=np) -> MailmanPlan:
   """Plans the mailman matvec of a `(rows, cols)` coloring with entries in `[0, num_colors)`.
 
   `block` defaults to `block_size(num_colors, cols)` (this module's kernels); `num_colors ** block`
@@ -157,7 +158,7 @@ def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int
     if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
       raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
   block = block_size(num_colors, cols) if block is None else int(block)
-  if block < 1 or num_colors ** block > max_table:
+  if block < 1 or num_colors**block > max_table:
     raise ValueError(f"block must be >= 1 with K^block <= {max_table}, got block={block} for K={num_colors}")
   num_blocks = -(-max(cols, 1) // block)
   blocks_padded = -(-num_blocks // GROUP) * GROUP
@@ -170,8 +171,9 @@ def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int
     if digit.shape[1] < num_blocks:
       digit = xp.pad(digit, ((0, 0), (0, num_blocks - digit.shape[1])))
     acc = acc * num_colors + digit
-  index = xp.pad(acc.T.astype(index_dtype(num_colors ** block)),
-                 ((0, blocks_padded - num_blocks), (0, rows_padded - rows)))
+  index = xp.pad(
+    acc.T.astype(index_dtype(num_colors**block)), ((0, blocks_padded - num_blocks), (0, rows_padded - rows))
+  )
   if xp is np:  # NumPy pads a transpose in Fortran order; the kernels stream one block's run
     index = np.ascontiguousarray(index)
   return MailmanPlan(rows, cols, num_colors, block, index)
@@ -187,7 +189,7 @@ def _check(values, plan: MailmanPlan, x):
 def _padded_inputs(plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
   """`(B, blocks_padded * block)` inputs, zero past `cols` (padding columns then add nothing)."""
   out = np.zeros((x2.shape[0], plan.index.shape[0] * plan.block), np.float32)
-  out[:, :plan.cols] = x2
+  out[:, : plan.cols] = x2
   return out
 
 
@@ -217,7 +219,7 @@ def _matvec_numpy(values, plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
   step = max(1, _LOOKUP_CHUNK // rows_padded)
   for start in range(0, num_blocks, step):
     stop = min(num_blocks, start + step)
-    index = plan.index[start:stop, :plan.rows].astype(np.intp)
+    index = plan.index[start:stop, : plan.rows].astype(np.intp)
     index += (np.arange(start, stop, dtype=np.intp) * plan.table_size)[:, None]
     y += np.take(flat, index, axis=-1).sum(axis=-2)
   return y
@@ -227,6 +229,7 @@ def _matvec_numpy(values, plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
 # Plain Python functions, compiled on first use by `_kernel` (numba is optional).  They take
 # the padded plan index, `values (K,)`, the padded inputs and `y` (zeros, padded rows), and add
 # into `y`.
+
 
 def _build_table(table, scratch, values, xpad, j0, block, num_colors):
   """table[:K^b] = all pattern sums of columns j0..j0+b-1, level by level (`T_{j+1}[c K^j + p] =
@@ -267,7 +270,7 @@ def _kernel_words(values, index, xpad, block, y):
   per_word = 64 // bits
   m = np.uint64(np.iinfo(index.dtype).max)
   words = index.view(np.uint64)
-  tables = np.empty((4, num_colors ** block), np.float32)
+  tables = np.empty((4, num_colors**block), np.float32)
   scratch = np.empty(num_colors ** (block - 1), np.float32)
   for g in range(0, blocks, 4):
     for t in range(4):
@@ -278,8 +281,7 @@ def _kernel_words(values, index, xpad, block, y):
       a0, a1, a2, a3 = w0[q], w1[q], w2[q], w3[q]
       for s in range(per_word):
         sh = np.uint64(bits * s)
-        y[per_word * q + s] += ((t0[(a0 >> sh) & m] + t1[(a1 >> sh) & m])
-                                + (t2[(a2 >> sh) & m] + t3[(a3 >> sh) & m]))
+        y[per_word * q + s] += (t0[(a0 >> sh) & m] + t1[(a1 >> sh) & m]) + (t2[(a2 >> sh) & m] + t3[(a3 >> sh) & m])
 
 
 def _kernel_batch8(values, index, xt, block, y):
@@ -292,7 +294,7 @@ def _kernel_batch8(values, index, xt, block, y):
   """
   num_colors = values.shape[0]
   blocks, rows = index.shape
-  size = num_colors ** block
+  size = num_colors**block
   tables = np.empty((4, size, 8), np.float32)
   for c8 in range(xt.shape[1] // 8):
     yc = y[c8]
@@ -304,7 +306,7 @@ def _kernel_batch8(values, index, xt, block, y):
           tab[0, k] = 0.0
         n = 1
         for j in range(block):
-          xr = xt[j0 + j, 8 * c8:8 * c8 + 8]
+          xr = xt[j0 + j, 8 * c8 : 8 * c8 + 8]
           for c in range(num_colors - 1, -1, -1):  # c = 0 last: it updates the first n rows in place
             v = values[c]
             s0, s1, s2, s3 = v * xr[0], v * xr[1], v * xr[2], v * xr[3]
@@ -350,6 +352,7 @@ def _import_numba():
     else:
       try:
         import numba  # pylint: disable=g-import-not-at-top
+
         _numba = numba
       except ImportError:
         _numba = False
@@ -413,14 +416,14 @@ def _matvec_numba(values, plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
     y = np.zeros((batch, rows_padded), np.float32)
     for k in range(batch):
       kernel(values, plan.index, xpad[k], plan.block, y[k])
-    return y[:, :plan.rows]
+    return y[:, : plan.rows]
   lanes = BATCH_LANES
   batch_padded = -(-batch // lanes) * lanes
   xt = np.zeros((xpad.shape[1], batch_padded), np.float32)
   xt[:, :batch] = xpad.T
   y = np.zeros((batch_padded // lanes, rows_padded, lanes), np.float32)
   _kernel("batch8", plan.index.dtype)(values, plan.index, xt, plan.block, y)
-  return y.transpose(0, 2, 1).reshape(batch_padded, rows_padded)[:batch, :plan.rows]
+  return y.transpose(0, 2, 1).reshape(batch_padded, rows_padded)[:batch, : plan.rows]
 
 
 def matvec(values, plan: MailmanPlan, x, use: str | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ per perturbation instead of a vector, and the trainer rebuilds the same noise fo
 gradient.  This module is NumPy-only (workers import it); drawing offsets and the JAX gather
 live in `chromnas.es.noise_offsets`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +23,5 @@ def rows_numpy(table: np.ndarray, offsets, dim: int) -> np.ndarray:
   """Noise vectors `g_i = table[o_i : o_i + dim]`: `(len(offsets), dim)`, or `(dim,)` for a scalar offset."""
   offsets = np.asarray(offsets)
   if offsets.ndim == 0:
-    return table[int(offsets):int(offsets) + dim]
+    return table[int(offsets) : int(offsets) + dim]
   return table[offsets[:, None] + np.arange(dim)[None, :]]
-

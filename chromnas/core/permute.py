@@ -27,6 +27,7 @@ vector types: it needs numba and a CPU with AVX-512F.  `available()` says whethe
 `CHROMNAS_NO_NUMBA` is unset); elsewhere use `chromnas.core.mailman` or a dense product, as
 `chromnas.core.runtime.Policy` does.  This module imports only NumPy (numba and llvmlite lazily).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,7 @@ import threading
 
 import numpy as np
 
-from chromnas.core import mailman
-from chromnas.core import row_threads
+from chromnas.core import mailman, row_threads
 
 MAX_COLORS = 32  # two 16-float registers of values
 LANES = 16  # float32 per 512-bit register: columns per permute
@@ -129,8 +129,9 @@ def _row_intrinsic():
     width = builder.extract_value(colors.shape, 1)
     i64 = width.type
     mod = builder.module
-    permute = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vi, vf]),
-                                             "llvm.x86.avx512.vpermi2var.ps.512")
+    permute = cgutils.get_or_insert_function(
+      mod, ir.FunctionType(vf, [vf, vi, vf]), "llvm.x86.avx512.vpermi2var.ps.512"
+    )
     fma = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vf, vf]), "llvm.fma.v16f32")
     values = builder.bitcast(table.data, vf.as_pointer())
     low, high = builder.load(values, align=4), builder.load(builder.gep(values, [ir.Constant(i32, 1)]), align=4)
@@ -167,6 +168,7 @@ def _kernel():
     if "kernel" in _state:
       return _state["kernel"]
     import numba  # pylint: disable=g-import-not-at-top
+
     row = _row_intrinsic()
 
     # Rows `[lo, hi)` (`chromnas.core.row_threads` spreads them over all cores); each row's
@@ -179,8 +181,14 @@ def _kernel():
           ys[b, i] = row(table, colors, i, xs[b])
 
     array = numba.types.Array
-    sig = (array(numba.float32, 1, "C", readonly=True), array(numba.uint8, 2, "C", readonly=True),
-           array(numba.float32, 2, "C"), array(numba.float32, 2, "C"), numba.int64, numba.int64)
+    sig = (
+      array(numba.float32, 1, "C", readonly=True),
+      array(numba.uint8, 2, "C", readonly=True),
+      array(numba.float32, 2, "C"),
+      array(numba.float32, 2, "C"),
+      numba.int64,
+      numba.int64,
+    )
     fn = numba.njit([sig], boundscheck=False, nogil=True)(kernel)
     _state["kernel"] = fn
     return fn
@@ -199,9 +207,9 @@ def matvec(values, plan: PermutePlan, x) -> np.ndarray:
   if batch == 0 or plan.rows == 0:
     return np.zeros((*lead, plan.rows), np.float32)
   table = np.zeros(MAX_COLORS, np.float32)
-  table[:plan.num_colors] = values
+  table[: plan.num_colors] = values
   xs = np.zeros((batch, width), np.float32)
-  xs[:, :plan.cols] = x2
+  xs[:, : plan.cols] = x2
   ys = np.empty((batch, plan.rows), np.float32)
   row_threads.run(_kernel(), plan.rows, table, plan.colors, xs, ys)
   return ys[:batch].reshape(*lead, plan.rows)

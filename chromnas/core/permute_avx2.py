@@ -54,6 +54,7 @@ the blends); `experiments/bench_inference.py --isa=avx2` compiles without AVX-51
 AVX2 code itself.  `available()` says whether numba and the CPU allow it.  This module imports
 only NumPy (numba and llvmlite lazily).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,7 @@ import threading
 
 import numpy as np
 
-from chromnas.core import mailman
-from chromnas.core import row_threads
+from chromnas.core import mailman, row_threads
 
 MAX_COLORS = 32  # four 8-float registers of values
 LANES = 8  # float32 per 256-bit register: columns per permute
@@ -182,7 +182,7 @@ def byte_planes(values: np.ndarray) -> np.ndarray:
   `values[16h:16h + 16]` (zeros past K), twice (one copy per 128-bit lane, as `vpshufb` looks up
   within a lane)."""
   table = np.zeros(MAX_COLORS, np.float32)
-  table[:len(values)] = values
+  table[: len(values)] = values
   planes = table.view(np.uint8).reshape(2, 16, 4).transpose(0, 2, 1)  # (half, byte, color)
   return np.ascontiguousarray(np.tile(planes, (1, 1, 2)).reshape(8, 32))
 
@@ -275,8 +275,10 @@ def _row_intrinsic(bits: int, regs: int, nb: int):
         picked = [builder.call(permute, [t, index]) for t in tabs]
         if regs >= 2:  # color bit 3 into the sign bit: the odd register of a pair where it is set
           bit3 = sign_mask(builder, packed, 28 - g * bits)
-          picked = [builder.call(blend, [picked[r], picked[r + 1], bit3]) if r + 1 < regs else picked[r]
-                    for r in range(0, regs, 2)]
+          picked = [
+            builder.call(blend, [picked[r], picked[r + 1], bit3]) if r + 1 < regs else picked[r]
+            for r in range(0, regs, 2)
+          ]
         if regs >= 3:  # then color bit 4: the upper pair (or the third register alone)
           bit4 = sign_mask(builder, packed, 27 - g * bits)
           picked = [builder.call(blend, [picked[0], picked[1], bit4])]
@@ -347,8 +349,7 @@ def _shuffle_intrinsic(high: int, nb: int):
     yrows = builder.extract_value(ys.shape, 1)
     i64 = width.type
     pshufb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vb, [vb, vb]), "llvm.x86.avx2.pshuf.b")
-    blendb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vb, [vb, vb, vb]),
-                                            "llvm.x86.avx2.pblendvb")
+    blendb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vb, [vb, vb, vb]), "llvm.x86.avx2.pblendvb")
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf, vf, vf]), "llvm.fma.v8f32")
     tab_ptr = builder.bitcast(planes_arr.data, vb.as_pointer())
     tabs = [builder.load(builder.gep(tab_ptr, [ir.Constant(i32, r)]), align=1) for r in range(8 if high else 4)]
@@ -369,8 +370,12 @@ def _shuffle_intrinsic(high: int, nb: int):
       low01, high01 = unpack(builder, planes[0], planes[1], False), unpack(builder, planes[0], planes[1], True)
       low23, high23 = unpack(builder, planes[2], planes[3], False), unpack(builder, planes[2], planes[3], True)
       low01, high01, low23, high23 = (builder.bitcast(v, vw) for v in (low01, high01, low23, high23))
-      weights = [unpack(builder, low01, low23, False), unpack(builder, low01, low23, True),
-                 unpack(builder, high01, high23, False), unpack(builder, high01, high23, True)]
+      weights = [
+        unpack(builder, low01, low23, False),
+        unpack(builder, low01, low23, True),
+        unpack(builder, high01, high23, False),
+        unpack(builder, high01, high23, True),
+      ]
       for r, w in enumerate(weights):  # weights r: columns base + 8r .. base + 8r + 7
         w = builder.bitcast(w, vf)
         col = builder.add(base, ir.Constant(i64, LANES * r))
@@ -408,6 +413,7 @@ def _kernel(scheme: str, bits: int, regs: int, nb: int):
     if key in _state:
       return _state[key]
     import numba  # pylint: disable=g-import-not-at-top
+
     row = _row_intrinsic(bits, regs, nb) if scheme == "permute" else _shuffle_intrinsic(regs, nb)
 
     def kernel(table, codes, xs, ys, lo, hi):
@@ -462,11 +468,11 @@ def matvec(values, plan: Avx2Plan, x) -> np.ndarray:
     nb = next((c for c in reversed(CHUNKS) if c >= left), CHUNKS[0])
     take = min(nb, left)
     xs = np.zeros((nb, plan.width), np.float32)
-    xs[:take, :plan.cols] = x2[start:start + take]
-    out = ys[start:start + take] if take == nb else np.empty((nb, plan.rows), np.float32)
+    xs[:take, : plan.cols] = x2[start : start + take]
+    out = ys[start : start + take] if take == nb else np.empty((nb, plan.rows), np.float32)
     kernel = _kernel(plan.scheme, plan.bits, regs, nb)
     row_threads.run(kernel, plan.rows, table, plan.codes, xs, out)
     if take != nb:
-      ys[start:start + take] = out[:take]
+      ys[start : start + take] = out[:take]
     start += take
   return ys.reshape(*lead, plan.rows)

@@ -54,6 +54,7 @@ slot encoding.
 Any problem (truncated data, wrong magic, unknown version, length mismatch, checksum mismatch,
 inconsistent header) raises a `ValueError` that names it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -221,19 +222,19 @@ def dumps(bundle: PolicyBundle) -> bytes:
   params = np.asarray(bundle.params, np.float32).reshape(-1)
   structure = np.asarray(bundle.structure).reshape(-1)
   if params.size != spec.num_params:
-    raise ValueError(f"params has length {params.size}, a {family} policy with hidden {hidden} needs "
-                     f"{spec.num_params}")
+    raise ValueError(f"params has length {params.size}, a {family} policy with hidden {hidden} needs {spec.num_params}")
   if not np.all(np.isfinite(params)):
     raise ValueError("params contain NaN or inf; refusing to export a diverged policy")
-  weights, biases = params[:spec.num_weight_values], params[spec.num_weight_values:]
+  weights, biases = params[: spec.num_weight_values], params[spec.num_weight_values :]
   codes = np.zeros((0,), np.int64)
   if record.searched:
     if structure.size != edges:
       raise ValueError(f"structure has length {structure.size}, this {family} policy has {edges} edges")
     limit = spec.num_choices
     if structure.size and (structure.min() < 0 or structure.max() >= limit):
-      raise ValueError(f"{family} structure values must lie in [0, {limit}), found "
-                       f"[{structure.min()}, {structure.max()}]")
+      raise ValueError(
+        f"{family} structure values must lie in [0, {limit}), found [{structure.min()}, {structure.max()}]"
+      )
     codes = structure.astype(np.int64)
   if record.masks:  # only the kept edges' values are stored, the mask as slot codes
     keep = codes.astype(bool)
@@ -249,11 +250,20 @@ def dumps(bundle: PolicyBundle) -> bytes:
   env = str(getattr(bundle, "env", "") or "").encode("utf-8")
   if len(env) > 0xFFFF:
     raise ValueError("environment name is longer than 65535 bytes")
-  header = (_FIXED.pack(FAMILY_CODES[family], len(hidden), obs_dim, act_dim)
-            + struct.pack(f"<{len(hidden)}I", *hidden)
-            + _TAIL.pack(num_values, float(bundle.obs_clip), len(env)) + env)
-  body = (header + obs_mean.astype("<f4").tobytes() + obs_std.astype("<f4").tobytes()
-          + weights.astype("<f4").tobytes() + biases.astype("<f4").tobytes() + pack_bits(codes, bits))
+  header = (
+    _FIXED.pack(FAMILY_CODES[family], len(hidden), obs_dim, act_dim)
+    + struct.pack(f"<{len(hidden)}I", *hidden)
+    + _TAIL.pack(num_values, float(bundle.obs_clip), len(env))
+    + env
+  )
+  body = (
+    header
+    + obs_mean.astype("<f4").tobytes()
+    + obs_std.astype("<f4").tobytes()
+    + weights.astype("<f4").tobytes()
+    + biases.astype("<f4").tobytes()
+    + pack_bits(codes, bits)
+  )
   total = _PREFIX.size + len(body) + _CRC.size
   head = _PREFIX.pack(MAGIC, FORMAT_VERSION, total)
   crc = zlib.crc32(body, zlib.crc32(head))
@@ -280,9 +290,10 @@ class _Reader:
   def take(self, size: int, what: str) -> bytes:
     end = self.offset + size
     if end > len(self.data):
-      raise ValueError(f"policy data is truncated: reading the {what} needs bytes {self.offset}..{end}, "
-                       f"only {len(self.data)} present")
-    out = self.data[self.offset:end]
+      raise ValueError(
+        f"policy data is truncated: reading the {what} needs bytes {self.offset}..{end}, only {len(self.data)} present"
+      )
+    out = self.data[self.offset : end]
     self.offset = end
     return out
 
@@ -295,8 +306,8 @@ def loads(data: bytes | bytearray | memoryview) -> ExportedPolicy:
   data = bytes(data)
   if len(data) < len(MAGIC):
     raise ValueError(f"policy data is truncated: {len(data)} bytes, shorter than the magic")
-  if data[:len(MAGIC)] != MAGIC:
-    raise ValueError(f"not a chromnas policy file: wrong magic {data[:len(MAGIC)]!r} (expected {MAGIC!r})")
+  if data[: len(MAGIC)] != MAGIC:
+    raise ValueError(f"not a chromnas policy file: wrong magic {data[: len(MAGIC)]!r} (expected {MAGIC!r})")
   if len(data) < _PREFIX.size:
     raise ValueError(f"policy data is truncated: {len(data)} bytes, shorter than the {_PREFIX.size}-byte prefix")
   _, version, total = _PREFIX.unpack_from(data)
@@ -305,16 +316,18 @@ def loads(data: bytes | bytearray | memoryview) -> ExportedPolicy:
   if len(data) < total:
     raise ValueError(f"policy data is truncated: the header says {total} bytes, only {len(data)} present")
   if len(data) > total:
-    raise ValueError(f"policy data has {len(data) - total} unexpected trailing bytes after the {total} the "
-                     "header declares")
+    raise ValueError(
+      f"policy data has {len(data) - total} unexpected trailing bytes after the {total} the header declares"
+    )
   if total < _PREFIX.size + _CRC.size:
     raise ValueError(f"corrupt policy data: declared length {total} is too small")
   (stored_crc,) = _CRC.unpack_from(data, total - _CRC.size)
-  crc = zlib.crc32(data[:total - _CRC.size])
+  crc = zlib.crc32(data[: total - _CRC.size])
   if crc != stored_crc:
-    raise ValueError(f"policy data is corrupted: checksum mismatch (CRC32 stored {stored_crc:#010x}, "
-                     f"computed {crc:#010x})")
-  reader = _Reader(data[:total - _CRC.size], _PREFIX.size)
+    raise ValueError(
+      f"policy data is corrupted: checksum mismatch (CRC32 stored {stored_crc:#010x}, computed {crc:#010x})"
+    )
+  reader = _Reader(data[: total - _CRC.size], _PREFIX.size)
   code, num_hidden, obs_dim, act_dim = _FIXED.unpack(reader.take(_FIXED.size, "header"))
   if code not in FAMILY_NAMES:
     raise ValueError(f"corrupt header: unknown family code {code}")
@@ -330,11 +343,14 @@ def loads(data: bytes | bytearray | memoryview) -> ExportedPolicy:
   if record.searched:  # K colors (at least one) or the kept edges (maybe none), at most one per edge
     least = 1 if record.shared_values else 0
     if not least <= num_values <= edges:
-      raise ValueError(f"corrupt header: {family} num_values = {num_values}, a policy with {edges} edges "
-                       f"needs {least}..{edges}")
+      raise ValueError(
+        f"corrupt header: {family} num_values = {num_values}, a policy with {edges} edges needs {least}..{edges}"
+      )
   elif num_values != record.num_weight_values(shapes, 0):
-    raise ValueError(f"corrupt header: a {family} policy with hidden {hidden} has "
-                     f"{record.num_weight_values(shapes, 0)} values, the header says {num_values}")
+    raise ValueError(
+      f"corrupt header: a {family} policy with hidden {hidden} has "
+      f"{record.num_weight_values(shapes, 0)} values, the header says {num_values}"
+    )
   obs_mean = reader.floats(obs_dim, "normaliser mean")
   obs_std = reader.floats(obs_dim, "normaliser std")
   values = reader.floats(num_values, "weight values")
@@ -363,8 +379,21 @@ def loads(data: bytes | bytearray | memoryview) -> ExportedPolicy:
       raise ValueError(f"corrupt structure: color {structure.max()} out of range for K = {num_values}")
   else:
     structure = np.zeros((0,), np.int32)
-  return ExportedPolicy(family, obs_dim, act_dim, tuple(hidden), num_values, float(obs_clip), env, obs_mean,
-                        obs_std, values, biases, structure, version)
+  return ExportedPolicy(
+    family,
+    obs_dim,
+    act_dim,
+    tuple(hidden),
+    num_values,
+    float(obs_clip),
+    env,
+    obs_mean,
+    obs_std,
+    values,
+    biases,
+    structure,
+    version,
+  )
 
 
 def read_bytes(path_or_bytes) -> bytes:
@@ -383,8 +412,15 @@ def read_policy(path_or_bytes) -> ExportedPolicy:
 def to_bundle(exported: ExportedPolicy) -> PolicyBundle:
   """The `PolicyBundle` of a decoded file (NumPy only).  For masked policies the params hold
   zeros at dropped edges."""
-  return PolicyBundle(exported.spec, exported.params(), exported.structure.astype(np.int32), exported.obs_mean,
-                      exported.obs_std, exported.obs_clip, exported.env)
+  return PolicyBundle(
+    exported.spec,
+    exported.params(),
+    exported.structure.astype(np.int32),
+    exported.obs_mean,
+    exported.obs_std,
+    exported.obs_clip,
+    exported.env,
+  )
 
 
 def load_bundle(path_or_bytes) -> PolicyBundle:

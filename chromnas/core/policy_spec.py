@@ -6,12 +6,14 @@ values live in one flat vector of length `num_params` (the family's weight value
 hidden-layer biases) and the searched structure in one flat int vector of length
 `structure_size` (one entry per edge, layer by layer, row-major inside a layer).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from chromnas.core import families
+
 
 def parse_architecture(arch: str | Sequence[int]) -> tuple[int, ...]:
   """Hidden sizes from a name: `'L'` -> `()`, `'H41'` -> `(41,)`, `'H41,H41'` -> `(41, 41)`,
@@ -52,14 +54,17 @@ class PolicySpec:
     object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
     families.get(self.family)  # raises on an unknown family
     if self.obs_dim <= 0 or self.act_dim <= 0 or any(h <= 0 for h in self.hidden):
-      raise ValueError(f"policy dims must be positive: obs_dim={self.obs_dim}, act_dim={self.act_dim}, hidden={self.hidden}")
+      raise ValueError(
+        f"policy dims must be positive: obs_dim={self.obs_dim}, act_dim={self.act_dim}, hidden={self.hidden}"
+      )
     if self.family_record.shared_values:
       if self.num_colors < 1:
         raise ValueError(f"num_colors (K) must be >= 1 for the chromatic family, got {self.num_colors}")
       if self.num_colors > self.num_edges:
         raise ValueError(
-            f"num_colors (K) = {self.num_colors} is larger than the number of weights ({self.num_edges}) "
-            f"of a {self.architecture} policy with dims ({self.obs_dim}, {self.act_dim})")
+          f"num_colors (K) = {self.num_colors} is larger than the number of weights ({self.num_edges}) "
+          f"of a {self.architecture} policy with dims ({self.obs_dim}, {self.act_dim})"
+        )
 
   @property
   def architecture(self) -> str:
@@ -115,9 +120,8 @@ class PolicySpec:
     return self.family_record.num_choices(self.num_colors)
 
 
-def make_spec(obs_dim: int, act_dim: int, architecture: str | Sequence[int] = "L",
-              family: str = "chromatic", num_colors: int = 0) -> PolicySpec:
+def make_spec(
+  obs_dim: int, act_dim: int, architecture: str | Sequence[int] = "L", family: str = "chromatic", num_colors: int = 0
+) -> PolicySpec:
   """Builds a `PolicySpec` from an architecture name such as `'H41,H41'`."""
   return PolicySpec(obs_dim, act_dim, parse_architecture(architecture), family, num_colors)
-
-

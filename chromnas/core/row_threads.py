@@ -18,6 +18,7 @@ takes much longer than on one core.
 
 Stdlib only.
 """
+
 from __future__ import annotations
 
 import concurrent.futures

@@ -19,16 +19,12 @@ through the fastest of them for the CPU and the batch size (`matvec='auto'`, the
 `auto_path` for the rules and the figures behind them).
 `experiments/bench_inference.py` measures every path.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from chromnas.core import families
-from chromnas.core import forward
-from chromnas.core import mailman
-from chromnas.core import permute
-from chromnas.core import permute_avx2
-from chromnas.core import policy_file
+from chromnas.core import families, forward, mailman, permute, permute_avx2, policy_file
 
 MATVECS = ("auto", "dense", "mailman", "permute", "avx2")
 
@@ -146,14 +142,17 @@ class Policy:
       raise ValueError(f"matvec must be one of {MATVECS}, got {matvec!r}")
     shared = exported.record.shared_values  # the mailman kernel needs one set of shared values
     if matvec in ("mailman", "permute", "avx2") and not shared:
-      raise ValueError(f"the {matvec} matvec is for chromatic policies (shared values), this one is "
-                       f"{exported.family}")
+      raise ValueError(f"the {matvec} matvec is for chromatic policies (shared values), this one is {exported.family}")
     if matvec == "permute" and not (permute.available() and exported.num_colors <= permute.MAX_COLORS):
-      raise ValueError(f"the permute matvec needs numba, an AVX-512 CPU and K <= {permute.MAX_COLORS} "
-                       f"(K={exported.num_colors}, available: {permute.available()})")
+      raise ValueError(
+        f"the permute matvec needs numba, an AVX-512 CPU and K <= {permute.MAX_COLORS} "
+        f"(K={exported.num_colors}, available: {permute.available()})"
+      )
     if matvec == "avx2" and not (permute_avx2.available() and exported.num_colors <= permute_avx2.MAX_COLORS):
-      raise ValueError(f"the avx2 matvec needs numba, a CPU with AVX2 and FMA and K <= {permute_avx2.MAX_COLORS} "
-                       f"(K={exported.num_colors}, available: {permute_avx2.available()})")
+      raise ValueError(
+        f"the avx2 matvec needs numba, a CPU with AVX2 and FMA and K <= {permute_avx2.MAX_COLORS} "
+        f"(K={exported.num_colors}, available: {permute_avx2.available()})"
+      )
     self.exported = exported
     self.matvec = matvec
     self.family = exported.family
@@ -163,8 +162,9 @@ class Policy:
     self.obs_mean, self.obs_std = exported.obs_mean, exported.obs_std
     self._shared = shared
     self._cpu = cpu_kind()
-    mats, self._biases = families.weight_matrices(self.family, exported.spec.layer_sizes, exported.num_colors,
-                                                  exported.params(), exported.structure)
+    mats, self._biases = families.weight_matrices(
+      self.family, exported.spec.layer_sizes, exported.num_colors, exported.params(), exported.structure
+    )
     self._values = None if exported.values is None else np.asarray(exported.values, np.float32)
     # Per layer: its path -> prepared operand (a dense (out, in) float32 matrix, or a kernel's
     # plan), filled at load for one observation and on first use for other batch sizes.
@@ -201,7 +201,7 @@ class Policy:
       if path == "dense":  # a batch size that runs this layer dense where one observation does not
         plans[path] = np.ascontiguousarray(self.weight_matrices()[layer], np.float32)
       else:
-        colors = self.exported.structure[edge:edge + rows * cols].reshape(rows, cols)
+        colors = self.exported.structure[edge : edge + rows * cols].reshape(rows, cols)
         prepare = {"permute": permute.prepare, "avx2": permute_avx2.prepare, "mailman": mailman.prepare}[path]
         plans[path] = prepare(colors, self.exported.num_colors)
     return path, plans[path]
@@ -214,8 +214,9 @@ class Policy:
     """Every layer's `(out, in)` float32 weight matrix."""
     if all("dense" in plans for plans in self._plans):
       return [plans["dense"] for plans in self._plans]
-    return families.weight_matrices(self.family, self.exported.spec.layer_sizes, self.num_colors,
-                                    self.exported.params(), self.exported.structure)[0]
+    return families.weight_matrices(
+      self.family, self.exported.spec.layer_sizes, self.num_colors, self.exported.params(), self.exported.structure
+    )[0]
 
   def normalize(self, obs) -> np.ndarray:
     """`clip((obs - mean) / std, -clip, clip)` in float32."""
@@ -226,8 +227,9 @@ class Policy:
     `h_l = tanh(h_{l-1} W_l^T + b_l)` from the normalised observations."""
     obs = np.asarray(obs, np.float32)
     if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
-      raise ValueError(f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, "
-                       f"got {obs.shape}")
+      raise ValueError(
+        f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, got {obs.shape}"
+      )
     if not np.isfinite(obs).all():
       # Clipping would silently turn a NaN sensor reading into NaN actions for the robot.
       raise ValueError("obs contains NaN or inf (a failed sensor?); refusing to act on it")
@@ -253,8 +255,10 @@ class Policy:
   def __repr__(self) -> str:
     arch = ",".join(f"H{h}" for h in self.hidden) if self.hidden else "L"
     extra = f", {self.exported.values_label}" if self.exported.values_label else ""
-    return (f"Policy({self.family} {arch}, obs_dim={self.obs_dim}, act_dim={self.act_dim}{extra}, "
-            f"env={self.env!r}, matvec={self.matvec!r}, layers={'/'.join(self.layer_paths)})")
+    return (
+      f"Policy({self.family} {arch}, obs_dim={self.obs_dim}, act_dim={self.act_dim}{extra}, "
+      f"env={self.env!r}, matvec={self.matvec!r}, layers={'/'.join(self.layer_paths)})"
+    )
 
 
 def load_policy(path_or_bytes, matvec: str = "auto") -> Policy:

@@ -4,7 +4,6 @@ Importing this package is cheap and JAX-free (host worker processes import its
 `host_worker`, `host_episode` and `host_messages` modules); the evaluator classes load on first use.
 """
 
-
 ENGINES = ("host", "brax")  # where episodes run: host worker processes, or Brax on device
 HOST_BACKENDS = ("local", "ray")  # how the host engine starts its workers
 
@@ -17,9 +16,11 @@ def make_evaluator(engine: str, task: str, spec, **kwargs):
   """
   if engine == "brax":
     from chromnas.engines.brax_evaluator import BraxEvaluator
+
     return BraxEvaluator(task, spec, **kwargs)
   if engine == "host":
     from chromnas.engines.host_evaluator import HostEvaluator
+
     return HostEvaluator(task, spec, **kwargs)
   raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
 

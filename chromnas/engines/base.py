@@ -4,6 +4,7 @@ The trainer hands an evaluator either a centre and perturbation offsets into the
 noise table (`evaluate_perturbations`) or explicit parameter vectors (`evaluate_params`),
 each with its own structure, and gets back an `EvalResult`.  Nothing above knows which engine ran.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -44,8 +45,16 @@ class Evaluator(Protocol):
     """Episodes given up on since the evaluator started (their worker died more often than it
     may retry); always 0 for in-process engines.  Those episodes' returns are NaN."""
 
-  def evaluate_perturbations(self, center: Array, offsets: Array, sigma: float, structures: Array,
-                             obs_stats: RunningStats, key: jax.Array, table: Array | None = None) -> EvalResult:
+  def evaluate_perturbations(
+    self,
+    center: Array,
+    offsets: Array,
+    sigma: float,
+    structures: Array,
+    obs_stats: RunningStats,
+    key: jax.Array,
+    table: Array | None = None,
+  ) -> EvalResult:
     """Episodes at `center + sigma * noise(offsets)`, then at `center - sigma * noise(offsets)`.
 
     `center (D,)`, `offsets (t,)` int32 into the noise table (`noise(o) = table[o : o + D]`),

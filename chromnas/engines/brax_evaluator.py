@@ -1,21 +1,17 @@
 """Brax evaluator: `jit(vmap(lax.scan rollout))` over the population, sharded across devices."""
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from chromnas.core import noise as noise_lib
 from chromnas.core import policy_spec
 from chromnas.engines.base import Evaluator
-from chromnas.envs import brax_envs
-from chromnas.envs import tasks
-from chromnas.es import estimator
-from chromnas.es import noise_offsets
-from chromnas.es import normalizer
+from chromnas.envs import brax_envs, tasks
+from chromnas.es import estimator, noise_offsets, normalizer
 from chromnas.es.ask_tell import EvalResult
 from chromnas.model import policies
 
@@ -39,14 +35,26 @@ class BraxEvaluator(Evaluator):
   num_workers = 0  # the population runs in this process, on its devices
   jobs_lost = 0  # nothing to lose: no worker processes
 
-  def __init__(self, task: str, spec: policy_spec.PolicySpec, *, backend: str = "positional",
-               episode_length: int | None = None, action_repeat: int = 1, noise_seed: int = 0,
-               noise_size: int = noise_lib.DEFAULT_SIZE, obs_clip: float = 10.0, env=None):
+  def __init__(
+    self,
+    task: str,
+    spec: policy_spec.PolicySpec,
+    *,
+    backend: str = "positional",
+    episode_length: int | None = None,
+    action_repeat: int = 1,
+    noise_seed: int = 0,
+    noise_size: int = noise_lib.DEFAULT_SIZE,
+    obs_clip: float = 10.0,
+    env=None,
+  ):
     et = tasks.engine_task(task, "brax", backend)
     self.env = env if env is not None else brax_envs.make_brax_env(et.make, backend)
     if (self.env.observation_size, self.env.action_size) != (spec.obs_dim, spec.act_dim):
-      raise ValueError(f"brax {task} has (obs, act) = ({self.env.observation_size}, {self.env.action_size}), "
-                       f"the policy expects ({spec.obs_dim}, {spec.act_dim})")
+      raise ValueError(
+        f"brax {task} has (obs, act) = ({self.env.observation_size}, {self.env.action_size}), "
+        f"the policy expects ({spec.obs_dim}, {spec.act_dim})"
+      )
     self.spec = spec
     self.num_params = spec.num_params
     self.episode_length = int(episode_length or et.episode_length)
@@ -84,8 +92,9 @@ class BraxEvaluator(Evaluator):
       if self.action_repeat == 1:  # no inner loop: XLA keeps a trip-count-1 while loop per step
         (state, reward, still), _ = sim_step((state, jnp.float32(0.0), alive), None)
       else:
-        (state, reward, still), _ = jax.lax.scan(sim_step, (state, jnp.float32(0.0), alive), None,
-                                                 length=self.action_repeat)
+        (state, reward, still), _ = jax.lax.scan(
+          sim_step, (state, jnp.float32(0.0), alive), None, length=self.action_repeat
+        )
       bad = alive & (~jnp.isfinite(reward) | ~obs_ok)
       total = total + jnp.where(alive, reward, 0.0)
       length = length + alive

@@ -1,4 +1,5 @@
 """One episode of a NumPy policy in a Gymnasium-API environment (JAX-free; runs in workers)."""
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,10 @@ class PreparedPolicy:
     self.x_obs = self.x[:n]
     self.lo, self.hi = mean - float(clip) * std, mean + float(clip) * std
     self.h1 = np.empty(self.first.shape[1])
-    self.rest = [(np.ascontiguousarray(w), biases[i + 1] if i + 1 < len(biases) else None, np.empty(w.shape[1]))
-                 for i, w in enumerate(weights_t[1:])]
+    self.rest = [
+      (np.ascontiguousarray(w), biases[i + 1] if i + 1 < len(biases) else None, np.empty(w.shape[1]))
+      for i, w in enumerate(weights_t[1:])
+    ]
 
   def __call__(self, obs: np.ndarray) -> np.ndarray:
     forward.clip_ufunc(obs, self.lo, self.hi, out=self.x_obs)
@@ -59,8 +62,9 @@ class PreparedPolicy:
     return h
 
 
-def run_episode(env, policy: tuple, obs_norm: tuple, *, seed: int, episode_length: int,
-                action_repeat: int = 1, scale=None) -> EpisodeResult:
+def run_episode(
+  env, policy: tuple, obs_norm: tuple, *, seed: int, episode_length: int, action_repeat: int = 1, scale=None
+) -> EpisodeResult:
   """Runs one episode of at most `episode_length` control steps.
 
   `policy = (mats, biases)` from `families.weight_matrices`; `obs_norm = (mean, std, clip)`.
@@ -108,6 +112,7 @@ def run_episode(env, policy: tuple, obs_norm: tuple, *, seed: int, episode_lengt
   finite_rows = np.all(np.isfinite(seen), axis=1)
   if not finite_rows.all():
     diverged = True
-    seen = seen[:int(np.argmin(finite_rows))]
-  return EpisodeResult(math.nan if diverged else total, length, float(seen.shape[0]), seen.sum(axis=0),
-                       np.einsum("ij,ij->j", seen, seen))
+    seen = seen[: int(np.argmin(finite_rows))]
+  return EpisodeResult(
+    math.nan if diverged else total, length, float(seen.shape[0]), seen.sum(axis=0), np.einsum("ij,ij->j", seen, seen)
+  )

@@ -1,4 +1,5 @@
 """Host evaluator: Gymnasium / MuJoCo / PyBullet episodes in a pool of worker processes."""
+
 from __future__ import annotations
 
 import atexit
@@ -11,9 +12,7 @@ from chromnas.core import noise as noise_lib
 from chromnas.core import policy_spec
 from chromnas.engines import host_pool
 from chromnas.engines.base import Evaluator
-from chromnas.engines.host_messages import EpisodeJob
-from chromnas.engines.host_messages import SetCenter
-from chromnas.engines.host_messages import WorkerConfig
+from chromnas.engines.host_messages import EpisodeJob, SetCenter, WorkerConfig
 from chromnas.envs import tasks
 from chromnas.es import normalizer
 from chromnas.es.ask_tell import EvalResult
@@ -40,15 +39,31 @@ class HostEvaluator(Evaluator):
 
   jittable = False
 
-  def __init__(self, task: str, spec: policy_spec.PolicySpec, *, num_workers: int | None = None,
-               episode_length: int | None = None, action_repeat: int = 1, noise_seed: int = 0,
-               noise_size: int = noise_lib.DEFAULT_SIZE, obs_clip: float = 10.0, max_lost_fraction: float = 0.5,
-               job_timeout: float = 600.0, max_retries: int = 2, backend: str = "local", env_kwargs=None,
-               ray_address: str | None = None, ray_module=None):
+  def __init__(
+    self,
+    task: str,
+    spec: policy_spec.PolicySpec,
+    *,
+    num_workers: int | None = None,
+    episode_length: int | None = None,
+    action_repeat: int = 1,
+    noise_seed: int = 0,
+    noise_size: int = noise_lib.DEFAULT_SIZE,
+    obs_clip: float = 10.0,
+    max_lost_fraction: float = 0.5,
+    job_timeout: float = 600.0,
+    max_retries: int = 2,
+    backend: str = "local",
+    env_kwargs=None,
+    ray_address: str | None = None,
+    ray_module=None,
+  ):
     et = tasks.engine_task(task, "host")
     if (et.obs_dim, et.act_dim) != (spec.obs_dim, spec.act_dim):
-      raise ValueError(f"host task {task} has (obs, act) = ({et.obs_dim}, {et.act_dim}), the policy expects "
-                       f"({spec.obs_dim}, {spec.act_dim})")
+      raise ValueError(
+        f"host task {task} has (obs, act) = ({et.obs_dim}, {et.act_dim}), the policy expects "
+        f"({spec.obs_dim}, {spec.act_dim})"
+      )
     self.spec = spec
     self.num_params = spec.num_params
     self.episode_length = int(episode_length or et.episode_length)
@@ -58,24 +73,43 @@ class HostEvaluator(Evaluator):
     env_kwargs = dict(env_kwargs or {})
     if et.make.startswith(tasks.TAKES_MAX_STEPS):
       env_kwargs.setdefault("max_episode_steps", self.episode_length * action_repeat)
-    cfg = WorkerConfig(make=et.make, env_kwargs=env_kwargs, family=spec.family, layer_sizes=spec.layer_sizes,
-                       num_colors=spec.num_colors, noise_seed=noise_seed, noise_size=noise_size,
-                       episode_length=self.episode_length, action_repeat=action_repeat, obs_clip=obs_clip)
+    cfg = WorkerConfig(
+      make=et.make,
+      env_kwargs=env_kwargs,
+      family=spec.family,
+      layer_sizes=spec.layer_sizes,
+      num_colors=spec.num_colors,
+      noise_seed=noise_seed,
+      noise_size=noise_size,
+      episode_length=self.episode_length,
+      action_repeat=action_repeat,
+      obs_clip=obs_clip,
+    )
     if backend == "local":
-      self.pool = host_pool.HostPool(cfg, num_workers or os.cpu_count() or 1, job_timeout=job_timeout,
-                                     max_retries=max_retries)
+      self.pool = host_pool.HostPool(
+        cfg, num_workers or os.cpu_count() or 1, job_timeout=job_timeout, max_retries=max_retries
+      )
     elif backend == "ray":
       from chromnas.engines import ray_pool
+
       # No count given: one actor per CPU of the cluster, following nodes that join or leave.
-      self.pool = ray_pool.RayPool(cfg, num_workers or None, job_timeout=job_timeout, max_retries=max_retries,
-                                   address=ray_address, max_batch=ray_pool.BATCH,
-                                   ray_module=ray_module)
+      self.pool = ray_pool.RayPool(
+        cfg,
+        num_workers or None,
+        job_timeout=job_timeout,
+        max_retries=max_retries,
+        address=ray_address,
+        max_batch=ray_pool.BATCH,
+        ray_module=ray_module,
+      )
     else:
       raise ValueError(f"unknown host backend {backend!r}; use 'local' or 'ray'")
     if (self.pool.obs_dim, self.pool.act_dim) != (spec.obs_dim, spec.act_dim):
       self.pool.close()
-      raise ValueError(f"the {task} environment has (obs, act) = ({self.pool.obs_dim}, {self.pool.act_dim}); "
-                       f"the registry says ({spec.obs_dim}, {spec.act_dim})")
+      raise ValueError(
+        f"the {task} environment has (obs, act) = ({self.pool.obs_dim}, {self.pool.act_dim}); "
+        f"the registry says ({spec.obs_dim}, {spec.act_dim})"
+      )
     self._closed = False
     atexit.register(self.close)
 
@@ -104,8 +138,10 @@ class HostEvaluator(Evaluator):
   def _finish(self, results, num) -> EvalResult:
     lost = num - len(results)
     if lost > self.max_lost_fraction * num:
-      raise RuntimeError(f"host evaluator lost {lost} of {num} episodes to failed workers "
-                         f"(more than max_lost_fraction={self.max_lost_fraction})")
+      raise RuntimeError(
+        f"host evaluator lost {lost} of {num} episodes to failed workers "
+        f"(more than max_lost_fraction={self.max_lost_fraction})"
+      )
     returns, lengths, count, s, ss = host_pool.combine_results(results, num, self.spec.obs_dim)
     return EvalResult(returns, lengths, _stats_float64(count, s, ss))
 

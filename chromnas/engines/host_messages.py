@@ -12,6 +12,7 @@ One worker's conversation with `chromnas.engines.host_pool.HostPool`:
 A worker answers its jobs one at a time, in order, so the pool knows which job each answer is
 for.  The Ray pool (`chromnas.engines.ray_pool`) sends the same messages as actor-method arguments.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -7,6 +7,7 @@ to whichever worker is free.  A worker that dies or hangs past
 `job_timeout` is replaced; its job is retried up to `max_retries` times, then dropped (its
 result is NaN and counted as lost).
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,17 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from multiprocessing.connection import Connection
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 
 import numpy as np
 
-from chromnas.engines.host_messages import EpisodeJob
-from chromnas.engines.host_messages import EpisodeResult
-from chromnas.engines.host_messages import Failed
-from chromnas.engines.host_messages import SetCenter
-from chromnas.engines.host_messages import Shutdown
-from chromnas.engines.host_messages import WorkerConfig
+from chromnas.engines.host_messages import EpisodeJob, EpisodeResult, Failed, SetCenter, Shutdown, WorkerConfig
 
 
 class WorkerLost(RuntimeError):
@@ -41,8 +36,11 @@ class _Worker:
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MKL_NUM_THREADS", "1")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    self.proc = subprocess.Popen([sys.executable, "-m", "chromnas.engines.host_worker", f"--fd={child.fileno()}"],
-                                 pass_fds=(child.fileno(),), env=env)
+    self.proc = subprocess.Popen(
+      [sys.executable, "-m", "chromnas.engines.host_worker", f"--fd={child.fileno()}"],
+      pass_fds=(child.fileno(),),
+      env=env,
+    )
     child.close()
     self.conn = Connection(parent.detach())
     self.conn.send(init_cfg)
@@ -75,8 +73,16 @@ class _Worker:
 class HostPool:
   """`num_workers` processes running episodes; see the module docstring."""
 
-  def __init__(self, init_cfg: WorkerConfig, num_workers: int, *, job_timeout: float = 600.0, max_retries: int = 2,
-               start_timeout: float = 120.0, max_start_failures: int = 20):
+  def __init__(
+    self,
+    init_cfg: WorkerConfig,
+    num_workers: int,
+    *,
+    job_timeout: float = 600.0,
+    max_retries: int = 2,
+    start_timeout: float = 120.0,
+    max_start_failures: int = 20,
+  ):
     if num_workers < 1:
       raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     self.init_cfg = init_cfg
@@ -110,8 +116,9 @@ class HostPool:
       except (WorkerLost, OSError, EOFError) as e:
         self.stats["start_failures"] += 1
         if self.stats["start_failures"] > self.max_start_failures:
-          raise WorkerLost(f"{self.stats['start_failures']} replacement workers failed to start (last: {e}); "
-                           "giving up") from e
+          raise WorkerLost(
+            f"{self.stats['start_failures']} replacement workers failed to start (last: {e}); giving up"
+          ) from e
         time.sleep(min(0.1 * self.stats["start_failures"], 2.0))
     self.workers[idx] = worker
 
@@ -189,8 +196,9 @@ class HostPool:
     self.workers = []
 
 
-def requeue(stats: collections.Counter, pending: collections.deque, job: EpisodeJob, tries: int,
-            max_retries: int) -> None:
+def requeue(
+  stats: collections.Counter, pending: collections.deque, job: EpisodeJob, tries: int, max_retries: int
+) -> None:
   """Puts a failed job back on `pending` with one more try, or counts it lost after `max_retries`."""
   if tries < max_retries:
     stats["jobs_retried"] += 1

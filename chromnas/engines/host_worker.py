@@ -5,6 +5,7 @@ socket pair; never imports JAX.  It speaks the messages of `chromnas.engines.hos
 over a `multiprocessing` connection: a `WorkerConfig` first, then `SetCenter`s and
 `EpisodeJob`s, until `Shutdown` or the parent goes away.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,7 @@ import numpy as np
 from chromnas.core import families
 from chromnas.core import noise as noise_lib
 from chromnas.engines import host_episode
-from chromnas.engines.host_messages import EpisodeJob
-from chromnas.engines.host_messages import EpisodeResult
-from chromnas.engines.host_messages import Failed
-from chromnas.engines.host_messages import Ready
-from chromnas.engines.host_messages import SetCenter
-from chromnas.engines.host_messages import Shutdown
-from chromnas.engines.host_messages import WorkerConfig
+from chromnas.engines.host_messages import EpisodeJob, EpisodeResult, Failed, Ready, SetCenter, Shutdown, WorkerConfig
 from chromnas.envs import host_envs
 
 
@@ -46,12 +41,17 @@ class WorkerState:
     cfg, c = self.cfg, self.center
     params = job.params
     if params is None:
-      params = c.center + (job.sign * c.sigma) * self.table[job.offset:job.offset + c.center.shape[0]]
-    policy = families.weight_matrices(cfg.family, cfg.layer_sizes, cfg.num_colors, params,
-                                      np.asarray(job.structure))
-    return host_episode.run_episode(self.env, policy, (c.obs_mean, c.obs_std, cfg.obs_clip), seed=job.seed,
-                                    episode_length=cfg.episode_length, action_repeat=cfg.action_repeat,
-                                    scale=self.scale)
+      params = c.center + (job.sign * c.sigma) * self.table[job.offset : job.offset + c.center.shape[0]]
+    policy = families.weight_matrices(cfg.family, cfg.layer_sizes, cfg.num_colors, params, np.asarray(job.structure))
+    return host_episode.run_episode(
+      self.env,
+      policy,
+      (c.obs_mean, c.obs_std, cfg.obs_clip),
+      seed=job.seed,
+      episode_length=cfg.episode_length,
+      action_repeat=cfg.action_repeat,
+      scale=self.scale,
+    )
 
 
 def serve(conn: Connection) -> None:

@@ -43,6 +43,7 @@ connects to that cluster and disconnects on `close()` (the cluster keeps running
 it starts a local instance (no dashboard, `num_cpus = max(num_workers, cores)`) and shuts it
 down on `close()` (after the last open pool using it closes).
 """
+
 from __future__ import annotations
 
 import collections
@@ -53,10 +54,7 @@ import time
 from typing import NamedTuple
 
 from chromnas.engines import host_pool
-from chromnas.engines.host_messages import EpisodeJob
-from chromnas.engines.host_messages import EpisodeResult
-from chromnas.engines.host_messages import SetCenter
-from chromnas.engines.host_messages import WorkerConfig
+from chromnas.engines.host_messages import EpisodeJob, EpisodeResult, SetCenter, WorkerConfig
 
 _log = logging.getLogger(__name__)
 
@@ -117,18 +115,26 @@ def _start_watchdog() -> None:
   reads /proc)."""
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
+
   if not os.path.isdir("/proc"):
     return
-  subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+  subprocess.Popen(
+    [sys.executable, "-c", _WATCHDOG, str(os.getpid())],
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+    start_new_session=True,
+  )
 
 
 def _import_ray():
   try:
     import ray  # pylint: disable=import-outside-toplevel
   except ImportError as e:
-    raise ImportError("the 'ray' host backend needs Ray, an optional dependency: pip install chromnas[ray] "
-                      "(or pip install 'ray[default]>=2.40')") from e
+    raise ImportError(
+      "the 'ray' host backend needs Ray, an optional dependency: pip install chromnas[ray] "
+      "(or pip install 'ray[default]>=2.40')"
+    ) from e
   return ray
 
 
@@ -144,6 +150,7 @@ class ActorInfo(NamedTuple):
 
 def _node_id() -> str:
   import ray  # pylint: disable=import-outside-toplevel
+
   return ray.get_runtime_context().get_node_id()
 
 
@@ -152,6 +159,7 @@ class _Actor:
 
   def __init__(self, cfg: WorkerConfig):
     from chromnas.engines import host_worker  # pylint: disable=import-outside-toplevel
+
     self.state = host_worker.WorkerState(cfg)
     self.node_id = _node_id()
 
@@ -222,10 +230,21 @@ class RayPool:
       simulated transport with the same calls.
   """
 
-  def __init__(self, init_cfg: WorkerConfig, num_workers: int | None, *, job_timeout: float = 600.0,
-               max_retries: int = 2, address: str | None = None, start_timeout: float = 120.0,
-               num_cpus_per_worker: float = 1.0, max_start_failures: int = 3, scheduling_strategy: str = "SPREAD",
-               max_batch: int = 1, ray_module=None):
+  def __init__(
+    self,
+    init_cfg: WorkerConfig,
+    num_workers: int | None,
+    *,
+    job_timeout: float = 600.0,
+    max_retries: int = 2,
+    address: str | None = None,
+    start_timeout: float = 120.0,
+    num_cpus_per_worker: float = 1.0,
+    max_start_failures: int = 3,
+    scheduling_strategy: str = "SPREAD",
+    max_batch: int = 1,
+    ray_module=None,
+  ):
     if num_workers is not None and num_workers < 1:
       raise ValueError(f"num_workers must be >= 1 (or None to follow the cluster), got {num_workers}")
     if max_batch < 1:
@@ -256,9 +275,14 @@ class RayPool:
         ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING)
       else:
         # A watchdog stops the local instance if this process dies without closing it (kill -9).
-        ray.init(num_cpus=max(num_workers or 1, os.cpu_count() or 1), include_dashboard=False,
-                 dashboard_host="127.0.0.1", ignore_reinit_error=True, log_to_driver=False,
-                 logging_level=logging.WARNING)
+        ray.init(
+          num_cpus=max(num_workers or 1, os.cpu_count() or 1),
+          include_dashboard=False,
+          dashboard_host="127.0.0.1",
+          ignore_reinit_error=True,
+          log_to_driver=False,
+          logging_level=logging.WARNING,
+        )
         _start_watchdog()
       _SESSION["owned"] = True
     elif address:
@@ -266,15 +290,20 @@ class RayPool:
     _SESSION["users"] += 1
     self._uses_session = True
 
-    self._options = dict(num_cpus=num_cpus_per_worker, max_restarts=0, max_task_retries=0,
-                         scheduling_strategy=scheduling_strategy)
+    self._options = dict(
+      num_cpus=num_cpus_per_worker, max_restarts=0, max_task_retries=0, scheduling_strategy=scheduling_strategy
+    )
     try:
       cpus = ray.cluster_resources().get("CPU", 0.0)
       if num_workers is None:
         num_workers = self._cluster_workers()
       if num_workers * num_cpus_per_worker > cpus:
-        _log.warning("RayPool: %d workers x %g CPUs exceed the cluster's %g CPUs; some actors will wait for "
-                     "resources", num_workers, num_cpus_per_worker, cpus)
+        _log.warning(
+          "RayPool: %d workers x %g CPUs exceed the cluster's %g CPUs; some actors will wait for resources",
+          num_workers,
+          num_cpus_per_worker,
+          cpus,
+        )
       now = time.monotonic()
       for _ in range(num_workers):
         actor = self._new_actor()
@@ -282,8 +311,10 @@ class RayPool:
       try:
         infos = ray.get([s.ref for s in self._slots], timeout=start_timeout)
       except ray.exceptions.GetTimeoutError as e:
-        raise RuntimeError(f"Ray actors did not start within {start_timeout:.0f}s (the cluster has {cpus:g} CPUs, "
-                           f"{num_workers} workers need {num_workers * num_cpus_per_worker:g})") from e
+        raise RuntimeError(
+          f"Ray actors did not start within {start_timeout:.0f}s (the cluster has {cpus:g} CPUs, "
+          f"{num_workers} workers need {num_workers * num_cpus_per_worker:g})"
+        ) from e
       except ray.exceptions.RayError as e:
         raise RuntimeError(f"a Ray host worker failed to start:\n{e}") from e
       for s, info in zip(self._slots, infos):
@@ -329,8 +360,9 @@ class RayPool:
       self._start_failures += 1
       self.stats["start_failures"] += 1
       if self._start_failures > self.max_start_failures:
-        raise RuntimeError(f"Ray host workers failed to start {self._start_failures} times in a row; "
-                           f"last: {detail or reason}")
+        raise RuntimeError(
+          f"Ray host workers failed to start {self._start_failures} times in a row; last: {detail or reason}"
+        )
     self._kill(slot.actor)
     self.stats["workers_replaced"] += 1
     actor = self._new_actor()
@@ -352,7 +384,7 @@ class RayPool:
     elif target < len(self._slots):
       # Those that never answered first (waiting for CPUs a lost node had), then the newest.
       order = sorted(range(len(self._slots)), key=lambda i: (not self._slots[i].fresh, -i))
-      drop = set(order[:len(self._slots) - target])
+      drop = set(order[: len(self._slots) - target])
       for i in drop:
         self._kill(self._slots[i].actor)
       self._slots = [s for i, s in enumerate(self._slots) if i not in drop]
@@ -455,22 +487,31 @@ class RayPool:
             # Most likely waiting for free CPUs (a lost node): recreating it would not help, and
             # the other actors go on working.  It joins in when it starts.
             slot.overdue = True
-            _log.warning("RayPool: a new worker has not started within start_timeout=%gs (waiting for "
-                         "resources?); going on with the others", self.start_timeout)
+            _log.warning(
+              "RayPool: a new worker has not started within start_timeout=%gs (waiting for "
+              "resources?); going on with the others",
+              self.start_timeout,
+            )
           waiting[slot.ref] = slot
           if not slot.overdue:
             next_check = min(next_check, slot.deadline)
         if pending and all(s.state == _STARTING and s.overdue for s in self._slots):
-          raise RuntimeError(f"no Ray host worker has started within start_timeout={self.start_timeout:g}s "
-                             f"(cluster CPUs: {self._ray.cluster_resources().get('CPU', 0.0):g}, available: "
-                             f"{self._ray.available_resources().get('CPU', 0.0):g})")
+          raise RuntimeError(
+            f"no Ray host worker has started within start_timeout={self.start_timeout:g}s "
+            f"(cluster CPUs: {self._ray.cluster_resources().get('CPU', 0.0):g}, available: "
+            f"{self._ray.available_resources().get('CPU', 0.0):g})"
+          )
     finally:
       for slot in self._slots:
         if slot.state == _BUSY:  # interrupted: the batch's answer, when it comes, is discarded
           slot.state, slot.jobs = _STARTING, []
     if self.last_run_nodes:
-      _log.info("RayPool: %d episodes on %d nodes: %s", sum(self.last_run_nodes.values()), len(self.last_run_nodes),
-                ", ".join(f"{node[:8]} {n}" for node, n in sorted(self.last_run_nodes.items())))
+      _log.info(
+        "RayPool: %d episodes on %d nodes: %s",
+        sum(self.last_run_nodes.values()),
+        len(self.last_run_nodes),
+        ", ".join(f"{node[:8]} {n}" for node, n in sorted(self.last_run_nodes.items())),
+      )
     return results
 
   def _collect(self, slot: _Slot, ref, pending, results) -> None:

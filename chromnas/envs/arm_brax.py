@@ -3,34 +3,36 @@
 The models, rewards and constants are `chromnas.envs.arm_tasks`' (see its docstring); this module
 adds the Brax side and imports JAX, Brax and MJX (host worker processes never import it).
 """
+
 from __future__ import annotations
 
 import jax
 import mujoco
 import numpy as np
-from brax.envs.base import PipelineEnv
-from brax.envs.base import State
+from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 from jax import numpy as jp
 from mujoco import mjx
 
-from chromnas.envs.arm_tasks import ACT_DIM
-from chromnas.envs.arm_tasks import ARM_DOF
-from chromnas.envs.arm_tasks import FRAME_SKIP
-from chromnas.envs.arm_tasks import OBS_DIM
-from chromnas.envs.arm_tasks import STRIKER_BALL_START
-from chromnas.envs.arm_tasks import STRIKER_GOAL_HIGH
-from chromnas.envs.arm_tasks import STRIKER_GOAL_LOW
-from chromnas.envs.arm_tasks import STRIKER_QVEL_NOISE
-from chromnas.envs.arm_tasks import TABLE_Z
-from chromnas.envs.arm_tasks import TASKS
-from chromnas.envs.arm_tasks import THROWER_GOAL_CENTER
-from chromnas.envs.arm_tasks import THROWER_GOAL_SPREAD
-from chromnas.envs.arm_tasks import THROWER_QVEL_NOISE
-from chromnas.envs.arm_tasks import TORQUE_LIMIT
-from chromnas.envs.arm_tasks import model_xml
-from chromnas.envs.arm_tasks import striker_reward
-from chromnas.envs.arm_tasks import thrower_reward
+from chromnas.envs.arm_tasks import (
+  ACT_DIM,
+  ARM_DOF,
+  FRAME_SKIP,
+  OBS_DIM,
+  STRIKER_BALL_START,
+  STRIKER_GOAL_HIGH,
+  STRIKER_GOAL_LOW,
+  STRIKER_QVEL_NOISE,
+  TABLE_Z,
+  TASKS,
+  THROWER_GOAL_CENTER,
+  THROWER_GOAL_SPREAD,
+  THROWER_QVEL_NOISE,
+  TORQUE_LIMIT,
+  model_xml,
+  striker_reward,
+  thrower_reward,
+)
 
 
 class _BraxArmEnv(PipelineEnv):
@@ -88,8 +90,9 @@ class _BraxArmEnv(PipelineEnv):
     obs = self._obs(pipeline_state, goal)
     reward, latches, terms = self._reward(obs, torque, state.info)
     metrics = {**state.metrics, **terms}
-    return state.replace(pipeline_state=pipeline_state, obs=obs, reward=reward, metrics=metrics,
-                         info={**state.info, **latches})
+    return state.replace(
+      pipeline_state=pipeline_state, obs=obs, reward=reward, metrics=metrics, info={**state.info, **latches}
+    )
 
 
 class BraxStriker(_BraxArmEnv):
@@ -102,8 +105,11 @@ class BraxStriker(_BraxArmEnv):
     """`(qpos, qvel, goal)`: arm velocities `U(-0.1, 0.1)`, goal uniform in its box."""
     k1, k2 = jax.random.split(rng)
     qpos = jp.asarray(self._qpos0, jp.float32)
-    qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
-        jax.random.uniform(k1, (ARM_DOF,), minval=-STRIKER_QVEL_NOISE, maxval=STRIKER_QVEL_NOISE))
+    qvel = (
+      jp.zeros(self._nv)
+      .at[:ARM_DOF]
+      .set(jax.random.uniform(k1, (ARM_DOF,), minval=-STRIKER_QVEL_NOISE, maxval=STRIKER_QVEL_NOISE))
+    )
     goal_xy = jax.random.uniform(k2, (2,), minval=jp.array(STRIKER_GOAL_LOW), maxval=jp.array(STRIKER_GOAL_HIGH))
     return qpos, qvel, jp.concatenate([goal_xy, jp.array([STRIKER_BALL_START[2]])])
 
@@ -111,8 +117,9 @@ class BraxStriker(_BraxArmEnv):
     return {"min_dist": jp.linalg.norm(obs[17:20] - obs[20:23]), "struck": jp.bool_(False), "ball0": obs[17:20]}
 
   def _reward(self, obs, torque, info):
-    reward, min_dist, struck, terms = striker_reward(jp, obs[14:17], obs[17:20], obs[20:23], torque,
-                                                     info["min_dist"], info["struck"], info["ball0"])
+    reward, min_dist, struck, terms = striker_reward(
+      jp, obs[14:17], obs[17:20], obs[20:23], torque, info["min_dist"], info["struck"], info["ball0"]
+    )
     return reward, {"min_dist": min_dist, "struck": struck}, terms
 
 
@@ -126,18 +133,21 @@ class BraxThrower(_BraxArmEnv):
     """`(qpos, qvel, goal)`: arm velocities `U(-0.005, 0.005)`, goal uniform in its square."""
     k1, k2 = jax.random.split(rng)
     qpos = jp.asarray(self._qpos0, jp.float32)
-    qvel = jp.zeros(self._nv).at[:ARM_DOF].set(
-        jax.random.uniform(k1, (ARM_DOF,), minval=-THROWER_QVEL_NOISE, maxval=THROWER_QVEL_NOISE))
+    qvel = (
+      jp.zeros(self._nv)
+      .at[:ARM_DOF]
+      .set(jax.random.uniform(k1, (ARM_DOF,), minval=-THROWER_QVEL_NOISE, maxval=THROWER_QVEL_NOISE))
+    )
     goal_xy = jp.array(THROWER_GOAL_CENTER) + jax.random.uniform(
-        k2, (2,), minval=-THROWER_GOAL_SPREAD, maxval=THROWER_GOAL_SPREAD)
+      k2, (2,), minval=-THROWER_GOAL_SPREAD, maxval=THROWER_GOAL_SPREAD
+    )
     return qpos, qvel, jp.concatenate([goal_xy, jp.array([TABLE_Z])])
 
   def _init_latches(self, obs):
     return {"landed": jp.bool_(False), "landing": obs[17:19]}
 
   def _reward(self, obs, torque, info):
-    reward, landed, landing, terms = thrower_reward(jp, obs[17:20], obs[20:23], torque, info["landed"],
-                                                    info["landing"])
+    reward, landed, landing, terms = thrower_reward(jp, obs[17:20], obs[20:23], torque, info["landed"], info["landing"])
     return reward, {"landed": landed, "landing": landing}, terms
 
 

@@ -57,6 +57,7 @@ and rewards from the same state, to 1e-3 over a few steps).
 This module holds the models, the rewards and the host environments, and imports neither JAX nor
 Brax (host worker processes import it); the Brax versions are in `chromnas.envs.arm_brax`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -113,10 +114,24 @@ def build_spec(name: str) -> mujoco.MjSpec:
       g.conaffinity = 3
     ball = spec.worldbody.add_body(name="ball", pos=list(STRIKER_BALL_START))
     for axis, jname in (([1, 0, 0], "ball_x"), ([0, 1, 0], "ball_y")):
-      ball.add_joint(name=jname, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=axis, limited=nolimit,
-                     armature=0.0, damping=STRIKER_BALL_DAMPING)
-    ball.add_geom(name="ball", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[STRIKER_BALL_RADIUS, 0, 0],
-                  mass=STRIKER_BALL_MASS, contype=2, conaffinity=2, condim=1, rgba=[1, 1, 1, 1])
+      ball.add_joint(
+        name=jname,
+        type=mujoco.mjtJoint.mjJNT_SLIDE,
+        axis=axis,
+        limited=nolimit,
+        armature=0.0,
+        damping=STRIKER_BALL_DAMPING,
+      )
+    ball.add_geom(
+      name="ball",
+      type=mujoco.mjtGeom.mjGEOM_SPHERE,
+      size=[STRIKER_BALL_RADIUS, 0, 0],
+      mass=STRIKER_BALL_MASS,
+      contype=2,
+      conaffinity=2,
+      condim=1,
+      rgba=[1, 1, 1, 1],
+    )
     ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
     return spec
   # Thrower: gravity, gravity-compensated arm, a tray under the fingers and a free ball on it.
@@ -130,12 +145,24 @@ def build_spec(name: str) -> mujoco.MjSpec:
   # ball) and a lip across the open front, which keeps the resting ball in: it rolls out when the
   # tray tilts by more than ~45 degrees, or is flung out by the arm's motion.
   rail_r, rail_y = 0.01, 0.03
-  rail_z = TRAY_HOLD[2] - float(np.sqrt((THROWER_BALL_RADIUS + rail_r) ** 2 - rail_y ** 2))
+  rail_z = TRAY_HOLD[2] - float(np.sqrt((THROWER_BALL_RADIUS + rail_r) ** 2 - rail_y**2))
   for side, y in (("rail_l", -rail_y), ("rail_r", rail_y)):
-    wrist.add_geom(name=side, type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[rail_r, 0, 0],
-                   fromto=[0.0, y, rail_z, 0.12, y, rail_z], contype=1, conaffinity=1)
-  wrist.add_geom(name="lip", type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[0.012, 0, 0],
-                 fromto=[0.12, -0.08, rail_z, 0.12, 0.08, rail_z], contype=1, conaffinity=1)
+    wrist.add_geom(
+      name=side,
+      type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+      size=[rail_r, 0, 0],
+      fromto=[0.0, y, rail_z, 0.12, y, rail_z],
+      contype=1,
+      conaffinity=1,
+    )
+  wrist.add_geom(
+    name="lip",
+    type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+    size=[0.012, 0, 0],
+    fromto=[0.12, -0.08, rail_z, 0.12, 0.08, rail_z],
+    contype=1,
+    conaffinity=1,
+  )
   wrist.add_site(name="hold", pos=list(TRAY_HOLD), size=[0.01, 0.01, 0.01])
   # Place the ball on the tray at the arm's zero pose.
   model = spec.compile()
@@ -144,13 +171,21 @@ def build_spec(name: str) -> mujoco.MjSpec:
   hold = data.site_xpos[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "hold")].copy()
   ball = spec.worldbody.add_body(name="ball", pos=hold.tolist())
   ball.add_freejoint(name="ball_free")
-  ball.add_geom(name="ball", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[THROWER_BALL_RADIUS, 0, 0],
-                mass=THROWER_BALL_MASS, contype=1, conaffinity=1, condim=3, rgba=[1, 1, 1, 1])
+  ball.add_geom(
+    name="ball",
+    type=mujoco.mjtGeom.mjGEOM_SPHERE,
+    size=[THROWER_BALL_RADIUS, 0, 0],
+    mass=THROWER_BALL_MASS,
+    contype=1,
+    conaffinity=1,
+    condim=3,
+    rgba=[1, 1, 1, 1],
+  )
   ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
   return spec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_xml(name: str) -> str:
   """MJCF text of `'striker'` or `'thrower'` (what both the host and the Brax versions load)."""
   return build_spec(name).to_xml()
@@ -274,8 +309,9 @@ class StrikerEnv(_HostArmEnv):
     self._ball0 = ball
 
   def _reward(self, torque):
-    reward, self._min_dist, self._struck, terms = striker_reward(np, *self.positions(), torque, self._min_dist,
-                                                                 self._struck, self._ball0)
+    reward, self._min_dist, self._struck, terms = striker_reward(
+      np, *self.positions(), torque, self._min_dist, self._struck, self._ball0
+    )
     return reward, {k: float(v) for k, v in terms.items()}
 
 

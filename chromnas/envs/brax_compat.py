@@ -4,6 +4,7 @@ brax 0.14.2's fluid model (Swimmer's viscosity) calls `jnp.clip(x, a_min=..., a_
 which jax 0.10 no longer accepts.  `patch_fluid_clip` gives `brax.fluid` (that module only) a
 `jax.numpy` whose `clip` takes the old keywords.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -1,4 +1,5 @@
 """Brax environments of the task registry (imports JAX and Brax; host workers never import this)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,8 +7,7 @@ from typing import Any
 from brax import envs
 from brax.envs.base import Env
 
-from chromnas.envs import brax_compat
-from chromnas.envs import tasks
+from chromnas.envs import brax_compat, tasks
 
 
 def make_brax_env(make: str, backend: str, **kwargs: Any) -> Env:

@@ -7,6 +7,7 @@
 * `crash`: like `target`, but the worker process exits abruptly on the step `crash_after`
   of episodes whose seed is divisible by `crash_every` (a worker that dies mid-iteration).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,14 @@ TARGET_W = np.array([[0.5, -0.3, 0.8, 0.0], [-0.6, 0.2, 0.1, 0.7]], np.float64)
 class TargetEnv(gymnasium.Env):
   """See the module docstring; `mode` in {'target', 'nan', 'crash'}."""
 
-  def __init__(self, mode: str = "target", max_episode_steps: int = 20, nan_after: int = 5,
-               crash_after: int = 3, crash_every: int = 0):
+  def __init__(
+    self,
+    mode: str = "target",
+    max_episode_steps: int = 20,
+    nan_after: int = 5,
+    crash_after: int = 3,
+    crash_every: int = 0,
+  ):
     self.mode = mode
     self.max_steps = max_episode_steps
     self.nan_after, self.crash_after, self.crash_every = nan_after, crash_after, crash_every

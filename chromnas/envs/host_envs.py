@@ -1,4 +1,5 @@
 """Host (Gymnasium-API) environments of the task registry; no JAX (host workers import this)."""
+
 from __future__ import annotations
 
 from typing import Any

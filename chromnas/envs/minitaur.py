@@ -51,6 +51,7 @@ standing pose with motor angles `pi/2 + U(-init_noise, init_noise)` (seeded), an
 settle for `settle_steps = 100` simulation steps under the PD servo holding that pose, as
 `pybullet_envs` did.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,10 +110,20 @@ class MinitaurEnv(gymnasium.Env):
 
   metadata = {"render_modes": []}
 
-  def __init__(self, max_episode_steps: int = 1000, action_repeat: int = 5, sim_dt: float = 0.002,
-               leg_model: bool = True, motor_kp: float = 8.0, motor_kd: float = 0.2, max_torque: float = 3.5,
-               energy_weight: float = 0.005, init_noise: float = 0.05, settle_steps: int = 100,
-               solver_iterations: int = 60):
+  def __init__(
+    self,
+    max_episode_steps: int = 1000,
+    action_repeat: int = 5,
+    sim_dt: float = 0.002,
+    leg_model: bool = True,
+    motor_kp: float = 8.0,
+    motor_kd: float = 0.2,
+    max_torque: float = 3.5,
+    energy_weight: float = 0.005,
+    init_noise: float = 0.05,
+    settle_steps: int = 100,
+    solver_iterations: int = 60,
+  ):
     self.max_episode_steps = int(max_episode_steps)
     self.action_repeat = int(action_repeat)
     self.sim_dt = float(sim_dt)
@@ -138,8 +149,9 @@ class MinitaurEnv(gymnasium.Env):
     pybullet.setGravity(0, 0, -10, physicsClientId=cid)
     data = pybullet_data.getDataPath()
     pybullet.loadURDF(f"{data}/plane.urdf", physicsClientId=cid)
-    self._robot = pybullet.loadURDF(f"{data}/quadruped/minitaur.urdf", INIT_POSITION, INIT_ORIENTATION,
-                                    physicsClientId=cid)
+    self._robot = pybullet.loadURDF(
+      f"{data}/quadruped/minitaur.urdf", INIT_POSITION, INIT_ORIENTATION, physicsClientId=cid
+    )
     names = {}
     for j in range(pybullet.getNumJoints(self._robot, physicsClientId=cid)):
       info = pybullet.getJointInfo(self._robot, j, physicsClientId=cid)
@@ -148,12 +160,25 @@ class MinitaurEnv(gymnasium.Env):
     self._knees = [names[n] for n in KNEE_NAMES]
     self._set_pose(np.full(NUM_MOTORS, math.pi / 2))
     for leg in range(NUM_LEGS):  # close each leg's four-bar linkage
-      pybullet.createConstraint(self._robot, self._knees[2 * leg + 1], self._robot, self._knees[2 * leg],
-                                pybullet.JOINT_POINT2POINT, [0, 0, 0], KNEE_POINT_R, KNEE_POINT_L,
-                                physicsClientId=cid)
+      pybullet.createConstraint(
+        self._robot,
+        self._knees[2 * leg + 1],
+        self._robot,
+        self._knees[2 * leg],
+        pybullet.JOINT_POINT2POINT,
+        [0, 0, 0],
+        KNEE_POINT_R,
+        KNEE_POINT_L,
+        physicsClientId=cid,
+      )
     # Free the knees and switch off Bullet's default velocity motors (we apply torques).
-    pybullet.setJointMotorControlArray(self._robot, self._motors + self._knees, pybullet.VELOCITY_CONTROL,
-                                       forces=[0.0] * (2 * NUM_MOTORS), physicsClientId=cid)
+    pybullet.setJointMotorControlArray(
+      self._robot,
+      self._motors + self._knees,
+      pybullet.VELOCITY_CONTROL,
+      forces=[0.0] * (2 * NUM_MOTORS),
+      physicsClientId=cid,
+    )
     self._saved = pybullet.saveState(physicsClientId=cid)
 
   def _set_pose(self, motor_angles: np.ndarray) -> None:
@@ -182,8 +207,9 @@ class MinitaurEnv(gymnasium.Env):
     """One simulation step under the PD servo towards `q_des`; returns the energy |tau.dq| dt (J)."""
     q, dq = self.motor_state()
     tau = np.clip(self.kp * (q_des - q) - self.kd * dq, -self.max_torque, self.max_torque)
-    pybullet.setJointMotorControlArray(self._robot, self._motors, pybullet.TORQUE_CONTROL,
-                                       forces=tau * MOTOR_DIRECTION, physicsClientId=self._cid)
+    pybullet.setJointMotorControlArray(
+      self._robot, self._motors, pybullet.TORQUE_CONTROL, forces=tau * MOTOR_DIRECTION, physicsClientId=self._cid
+    )
     pybullet.stepSimulation(physicsClientId=self._cid)
     self._torque = tau
     return abs(float(np.dot(tau, dq))) * self.sim_dt
@@ -237,8 +263,7 @@ class MinitaurEnv(gymnasium.Env):
 
   def push(self, linear_velocity=(0.0, 0.0, 0.0), angular_velocity=(0.0, 0.0, 0.0)) -> None:
     """Sets the base's velocity (m/s, rad/s, world frame): a kick, for tests and robustness checks."""
-    pybullet.resetBaseVelocity(self._robot, list(linear_velocity), list(angular_velocity),
-                               physicsClientId=self._cid)
+    pybullet.resetBaseVelocity(self._robot, list(linear_velocity), list(angular_velocity), physicsClientId=self._cid)
 
   def close(self):
     """Disconnects this environment's physics client."""

@@ -34,7 +34,8 @@ Ant's XML asks for RK4.  MJX's RK4 turns the free joint's quaternion by the RK-w
 stage angular velocities; C MuJoCo 4 integrates rotations by Runge-Kutta-Munthe-Kaas (each
 stage's body-frame angular velocity `w` taken through `dexp^-1` of the stage's rotation vector
 `theta`: `w + theta x w / 2 + (1 - (a/2) cot(a/2)) / a^2 theta x (theta x w)`, `a = |theta|`).
-From the same state the two differ by about 5e-8 per physics step.  And C MuJoCo 4 orients a capsule-on-plane contact's friction
+From the same state the two differ by about 5e-8 per physics step.  And C MuJoCo 4 orients a capsule-on-plane
+contact's friction
 pyramid along the capsule's axis projected on the plane, MJX along a fixed tangent of the normal:
 for Ant's legs (not for the planar walkers' legs, whose pyramids are the same either way) that
 changes the friction forces.  With MJX's own step, Ant's observations are O(1) away from C's
@@ -44,6 +45,7 @@ within ten control steps.  `ant_integrator` picks:
 * `'mjx_rk4'`: MJX's own `mjx.step` with the model's RK4;
 * `'euler'`: MJX's own step under semi-implicit Euler (not Gymnasium's dynamics).
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,10 +57,8 @@ from typing import Any
 import jax
 import mujoco
 import numpy as np
-from brax.envs.base import PipelineEnv
-from brax.envs.base import State
-from brax.base import Motion
-from brax.base import Transform
+from brax.base import Motion, Transform
+from brax.envs.base import PipelineEnv, State
 from brax.io import mjcf
 from jax import numpy as jp
 from mujoco import mjx
@@ -70,8 +70,9 @@ def gymnasium_asset(xml: str) -> str:
   """Path of `xml` in the installed Gymnasium's MuJoCo assets (found without importing Gymnasium)."""
   spec = importlib.util.find_spec("gymnasium")
   if spec is None or spec.origin is None:
-    raise ValueError("the mjx_gym tasks load Gymnasium's model files: install gymnasium[mujoco] "
-                     "(pip install 'chromnas[host]')")
+    raise ValueError(
+      "the mjx_gym tasks load Gymnasium's model files: install gymnasium[mujoco] (pip install 'chromnas[host]')"
+    )
   path = os.path.join(os.path.dirname(spec.origin), "envs", "mujoco", "assets", xml)
   if not os.path.exists(path):
     raise ValueError(f"the installed Gymnasium has no model file {path}")
@@ -100,16 +101,46 @@ class Rules:
 
 
 RULES = {
-    "halfcheetah": Rules("half_cheetah.xml", 5, 1000, 0.1, 0.1, qvel_noise_normal=True),
-    "hopper": Rules("hopper.xml", 4, 1000, 1e-3, 5e-3, clip_qvel=10.0, healthy_reward=1.0,
-                    healthy_z=(0.7, float("inf")), healthy_angle=(-0.2, 0.2), healthy_state=(-100.0, 100.0)),
-    "walker2d": Rules("walker2d_v5.xml", 4, 1000, 1e-3, 5e-3, clip_qvel=10.0, healthy_reward=1.0,
-                      healthy_z=(0.8, 2.0), healthy_angle=(-1.0, 1.0)),
-    "swimmer": Rules("swimmer.xml", 4, 1000, 1e-4, 0.1, skip_qpos=2),
-    "ant": Rules("ant.xml", 5, 1000, 0.5, 0.1, qvel_noise_normal=True, skip_qpos=2, healthy_reward=1.0,
-                 healthy_z=(0.2, 1.0), healthy_inclusive=True, contact_cost_weight=5e-4),
-    "reacher": Rules("reacher.xml", 2, 50, 1.0),
-    "pusher": Rules("pusher_v5.xml", 5, 100, 0.1),
+  "halfcheetah": Rules("half_cheetah.xml", 5, 1000, 0.1, 0.1, qvel_noise_normal=True),
+  "hopper": Rules(
+    "hopper.xml",
+    4,
+    1000,
+    1e-3,
+    5e-3,
+    clip_qvel=10.0,
+    healthy_reward=1.0,
+    healthy_z=(0.7, float("inf")),
+    healthy_angle=(-0.2, 0.2),
+    healthy_state=(-100.0, 100.0),
+  ),
+  "walker2d": Rules(
+    "walker2d_v5.xml",
+    4,
+    1000,
+    1e-3,
+    5e-3,
+    clip_qvel=10.0,
+    healthy_reward=1.0,
+    healthy_z=(0.8, 2.0),
+    healthy_angle=(-1.0, 1.0),
+  ),
+  "swimmer": Rules("swimmer.xml", 4, 1000, 1e-4, 0.1, skip_qpos=2),
+  "ant": Rules(
+    "ant.xml",
+    5,
+    1000,
+    0.5,
+    0.1,
+    qvel_noise_normal=True,
+    skip_qpos=2,
+    healthy_reward=1.0,
+    healthy_z=(0.2, 1.0),
+    healthy_inclusive=True,
+    contact_cost_weight=5e-4,
+  ),
+  "reacher": Rules("reacher.xml", 2, 50, 1.0),
+  "pusher": Rules("pusher_v5.xml", 5, 100, 0.1),
 }
 OBS_DIMS = {"halfcheetah": 17, "hopper": 11, "walker2d": 17, "swimmer": 8, "ant": 105, "reacher": 10, "pusher": 23}
 INTEGRATORS = ("rk4", "mjx_rk4", "euler")
@@ -124,10 +155,14 @@ def load_model(name: str) -> mujoco.MjModel:
 
 def _quat_mul(p: jax.Array, q: jax.Array) -> jax.Array:
   """Hamilton product `p q` of `(w, x, y, z)` quaternions."""
-  return jp.stack([p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3],
-                   p[0] * q[1] + p[1] * q[0] + p[2] * q[3] - p[3] * q[2],
-                   p[0] * q[2] - p[1] * q[3] + p[2] * q[0] + p[3] * q[1],
-                   p[0] * q[3] + p[1] * q[2] - p[2] * q[1] + p[3] * q[0]])
+  return jp.stack(
+    [
+      p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3],
+      p[0] * q[1] + p[1] * q[0] + p[2] * q[3] - p[3] * q[2],
+      p[0] * q[2] - p[1] * q[3] + p[2] * q[0] + p[3] * q[1],
+      p[0] * q[3] + p[1] * q[2] - p[2] * q[1] + p[3] * q[0],
+    ]
+  )
 
 
 def _quat_turn(quat: jax.Array, theta: jax.Array) -> jax.Array:
@@ -232,13 +267,18 @@ class GymMjxEnv(PipelineEnv):
     qpos0 = jp.asarray(self._qpos0, dtype=float)
     if self.name == "reacher":
       qpos = qpos0 + jax.random.uniform(k1, (self._nq,), minval=-0.1, maxval=0.1)
-      goal = _rejection(k3, lambda k: jax.random.uniform(k, (2,), minval=-0.2, maxval=0.2),
-                        lambda g: jp.linalg.norm(g) < 0.2)
+      goal = _rejection(
+        k3, lambda k: jax.random.uniform(k, (2,), minval=-0.2, maxval=0.2), lambda g: jp.linalg.norm(g) < 0.2
+      )
       qvel = jax.random.uniform(k2, (self._nv,), minval=-0.005, maxval=0.005)
       return qpos.at[-2:].set(goal), qvel.at[-2:].set(0.0)
     if self.name == "pusher":
-      sample = lambda k: jp.stack([jax.random.uniform(k, (), minval=-0.3, maxval=0.0),
-                                   jax.random.uniform(jax.random.fold_in(k, 1), (), minval=-0.2, maxval=0.2)])
+      sample = lambda k: jp.stack(
+        [
+          jax.random.uniform(k, (), minval=-0.3, maxval=0.0),
+          jax.random.uniform(jax.random.fold_in(k, 1), (), minval=-0.2, maxval=0.2),
+        ]
+      )
       cylinder = _rejection(k3, sample, lambda c: jp.linalg.norm(c) > 0.17)  # the goal is at (0, 0)
       qvel = jax.random.uniform(k2, (self._nv,), minval=-0.005, maxval=0.005)
       return qpos0.at[-4:-2].set(cylinder).at[-2:].set(0.0), qvel.at[-4:].set(0.0)
@@ -278,8 +318,9 @@ class GymMjxEnv(PipelineEnv):
     if self.name == "ant":  # Gymnasium calls mj_rnePostConstraint after every step
       after = mjx.rne_postconstraint(self.sys, after)
     reward, terminated, metrics = self._reward(before, after, jp.asarray(action))
-    return state.replace(pipeline_state=after, obs=self._obs(after), reward=reward,
-                         done=terminated.astype(reward.dtype), metrics=metrics)
+    return state.replace(
+      pipeline_state=after, obs=self._obs(after), reward=reward, done=terminated.astype(reward.dtype), metrics=metrics
+    )
 
   # ---- C MuJoCo's RK4 (Ant) ----------------------------------------------------------------
 
@@ -287,8 +328,9 @@ class GymMjxEnv(PipelineEnv):
     """`frame_skip` physics steps with `ctrl = action`: MJX's `mjx.step`, or for C's RK4 `_rk4_step`."""
     if not self._c_rk4:
       return super().pipeline_step(pipeline_state, action)
-    d = jax.lax.scan(lambda d, _: (self._rk4_step(d), None), pipeline_state.replace(ctrl=action), (),
-                     self.rules.frame_skip)[0]
+    d = jax.lax.scan(
+      lambda d, _: (self._rk4_step(d), None), pipeline_state.replace(ctrl=action), (), self.rules.frame_skip
+    )[0]
     # The Brax-side fields that Brax's MJX pipeline derives after each step (nothing here reads them).
     offset = Transform.create(pos=d.xpos[1:] - d.subtree_com[self.sys.body_rootid[1:]])
     xd = offset.vmap().do(Motion(vel=d.cvel[1:, 3:], ang=d.cvel[1:, :3]))
@@ -298,12 +340,27 @@ class GymMjxEnv(PipelineEnv):
     """`mjx.forward` from its public stages, with C MuJoCo's capsule-on-plane contact frames
     (`_c_contact_frames`) put in between collision and constraint assembly."""
     m = self.sys
-    for stage in (mjx.kinematics, mjx.com_pos, mjx.camlight, mjx.tendon, mjx.crb, mjx.tendon_armature,
-                  mjx.factor_m, mjx.collision):
+    for stage in (
+      mjx.kinematics,
+      mjx.com_pos,
+      mjx.camlight,
+      mjx.tendon,
+      mjx.crb,
+      mjx.tendon_armature,
+      mjx.factor_m,
+      mjx.collision,
+    ):
       d = stage(m, d)
     d = self._c_contact_frames(d)
-    for stage in (mjx.make_constraint, mjx.transmission, mjx.sensor_pos, mjx.fwd_velocity, mjx.sensor_vel,
-                  mjx.fwd_actuation, mjx.fwd_acceleration):
+    for stage in (
+      mjx.make_constraint,
+      mjx.transmission,
+      mjx.sensor_pos,
+      mjx.fwd_velocity,
+      mjx.sensor_vel,
+      mjx.fwd_actuation,
+      mjx.fwd_acceleration,
+    ):
       d = stage(m, d)
     if d._impl.efc_J.size == 0:  # pylint: disable=protected-access
       return d.replace(qacc=d.qacc_smooth)
@@ -327,8 +384,11 @@ class GymMjxEnv(PipelineEnv):
     length = jp.linalg.norm(tangent, axis=-1, keepdims=True)
     # C falls back for a projection of length 1.7e-6 but not 1.7e-5 (measured); 1e-5 lies between.
     upright = project(jp.broadcast_to(jp.array([1.0, 0.0, 0.0], normal.dtype), normal.shape))
-    t1 = jp.where(length > 1e-5, tangent / jp.where(length > 0, length, 1.0),
-                  upright / jp.linalg.norm(upright, axis=-1, keepdims=True))
+    t1 = jp.where(
+      length > 1e-5,
+      tangent / jp.where(length > 0, length, 1.0),
+      upright / jp.linalg.norm(upright, axis=-1, keepdims=True),
+    )
     frame = jp.stack([normal, t1, jp.cross(normal, t1)], axis=1)
     return d.tree_replace({"_impl.contact.frame": jp.where(chosen[:, None, None], frame, contact.frame)})
 
@@ -337,13 +397,13 @@ class GymMjxEnv(PipelineEnv):
     quaternion turned by its 3 entries (C's `mj_integratePos` with `dt = 1`)."""
     qpos = qpos.at[self._scalar_q].add(theta[self._scalar_v])
     for qa, va in self._quats:
-      qpos = qpos.at[qa:qa + 4].set(_quat_turn(qpos[qa:qa + 4], theta[va:va + 3]))
+      qpos = qpos.at[qa : qa + 4].set(_quat_turn(qpos[qa : qa + 4], theta[va : va + 3]))
     return qpos
 
   def _rotation_rates(self, theta: jax.Array, qvel: jax.Array) -> jax.Array:
     """Tangent rates `(nv,)`: `qvel`, with each quaternion's angular velocity through `_dexp_inv`."""
     for _, va in self._quats:
-      qvel = qvel.at[va:va + 3].set(_dexp_inv(theta[va:va + 3], qvel[va:va + 3]))
+      qvel = qvel.at[va : va + 3].set(_dexp_inv(theta[va : va + 3], qvel[va : va + 3]))
     return qvel
 
   def _rk4_step(self, d):
@@ -355,7 +415,7 @@ class GymMjxEnv(PipelineEnv):
     `qpos = qpos_0 (+) h sum B_i k_i`.  As in C, the other fields (positions of bodies, forces) are
     the last stage's and the next step's solver warm start is that stage's `qacc`.
     """
-    m, h = self.sys, self.sys.opt.timestep
+    h = self.sys.opt.timestep
     d = self._forward(d)
     qpos0, qvel0, t0 = d.qpos, d.qvel, d.time
     b0 = _RK4_B[0]
@@ -371,8 +431,9 @@ class GymMjxEnv(PipelineEnv):
     tableau = (jp.asarray(_RK4_A, qpos0.dtype), jp.asarray(_RK4_B[1:], qpos0.dtype))
     carry = (d, qvel0, d.qacc, b0 * qvel0, b0 * d.qacc)
     d, _, _, k_sum, qacc_sum = jax.lax.scan(stage, carry, tableau)[0]
-    return d.replace(qpos=self._integrate_pos(qpos0, h * k_sum), qvel=qvel0 + h * qacc_sum, time=t0 + h,
-                     qacc_warmstart=d.qacc)
+    return d.replace(
+      qpos=self._integrate_pos(qpos0, h * k_sum), qvel=qvel0 + h * qacc_sum, time=t0 + h, qacc_warmstart=d.qacc
+    )
 
   def _metric_names(self) -> tuple[str, ...]:
     if self.name == "reacher":
@@ -399,7 +460,7 @@ class GymMjxEnv(PipelineEnv):
     if self.name == "pusher":
       return jp.concatenate([ps.qpos[:7], ps.qvel[:7], *(ps.xpos[b] for b in self._bodies)])
     qvel = ps.qvel if r.clip_qvel is None else jp.clip(ps.qvel, -r.clip_qvel, r.clip_qvel)
-    parts = [ps.qpos[r.skip_qpos:], qvel]
+    parts = [ps.qpos[r.skip_qpos :], qvel]
     if self.name == "ant":
       parts.append(self._contact_forces(ps)[1:].ravel())
     return jp.concatenate(parts)
@@ -427,8 +488,11 @@ class GymMjxEnv(PipelineEnv):
     if self.name == "pusher":
       tips, obj, goal = (after.xpos[b] for b in self._bodies)
       near, dist = -0.5 * jp.linalg.norm(obj - tips), -jp.linalg.norm(obj - goal)
-      return (dist - ctrl_cost + near, jp.bool_(False),
-              {"reward_dist": dist, "reward_ctrl": -ctrl_cost, "reward_near": near})
+      return (
+        dist - ctrl_cost + near,
+        jp.bool_(False),
+        {"reward_dist": dist, "reward_ctrl": -ctrl_cost, "reward_near": near},
+      )
     if self.name == "ant":  # the torso's frame origin, as Gymnasium's `data.body(1).xpos`
       x_velocity = (after.xpos[1, 0] - before.xpos[1, 0]) / self._dt
     else:

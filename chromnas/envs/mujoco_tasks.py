@@ -13,6 +13,7 @@ Rewards per control step (dt = timestep x frame_skip, `v` the forward velocity o
 * hopper:   `v + 1[healthy] - 1e-3 |a|^2`, ends when z <= 0.7, |angle| >= 0.2 or |state[2:]| >= 100;
 * walker2d: `v + 1[healthy] - 1e-3 |a|^2`, ends when z outside (0.8, 2) or |angle| >= 1.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,6 +26,8 @@ import mujoco
 import numpy as np
 
 from chromnas.core import forward
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskRules:
   xml: str
@@ -41,11 +44,10 @@ class TaskRules:
 
 
 RULES = {
-    "halfcheetah": TaskRules("half_cheetah.xml", 5, 0.1, 0.1, True, 1, None),
-    "swimmer": TaskRules("swimmer.xml", 4, 1e-4, 0.1, False, 2, None),
-    "hopper": TaskRules("hopper.xml", 4, 1e-3, 5e-3, False, 1, 10.0, 1.0, (0.7, np.inf), (-0.2, 0.2),
-                        (-100.0, 100.0)),
-    "walker2d": TaskRules("walker2d_v5.xml", 4, 1e-3, 5e-3, False, 1, 10.0, 1.0, (0.8, 2.0), (-1.0, 1.0)),
+  "halfcheetah": TaskRules("half_cheetah.xml", 5, 0.1, 0.1, True, 1, None),
+  "swimmer": TaskRules("swimmer.xml", 4, 1e-4, 0.1, False, 2, None),
+  "hopper": TaskRules("hopper.xml", 4, 1e-3, 5e-3, False, 1, 10.0, 1.0, (0.7, np.inf), (-0.2, 0.2), (-100.0, 100.0)),
+  "walker2d": TaskRules("walker2d_v5.xml", 4, 1e-3, 5e-3, False, 1, 10.0, 1.0, (0.8, 2.0), (-1.0, 1.0)),
 }
 
 
@@ -74,8 +76,13 @@ def load_model(path: str) -> mujoco.MjModel:
 class MujocoTask(gymnasium.Env):
   """A Gymnasium-API locomotion task stepping `mujoco` directly (see the module docstring)."""
 
-  def __init__(self, name: str, max_episode_steps: int = 1000, healthy_reward: float | None = None,
-               ctrl_cost_weight: float | None = None):
+  def __init__(
+    self,
+    name: str,
+    max_episode_steps: int = 1000,
+    healthy_reward: float | None = None,
+    ctrl_cost_weight: float | None = None,
+  ):
     """`healthy_reward` and `ctrl_cost_weight` (Gymnasium's names) replace the task's own."""
     if name not in RULES:
       raise ValueError(f"unknown native MuJoCo task {name!r}; choose one of {sorted(RULES)}")
@@ -101,9 +108,9 @@ class MujocoTask(gymnasium.Env):
   def _write_obs(self, out: np.ndarray) -> np.ndarray:
     """Writes the observation `[qpos[skip:], clip(qvel)]` into `out (obs_dim,)` and returns it."""
     qpos, qvel = self.data.qpos, self.data.qvel
-    np.concatenate((qpos[self.rules.skip_qpos:], qvel), out=out)
+    np.concatenate((qpos[self.rules.skip_qpos :], qvel), out=out)
     if self.rules.clip_qvel is not None:
-      vel = out[qpos.shape[0] - self.rules.skip_qpos:]
+      vel = out[qpos.shape[0] - self.rules.skip_qpos :]
       forward.clip_ufunc(vel, -self.rules.clip_qvel, self.rules.clip_qvel, out=vel)
     return out
 

@@ -2,7 +2,8 @@
 
 `engine` is `"brax"` (jit/vmap rollouts on an accelerator; `backend` picks the Brax
 pipeline, or `"mjx_gym"`: Gymnasium v5's own models and rules on MJX, `MJX_GYM_TASKS`) or
-`"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet environments).  Sizes are static so configs can be validated before anything compiles;
+`"host"` (a pool of worker processes stepping Gymnasium / MuJoCo / PyBullet environments).  Sizes are static so
+configs can be validated before anything compiles;
 `tests/test_tasks.py` checks them against the real environments.
 
 The registry is data: each engine's environment is named by a maker string, and this module
@@ -10,12 +11,14 @@ imports only the standard library.  The makers live with their engines' dependen
 `chromnas.envs.host_envs.make_host_env` (Gymnasium, no JAX: what host workers import) and
 `chromnas.envs.brax_envs.make_brax_env` (JAX and Brax).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MJX_GYM = "mjx_gym"  # brax-engine backend of the Gymnasium-faithful MJX tasks (`chromnas.envs.mjx_gym`)
 BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx", MJX_GYM)
@@ -53,34 +56,74 @@ def _native(name, obs, act, length=1000):
   return EngineTask(obs, act, length, f"chromnas.envs.mujoco_tasks:make_host:{name}")
 
 
-TASKS: dict[str, Task] = {t.name: t for t in [
+TASKS: dict[str, Task] = {
+  t.name: t
+  for t in [
     Task("halfcheetah", (17, 6), {"brax": _brax("halfcheetah", 17, 6), "host": _native("halfcheetah", 17, 6)}),
     Task("hopper", (11, 3), {"brax": _brax("hopper", 11, 3), "host": _native("hopper", 11, 3)}),
     Task("walker2d", (17, 6), {"brax": _brax("walker2d", 17, 6), "host": _native("walker2d", 17, 6)}),
-    Task("swimmer", (8, 2), {"brax": _brax("swimmer", 8, 2, backends=("generalized",)),
-                             "host": _native("swimmer", 8, 2)}),
-    Task("reacher", (11, 2), {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
-         note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2)."),
+    Task(
+      "swimmer", (8, 2), {"brax": _brax("swimmer", 8, 2, backends=("generalized",)), "host": _native("swimmer", 8, 2)}
+    ),
+    Task(
+      "reacher",
+      (11, 2),
+      {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
+      note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2).",
+    ),
     Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
-    Task("striker", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:striker"),
-                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:striker", ("mjx",))},
-         note="Rebuilt on Gymnasium's Pusher arm (gym's Striker-v2 no longer exists); see chromnas.envs.arm_tasks."),
-    Task("thrower", (23, 7), {"host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:thrower"),
-                              "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:thrower", ("mjx",))},
-         note="Rebuilt on Gymnasium's Pusher arm (gym's Thrower-v2 no longer exists); see chromnas.envs.arm_tasks."),
-    Task("minitaur", (7, 13), {"host": EngineTask(28, 8, 1000, "chromnas.envs.minitaur:make_host:minitaur")},
-         note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
-              "base quaternion), 8 leg-model actions; the poster lists (7, 13)."),
-    Task("debug_target", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_target")},
-         note="Test task with a known optimum (return 0); see chromnas.envs.debug_envs."),
-    Task("debug_nan", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_nan")},
-         note="Test task whose odd-seeded episodes diverge to NaN."),
-    Task("debug_crash", None, {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_crash")},
-         note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every)."),
-    Task("ant", (111, 8), {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
-         note="Brax's Ant has 27 observations (no contact forces) and Gymnasium's Ant-v5 105 (27 + 78 contact forces); the poster's 111 "
-              "is the old gym Ant-v2 (27 + 84 contact forces)."),
-]}
+    Task(
+      "striker",
+      (23, 7),
+      {
+        "host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:striker"),
+        "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:striker", ("mjx",)),
+      },
+      note="Rebuilt on Gymnasium's Pusher arm (gym's Striker-v2 no longer exists); see chromnas.envs.arm_tasks.",
+    ),
+    Task(
+      "thrower",
+      (23, 7),
+      {
+        "host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:thrower"),
+        "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:thrower", ("mjx",)),
+      },
+      note="Rebuilt on Gymnasium's Pusher arm (gym's Thrower-v2 no longer exists); see chromnas.envs.arm_tasks.",
+    ),
+    Task(
+      "minitaur",
+      (7, 13),
+      {"host": EngineTask(28, 8, 1000, "chromnas.envs.minitaur:make_host:minitaur")},
+      note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
+      "base quaternion), 8 leg-model actions; the poster lists (7, 13).",
+    ),
+    Task(
+      "debug_target",
+      None,
+      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_target")},
+      note="Test task with a known optimum (return 0); see chromnas.envs.debug_envs.",
+    ),
+    Task(
+      "debug_nan",
+      None,
+      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_nan")},
+      note="Test task whose odd-seeded episodes diverge to NaN.",
+    ),
+    Task(
+      "debug_crash",
+      None,
+      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_crash")},
+      note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every).",
+    ),
+    Task(
+      "ant",
+      (111, 8),
+      {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
+      note="Brax's Ant has 27 observations (no contact forces) and Gymnasium's Ant-v5 105 (27 + 78 contact "
+      "forces); the poster's 111 is the old gym Ant-v2 (27 + 84 contact forces).",
+    ),
+  ]
+}
 
 
 def _mjx_gym(name, obs, act, length=1000):
@@ -91,13 +134,13 @@ def _mjx_gym(name, obs, act, length=1000):
 # The brax engine's tasks under `backend='mjx_gym'`: Gymnasium's XMLs, observations, rewards and
 # terminations, so that policies trained on them transfer to the host engine's Gymnasium tasks.
 MJX_GYM_TASKS: dict[str, EngineTask] = {
-    "halfcheetah": _mjx_gym("halfcheetah", 17, 6),
-    "hopper": _mjx_gym("hopper", 11, 3),
-    "walker2d": _mjx_gym("walker2d", 17, 6),
-    "swimmer": _mjx_gym("swimmer", 8, 2),
-    "ant": _mjx_gym("ant", 105, 8),
-    "reacher": _mjx_gym("reacher", 10, 2, 50),
-    "pusher": _mjx_gym("pusher", 23, 7, 100),
+  "halfcheetah": _mjx_gym("halfcheetah", 17, 6),
+  "hopper": _mjx_gym("hopper", 11, 3),
+  "walker2d": _mjx_gym("walker2d", 17, 6),
+  "swimmer": _mjx_gym("swimmer", 8, 2),
+  "ant": _mjx_gym("ant", 105, 8),
+  "reacher": _mjx_gym("reacher", 10, 2, 50),
+  "pusher": _mjx_gym("pusher", 23, 7, 100),
 }
 
 
@@ -128,8 +171,10 @@ def engine_task(name: str, engine: str, backend: str | None = None) -> EngineTas
   if engine == "brax":
     if backend == MJX_GYM:
       if name not in MJX_GYM_TASKS:
-        raise ValueError(f"task {name!r} has no Gymnasium-faithful MJX version (backend {MJX_GYM!r}); "
-                         f"those are: {', '.join(MJX_GYM_TASKS)}")
+        raise ValueError(
+          f"task {name!r} has no Gymnasium-faithful MJX version (backend {MJX_GYM!r}); "
+          f"those are: {', '.join(MJX_GYM_TASKS)}"
+        )
       return MJX_GYM_TASKS[name]
     if backend not in BRAX_BACKENDS:
       raise ValueError(f"unknown brax backend {backend!r}; use one of {BRAX_BACKENDS}")

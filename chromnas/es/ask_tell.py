@@ -8,6 +8,7 @@ applies it through optax, merges the observation statistics and updates the part
 source.  Non-finite returns (a diverging simulator, a lost worker) are counted and their
 pairs excluded: they never reach the parameters.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -18,9 +19,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from chromnas.es import estimator
-from chromnas.es import noise_offsets
-from chromnas.es import normalizer
+from chromnas.es import estimator, noise_offsets, normalizer
 
 
 @struct.dataclass
@@ -97,7 +96,7 @@ def partition_rewards(structures, returns, cfg: StepConfig):
   k = cfg.pairs_per_partition
   t = cfg.num_directions
   if cfg.forward_fd:  # the centre's episode is the baseline, not a partition's sample
-    structures, returns = structures[:2 * t], returns[:2 * t]
+    structures, returns = structures[: 2 * t], returns[: 2 * t]
   if not k:
     return structures, returns
   if cfg.forward_fd:  # `2k` consecutive directions share a partition
@@ -105,7 +104,7 @@ def partition_rewards(structures, returns, cfg: StepConfig):
     finite = jnp.isfinite(groups)
     count = jnp.sum(finite, axis=1)
     mean = jnp.sum(jnp.where(finite, groups, 0.0), axis=1) / jnp.maximum(count, 1)
-    return structures[::2 * k], jnp.where(count > 0, mean, jnp.nan)
+    return structures[:: 2 * k], jnp.where(count > 0, mean, jnp.nan)
   groups = returns.reshape(2, t // k, k).transpose(1, 0, 2).reshape(t // k, 2 * k)
   finite = jnp.isfinite(groups)
   count = jnp.sum(finite, axis=1)
@@ -163,8 +162,15 @@ def training_returns(returns, lengths, shift: float):
   return returns - jnp.float32(shift) * jnp.asarray(lengths, jnp.float32)
 
 
-def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: StepConfig, source,
-         optimizer: optax.GradientTransformation):
+def tell(
+  state: TrainState,
+  request: Request,
+  result: EvalResult,
+  table,
+  cfg: StepConfig,
+  source,
+  optimizer: optax.GradientTransformation,
+):
   """Updates parameters, normaliser and partition source from `result`: `(new_state, metrics)`.
 
   `request` is `ask`'s (`offsets (t,)`), `result.returns (2t,)` the `t` positive sides then the
@@ -181,32 +187,35 @@ def tell(state: TrainState, request: Request, result: EvalResult, table, cfg: St
   learn = training_returns(returns, result.lengths, cfg.reward_shift)
   noise = noise_offsets.rows_jax(table, request.offsets, state.params.shape[0])
   if cfg.forward_fd:
-    grad, n_valid = estimator.forward_fd_gradient(noise, learn[:2 * t], learn[2 * t], cfg.sigma,
-                                                  shaping=cfg.fitness_shaping)
+    grad, n_valid = estimator.forward_fd_gradient(
+      noise, learn[: 2 * t], learn[2 * t], cfg.sigma, shaping=cfg.fitness_shaping
+    )
   else:
-    grad, n_valid = estimator.antithetic_gradient(noise, learn[:t], learn[t:], cfg.sigma,
-                                                  shaping=cfg.fitness_shaping, top_b=cfg.top_directions)
+    grad, n_valid = estimator.antithetic_gradient(
+      noise, learn[:t], learn[t:], cfg.sigma, shaping=cfg.fitness_shaping, top_b=cfg.top_directions
+    )
   new_params, new_opt = estimator.apply_gradient(optimizer, grad, state.opt_state, state.params)
   ok = n_valid > 0
   params = jnp.where(ok, new_params, state.params)
   opt_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_opt, state.opt_state)
   obs_stats = state.obs_stats
   if cfg.normalize_observations:
-    obs_stats = normalizer.merge(obs_stats, normalizer.RunningStats(*(jnp.asarray(x, jnp.float32)
-                                                                      for x in result.obs_stats)))
+    obs_stats = normalizer.merge(
+      obs_stats, normalizer.RunningStats(*(jnp.asarray(x, jnp.float32) for x in result.obs_stats))
+    )
   source_state, source_metrics = source.tell(state.source_state, *partition_rewards(request.structures, learn, cfg))
   finite = jnp.isfinite(returns)
   metrics = {
-      "reward_mean": jnp.sum(jnp.where(finite, returns, 0.0)) / jnp.maximum(jnp.sum(finite), 1),
-      "reward_max": jnp.max(jnp.where(finite, returns, -jnp.inf)),
-      "num_nonfinite": jnp.sum(~finite),
-      "valid_pairs": n_valid,
-      "grad_norm": jnp.linalg.norm(grad),
-      "params_norm": jnp.linalg.norm(params),
-      "episode_steps": jnp.sum(jnp.asarray(result.lengths, jnp.int32)),
-      **source_metrics,
+    "reward_mean": jnp.sum(jnp.where(finite, returns, 0.0)) / jnp.maximum(jnp.sum(finite), 1),
+    "reward_max": jnp.max(jnp.where(finite, returns, -jnp.inf)),
+    "num_nonfinite": jnp.sum(~finite),
+    "valid_pairs": n_valid,
+    "grad_norm": jnp.linalg.norm(grad),
+    "params_norm": jnp.linalg.norm(params),
+    "episode_steps": jnp.sum(jnp.asarray(result.lengths, jnp.int32)),
+    **source_metrics,
   }
-  new_state = state.replace(params=params, opt_state=opt_state, obs_stats=obs_stats, source_state=source_state,
-                            iteration=state.iteration + 1)
+  new_state = state.replace(
+    params=params, opt_state=opt_state, obs_stats=obs_stats, source_state=source_state, iteration=state.iteration + 1
+  )
   return new_state, metrics
-

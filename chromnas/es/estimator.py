@@ -15,6 +15,7 @@ pairs.
 Everything here is pure and jit/vmap-safe.  ES *maximises* reward: `apply_gradient` hands
 `-gradient` to the (minimising) optax optimiser.
 """
+
 from __future__ import annotations
 
 import jax
@@ -85,8 +86,15 @@ def top_directions(returns_pos: jnp.ndarray, returns_neg: jnp.ndarray, b: int, v
   return jax.lax.top_k(score, b)[1]
 
 
-def antithetic_gradient(noise: jnp.ndarray, returns_pos: jnp.ndarray, returns_neg: jnp.ndarray, sigma, *,
-                        shaping: str = "centered_rank", top_b: int = 0):
+def antithetic_gradient(
+  noise: jnp.ndarray,
+  returns_pos: jnp.ndarray,
+  returns_neg: jnp.ndarray,
+  sigma,
+  *,
+  shaping: str = "centered_rank",
+  top_b: int = 0,
+):
   """Antithetic ES gradient with fitness shaping, ARS top-b and non-finite pairs excluded.
 
   `noise (t, D)` holds `g_i`; `returns_pos (t,)`, `returns_neg (t,)` are `f(w + sigma g_i)` and
@@ -124,8 +132,9 @@ def antithetic_gradient(noise: jnp.ndarray, returns_pos: jnp.ndarray, returns_ne
   return weights @ noise, n_valid
 
 
-def forward_fd_gradient(noise: jnp.ndarray, returns: jnp.ndarray, center_return, sigma, *,
-                        shaping: str = "centered_rank"):
+def forward_fd_gradient(
+  noise: jnp.ndarray, returns: jnp.ndarray, center_return, sigma, *, shaping: str = "centered_rank"
+):
   """The poster's forward finite-difference ES gradient (its eq. 1), non-finite members excluded.
 
   `noise (n, D)` holds independent directions `g_i`, `returns (n,)` the returns
@@ -156,8 +165,7 @@ def forward_fd_gradient(noise: jnp.ndarray, returns: jnp.ndarray, center_return,
   return weights @ noise, n_valid
 
 
-def apply_gradient(optimizer: optax.GradientTransformation, gradient: jnp.ndarray, opt_state,
-                   params: jnp.ndarray):
+def apply_gradient(optimizer: optax.GradientTransformation, gradient: jnp.ndarray, opt_state, params: jnp.ndarray):
   """One ascent step on `params (D,)`: feeds `-gradient (D,)` to the optax optimiser (which
   minimises) and returns `(new_params (D,), new_opt_state)`, so reward goes up."""
   updates, opt_state = optimizer.update(-gradient, opt_state, params)

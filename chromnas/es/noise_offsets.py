@@ -4,6 +4,7 @@ Perturbation `i` is the slice `table[offset_i : offset_i + D]` of the table ever
 builds from one seed; `ask` draws the offsets, `tell` and the Brax engine gather the rows here,
 host workers gather the same rows with `chromnas.core.noise.rows_numpy`.
 """
+
 from __future__ import annotations
 
 import jax

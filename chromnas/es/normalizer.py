@@ -4,6 +4,7 @@ Statistics are `(count, mean, m2)` with `m2 = sum (x - mean)^2`; two sets merge 
 al.'s parallel formula, so each worker can summarise its own rollouts and the trainer combines
 them in any order.  Normalised observation: `clip((x - mean) / std, -clip, clip)`.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -9,6 +9,7 @@
 Every compile uses `CFLAGS` (`-O2 -Wall -Werror -std=c99`): a warning in generated code fails.
 The compiler is `$CC`, else `cc`, `gcc` or `clang` on the PATH (`find_compiler`).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -77,7 +78,9 @@ class CPolicy:
     """Actions in `[-1, 1]`, float32, shaped like `obs` with `obs_dim` replaced by `act_dim`."""
     obs = np.ascontiguousarray(obs, np.float32)
     if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
-      raise ValueError(f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, got {obs.shape}")
+      raise ValueError(
+        f"obs must have shape (obs_dim,) or (batch, obs_dim) with obs_dim={self.obs_dim}, got {obs.shape}"
+      )
     rows = obs.reshape(-1, self.obs_dim)
     out = np.empty((rows.shape[0], self.act_dim), np.float32)
     for r in range(rows.shape[0]):
@@ -188,8 +191,15 @@ int main(int argc, char **argv) {{
 """
 
 
-def latency_ns(source: str, obs: np.ndarray, cc: str | None = None, rounds: int = 9, round_s: float = 0.02,
-               name: str = c_export.DEFAULT_NAME, prefix: str = c_export.DEFAULT_PREFIX) -> float:
+def latency_ns(
+  source: str,
+  obs: np.ndarray,
+  cc: str | None = None,
+  rounds: int = 9,
+  round_s: float = 0.02,
+  name: str = c_export.DEFAULT_NAME,
+  prefix: str = c_export.DEFAULT_PREFIX,
+) -> float:
   """Nanoseconds of one `<prefix>_act` call: the fastest of `rounds` rounds of about `round_s`
   seconds of thread CPU time each (the minimum: on a shared machine other processes only ever
   add time), cycling through the observations `obs (probes, obs_dim)`, one thread.  The driver
@@ -197,8 +207,13 @@ def latency_ns(source: str, obs: np.ndarray, cc: str | None = None, rounds: int 
   cc = _compiler(cc)
   obs = np.asarray(obs, np.float32)
   rows = ",\n  ".join("{" + ", ".join(c_export.c_float(v) for v in row) + "}" for row in obs)
-  driver = _DRIVER.format(name=name, prefix=prefix, up=prefix.upper(), probes=obs.shape[0],
-                          obs_array=f"static const float probe[PROBES][{obs.shape[1]}] = {{\n  {rows}\n}};")
+  driver = _DRIVER.format(
+    name=name,
+    prefix=prefix,
+    up=prefix.upper(),
+    probes=obs.shape[0],
+    obs_array=f"static const float probe[PROBES][{obs.shape[1]}] = {{\n  {rows}\n}};",
+  )
   with tempfile.TemporaryDirectory(prefix="chromnas_bench_") as tmp:
     main = os.path.join(tmp, "bench_main.c")
     with open(main, "w") as f:

@@ -5,9 +5,10 @@ policy (the C library through `chromnas.export.c_build.CPolicy`, an ONNX session
 exactly as the NumPy runtime is, on the same environment (Gymnasium's v5 environments for the
 standard tasks, `deploy.make_judge_env`), the same seeds and the same action scaling.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -2,14 +2,14 @@
 
 NumPy and `chromnas.core` only.
 """
+
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
 
-from chromnas.core import families
-from chromnas.core import policy_file
+from chromnas.core import families, policy_file
 from chromnas.core.bundle import PolicyBundle
 from chromnas.core.policy_spec import PolicySpec
 
@@ -34,7 +34,7 @@ def read_source(path_or_bytes) -> Source:
   bits = policy_file.structure_bits_per_edge(exported.record, exported.num_values)
   size = (exported.num_edges * bits + 7) // 8
   end = len(data) - 4
-  return Source(exported, bytes(data[end - size:end]), bits, len(data))
+  return Source(exported, bytes(data[end - size : end]), bits, len(data))
 
 
 def probe_observations(exported: policy_file.ExportedPolicy, count: int = 1000, seed: int = 0) -> np.ndarray:
@@ -61,9 +61,13 @@ def max_abs_error(actions: np.ndarray, reference: np.ndarray) -> float:
 def dense_twin(exported: policy_file.ExportedPolicy) -> bytes:
   """The same policy (same actions) stored as an unstructured `.chromnas` file: every layer's
   weight matrix materialised, row-major."""
-  mats, _ = families.weight_matrices(exported.family, exported.spec.layer_sizes, exported.num_colors,
-                                     exported.params(), exported.structure)
+  mats, _ = families.weight_matrices(
+    exported.family, exported.spec.layer_sizes, exported.num_colors, exported.params(), exported.structure
+  )
   spec = PolicySpec(exported.obs_dim, exported.act_dim, exported.hidden, "unstructured", 0)
   params = np.concatenate([m.reshape(-1) for m in mats] + [exported.biases]).astype(np.float32)
-  return policy_file.dumps(PolicyBundle(spec, params, np.zeros((0,), np.int32), exported.obs_mean,
-                                        exported.obs_std, exported.obs_clip, exported.env))
+  return policy_file.dumps(
+    PolicyBundle(
+      spec, params, np.zeros((0,), np.int32), exported.obs_mean, exported.obs_std, exported.obs_clip, exported.env
+    )
+  )

@@ -19,6 +19,7 @@ Each `W_l` is built inside the graph from the family's own stored parameters, as
 Everything that builds a `W_l` depends on initializers only, so ONNX Runtime folds it into a
 constant matrix when a session is created: inference is one MatMul per layer.  Opset 17.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,7 @@ from chromnas.export import common
 
 try:
   import onnx
-  from onnx import helper
-  from onnx import numpy_helper
-  from onnx import TensorProto
+  from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # the package is optional: `pip install "chromnas[onnx]"`
   onnx = None
 
@@ -78,22 +77,34 @@ def _unpack_codes(g: _Builder, packed: bytes, count: int, bits: int, hint: str) 
   (`policy_file.pack_bits`): byte -> its 8 bits (`(byte // 2^k) mod 2`) -> the first
   `count * bits` bits as `(count, bits)` -> `sum_k bit_k 2^k`."""
   if bits == 0 or count == 0:
-    return g.op("ConstantOfShape", [g.const(f"{hint}_count", np.array([count], np.int64))], hint,
-                value=helper.make_tensor("zero", TensorProto.INT32, [1], [0]))
+    return g.op(
+      "ConstantOfShape",
+      [g.const(f"{hint}_count", np.array([count], np.int64))],
+      hint,
+      value=helper.make_tensor("zero", TensorProto.INT32, [1], [0]),
+    )
   if bits > _MAX_BITS:
     raise ValueError(f"{bits} bits per edge do not fit the int32 codes of the ONNX graph (at most {_MAX_BITS})")
-  byte = g.op("Cast", [g.const(f"{hint}_packed", np.frombuffer(packed, np.uint8))], f"{hint}_bytes",
-              to=TensorProto.INT32)
+  byte = g.op(
+    "Cast", [g.const(f"{hint}_packed", np.frombuffer(packed, np.uint8))], f"{hint}_bytes", to=TensorProto.INT32
+  )
   byte = g.op("Unsqueeze", [byte, g.const(f"{hint}_axis1", np.array([1], np.int64))], f"{hint}_column")
-  planes = g.op("Div", [byte, g.const(f"{hint}_place", (1 << np.arange(8, dtype=np.int32))[None, :])],
-                f"{hint}_shifted")
+  planes = g.op(
+    "Div", [byte, g.const(f"{hint}_place", (1 << np.arange(8, dtype=np.int32))[None, :])], f"{hint}_shifted"
+  )
   planes = g.op("Mod", [planes, g.const(f"{hint}_two", np.array(2, np.int32))], f"{hint}_bits")
   flat = g.op("Reshape", [planes, g.const(f"{hint}_flat", np.array([-1], np.int64))], f"{hint}_bitstream")
-  flat = g.op("Slice", [flat, g.const(f"{hint}_start", np.array([0], np.int64)),
-                        g.const(f"{hint}_stop", np.array([count * bits], np.int64))], f"{hint}_used")
+  flat = g.op(
+    "Slice",
+    [
+      flat,
+      g.const(f"{hint}_start", np.array([0], np.int64)),
+      g.const(f"{hint}_stop", np.array([count * bits], np.int64)),
+    ],
+    f"{hint}_used",
+  )
   grid = g.op("Reshape", [flat, g.const(f"{hint}_grid", np.array([count, bits], np.int64))], f"{hint}_per_edge")
-  weighted = g.op("Mul", [grid, g.const(f"{hint}_weights", (1 << np.arange(bits, dtype=np.int32)))],
-                  f"{hint}_weighted")
+  weighted = g.op("Mul", [grid, g.const(f"{hint}_weights", (1 << np.arange(bits, dtype=np.int32)))], f"{hint}_weighted")
   return g.op("ReduceSum", [weighted, g.const(f"{hint}_axis", np.array([1], np.int64))], hint, keepdims=0)
 
 
@@ -124,27 +135,36 @@ def _edge_weights(g: _Builder, src: common.Source) -> str | None:
   if e.record.masks:
     mask = e.structure.astype(np.int64)
     keep = _unpack_codes(g, policy_file.pack_bits(mask, 1), e.num_edges, 1, "keep_mask")
-    slot = g.op("Mul", [keep, g.op("CumSum", [keep, g.const("edge_axis", np.array(0, np.int32))], "kept_before")],
-                "slot_plus_one")
+    slot = g.op(
+      "Mul", [keep, g.op("CumSum", [keep, g.const("edge_axis", np.array(0, np.int32))], "kept_before")], "slot_plus_one"
+    )
     padded = np.concatenate([np.zeros(1, np.float32), e.values.astype(np.float32)])
     return g.op("Gather", [g.const("kept_values", padded), slot], "edge_weights")
   return None
 
 
-def _layer_matrix_t(g: _Builder, src: common.Source, layer: int, shape, edge: int, offset: int,
-                    edge_weights: str | None) -> str:
+def _layer_matrix_t(
+  g: _Builder, src: common.Source, layer: int, shape, edge: int, offset: int, edge_weights: str | None
+) -> str:
   """`W_l^T (cols, rows)` of layer `layer`, whose edges start at `edge` and (own-valued families)
   whose values start at `values[offset]`."""
   e, (rows, cols) = src.exported, shape
   hint = f"layer{layer + 1}"
   shape_const = lambda: g.const(f"{hint}_shape", np.array([rows, cols], np.int64))  # noqa: E731
   if edge_weights is not None:
-    flat = g.op("Slice", [edge_weights, g.const(f"{hint}_first_edge", np.array([edge], np.int64)),
-                          g.const(f"{hint}_end_edge", np.array([edge + rows * cols], np.int64))], f"{hint}_edges")
+    flat = g.op(
+      "Slice",
+      [
+        edge_weights,
+        g.const(f"{hint}_first_edge", np.array([edge], np.int64)),
+        g.const(f"{hint}_end_edge", np.array([edge + rows * cols], np.int64)),
+      ],
+      f"{hint}_edges",
+    )
     w = g.op("Reshape", [flat, shape_const()], f"{hint}_W")
   else:
     n = e.record.layer_values(shape)
-    values = e.values[offset:offset + n].astype(np.float32)
+    values = e.values[offset : offset + n].astype(np.float32)
     if e.record.value_map is None:
       w = g.op("Reshape", [g.const(f"{hint}_values", values), shape_const()], f"{hint}_W")
     else:
@@ -153,7 +173,7 @@ def _layer_matrix_t(g: _Builder, src: common.Source, layer: int, shape, edge: in
   return g.op("Transpose", [w], f"{hint}_W_T", perm=[1, 0])
 
 
-def to_onnx(path_or_bytes) -> "onnx.ModelProto":
+def to_onnx(path_or_bytes) -> onnx.ModelProto:
   """The ONNX model of a `.chromnas` file (a path or its bytes); checked with `onnx.checker`
   (full check: types and shapes inferred).  Raises `ValueError` on a bad file, `ImportError`
   without the onnx package."""
@@ -165,8 +185,11 @@ def to_onnx(path_or_bytes) -> "onnx.ModelProto":
   h = g.op("Sub", [INPUT, g.const("obs_mean", e.obs_mean.astype(np.float32))], "centred")
   h = g.op("Div", [h, g.const("obs_std", e.obs_std.astype(np.float32))], "scaled")
   clip = np.float32(e.obs_clip)
-  h = g.op("Clip", [h, g.const("clip_low", np.array(-clip, np.float32)), g.const("clip_high", np.array(clip, np.float32))],
-           "normalised")
+  h = g.op(
+    "Clip",
+    [h, g.const("clip_low", np.array(-clip, np.float32)), g.const("clip_high", np.array(clip, np.float32))],
+    "normalised",
+  )
   edge_weights = _edge_weights(g, src)
   edge, offset, bias_at = 0, 0, 0
   shapes = e.layer_shapes
@@ -177,22 +200,35 @@ def to_onnx(path_or_bytes) -> "onnx.ModelProto":
     offset += 0 if e.record.searched else e.record.layer_values(shape)
     h = g.op("MatMul", [h, w_t], f"layer{layer + 1}_product")
     if not last:
-      bias = e.biases[bias_at:bias_at + shape[0]].astype(np.float32)
+      bias = e.biases[bias_at : bias_at + shape[0]].astype(np.float32)
       bias_at += shape[0]
       h = g.op("Add", [h, g.const(f"layer{layer + 1}_bias", bias)], f"layer{layer + 1}_preactivation")
     h = g.op("Tanh", [h], OUTPUT if last else f"layer{layer + 1}_output")
   graph = helper.make_graph(
-      g.nodes, "chromnas_policy",
-      [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", e.obs_dim])],
-      [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", e.act_dim])],
-      initializer=g.initializers)
-  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="chromnas",
-                            ir_version=IR_VERSION)
+    g.nodes,
+    "chromnas_policy",
+    [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", e.obs_dim])],
+    [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", e.act_dim])],
+    initializer=g.initializers,
+  )
+  model = helper.make_model(
+    graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="chromnas", ir_version=IR_VERSION
+  )
   arch = ",".join(f"H{n}" for n in e.hidden) or "L"
-  model.doc_string = (f"{e.env or '?'} {e.family} {arch} policy from a .chromnas v{e.version} file: "
-                      "action = tanh(W_L ... tanh(W_1 clip((obs - mean) / std) + b_1)), obs (batch, obs_dim)")
-  helper.set_model_props(model, {"env": e.env, "family": e.family, "architecture": arch,
-                                 "num_values": str(e.num_values), "obs_clip": repr(float(e.obs_clip))})
+  model.doc_string = (
+    f"{e.env or '?'} {e.family} {arch} policy from a .chromnas v{e.version} file: "
+    "action = tanh(W_L ... tanh(W_1 clip((obs - mean) / std) + b_1)), obs (batch, obs_dim)"
+  )
+  helper.set_model_props(
+    model,
+    {
+      "env": e.env,
+      "family": e.family,
+      "architecture": arch,
+      "num_values": str(e.num_values),
+      "obs_clip": repr(float(e.obs_clip)),
+    },
+  )
   onnx.checker.check_model(model, full_check=True)
   return model
 
@@ -209,6 +245,7 @@ def write_onnx(path_or_bytes, out: str | os.PathLike) -> int:
 def session(model_or_path, threads: int = 1):
   """An `onnxruntime.InferenceSession` on the CPU with `threads` intra-op threads."""
   import onnxruntime  # pylint: disable=g-import-not-at-top
+
   options = onnxruntime.SessionOptions()
   options.intra_op_num_threads = threads
   options.inter_op_num_threads = 1
@@ -225,4 +262,3 @@ def run(sess, obs: np.ndarray) -> np.ndarray:
 def layer_ops(model) -> list[str]:
   """The op types of a model's nodes, in order (for summaries and tests)."""
   return [n.op_type for n in model.graph.node]
-

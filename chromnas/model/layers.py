@@ -36,9 +36,11 @@ is given (`model.init({"params": k1, "structure": k2}, x)`), else from `"params"
 structure for existing parameters, apply without it and let it be created:
 `y, new = model.apply({"params": p}, x, rngs={"structure": k}, mutable=["structure"])`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -121,9 +123,11 @@ class StructuredDense(nn.Module):
     values = self.param("values", values_init, (num_values,), self.param_dtype)
     structure = None
     if record.searched:
+
       def draw():
         rng = self.make_rng(STRUCTURE if self.has_rng(STRUCTURE) else "params")
         return jnp.asarray(self.structure_init(rng, shape, record.num_choices(self.num_colors)), jnp.int32)
+
       structure = self.variable(STRUCTURE, "colors" if record.shared_values else "mask", draw).value
     bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
     x, values, bias = nn.dtypes.promote_dtype(x, values, bias, dtype=self.dtype)

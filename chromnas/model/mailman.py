@@ -42,6 +42,7 @@ JAX is calling the compiled NumPy-side kernel, `host_matvec` (a `jax.pure_callba
 `chromnas.core.mailman`): 0.7 ms for K = 2 (5.6x faster than `jnp.dot`), about even for K = 17;
 it costs ~0.15 ms per call, so it loses below ~1024x1024, and it has no gradient.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,8 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from chromnas.core import mailman as host_mailman
-from chromnas.core import permute
-from chromnas.core import permute_avx2
+from chromnas.core import permute, permute_avx2
 
 MAX_BLOCK = 16  # caps the unrolled table recursion (and K^b for K = 1, 2)
 MAX_TABLE = 1 << 20  # caps K^b, the table size per block
@@ -75,8 +75,9 @@ def block_size(rows: int, cols: int, num_colors: int) -> int:
 
 # The plan is `chromnas.core.mailman.MailmanPlan` (NumPy side, no JAX): registered here as a
 # pytree, its index an array leaf and its sizes static, so jitted and vmapped kernels take it.
-jax.tree_util.register_dataclass(host_mailman.MailmanPlan, data_fields=["index"],
-                                 meta_fields=["rows", "cols", "num_colors", "block"])
+jax.tree_util.register_dataclass(
+  host_mailman.MailmanPlan, data_fields=["index"], meta_fields=["rows", "cols", "num_colors", "block"]
+)
 
 
 def prepare(colors, num_colors: int, block: int | None = None) -> host_mailman.MailmanPlan:
@@ -129,7 +130,7 @@ def mailman_matvec(values: jax.Array, plan: host_mailman.MailmanPlan, x: jax.Arr
     return (y, block_table(deltas, next_block)), None
 
   init = (jnp.zeros((*batch, plan.rows), x.dtype), block_table(deltas, blocks[0]))
-  index = plan.index[:num_blocks, :plan.rows]  # without the plan's padding (pattern 0)
+  index = plan.index[:num_blocks, : plan.rows]  # without the plan's padding (pattern 0)
   (y, _), _ = jax.lax.scan(step, init, (blocks[1:], index))
   return y + values[0] * jnp.sum(x, axis=-1, keepdims=True)
 

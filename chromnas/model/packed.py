@@ -10,6 +10,7 @@ element by element, far slower than BLAS; the CPU path is `chromnas.model.mailma
 
 The padding of the last word holds color 0 against zero inputs, so it adds exactly nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,6 +35,7 @@ class PackedColors:
 
   Color `j` of row `i` sits in word `j // per_word` at bit `bits * (j % per_word)`.
   """
+
   words: jax.Array
   rows: int
   cols: int
@@ -49,8 +51,9 @@ class PackedColors:
     return int(np.prod(self.words.shape)) * 4
 
 
-jax.tree_util.register_dataclass(PackedColors, data_fields=["words"],
-                                 meta_fields=["rows", "cols", "num_colors", "bits"])
+jax.tree_util.register_dataclass(
+  PackedColors, data_fields=["words"], meta_fields=["rows", "cols", "num_colors", "bits"]
+)
 
 
 def pack(colors, num_colors: int) -> PackedColors:
@@ -66,7 +69,7 @@ def pack(colors, num_colors: int) -> PackedColors:
   num_words = -(-cols // per_word)
   padded = np.zeros((rows, num_words * per_word), np.uint32)
   padded[:, :cols] = colors
-  shifts = (np.arange(per_word, dtype=np.uint32) * bits)
+  shifts = np.arange(per_word, dtype=np.uint32) * bits
   words = np.bitwise_or.reduce(padded.reshape(rows, num_words, per_word) << shifts, axis=-1)
   return PackedColors(jnp.asarray(words.astype(np.uint32)), rows, cols, num_colors, bits)
 

@@ -3,9 +3,10 @@
 A coloring assigns every edge `e` of the network a color `c[e] in {0..K-1}`; all edges of a
 color share one value.  A keep mask marks which edges a masked network keeps.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -10,6 +10,7 @@ network) followed by the hidden-layer biases.  The searched structure (a colorin
 chromatic, a keep mask for masked) is a flat int vector of length `spec.structure_size`
 covering every edge of the network, layer by layer, row-major inside a layer.
 """
+
 from __future__ import annotations
 
 import jax
@@ -32,15 +33,15 @@ def unflatten(spec: PolicySpec, params: jnp.ndarray) -> dict:
   offset = 0
   weights = []
   if spec.family_record.shared_values:
-    weights.append(params[..., :spec.num_colors])
+    weights.append(params[..., : spec.num_colors])
     offset = spec.num_colors
   else:
     for size in spec.layer_weight_sizes():
-      weights.append(params[..., offset:offset + size])
+      weights.append(params[..., offset : offset + size])
       offset += size
   biases = []
   for h in spec.hidden:
-    biases.append(params[..., offset:offset + h])
+    biases.append(params[..., offset : offset + h])
     offset += h
   return {"weights": weights, "biases": biases}
 
@@ -55,7 +56,7 @@ def split_structure(spec: PolicySpec, structure: jnp.ndarray) -> list:
   """Cuts the flat structure `(num_edges,)` into one `(out, in)` int array per layer."""
   out, offset = [], 0
   for r, c in spec.layer_shapes:
-    out.append(jnp.reshape(structure[offset:offset + r * c], (r, c)))
+    out.append(jnp.reshape(structure[offset : offset + r * c], (r, c)))
     offset += r * c
   return out
 

@@ -6,9 +6,10 @@ many values a layer owns and how they map to entries is the family's record
 (`chromnas.core.families`); these functions only build what the record describes.  All are
 `jax.jit`- and `jax.vmap`-safe; shapes are static Python ints.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +17,10 @@ import numpy as np
 
 from chromnas.core import families
 
-def from_values(values: jnp.ndarray, shape: tuple[int, int],
-                value_map: Callable[[tuple[int, int]], np.ndarray] | None = None) -> jnp.ndarray:
+
+def from_values(
+  values: jnp.ndarray, shape: tuple[int, int], value_map: Callable[[tuple[int, int]], np.ndarray] | None = None
+) -> jnp.ndarray:
   """`W[i, j] = values[..., value_map(shape)[i, j]]`, or the row-major reshape when `value_map` is None."""
   values = jnp.asarray(values)
   if value_map is None:
@@ -25,8 +28,9 @@ def from_values(values: jnp.ndarray, shape: tuple[int, int],
   return values[..., value_map(shape)]
 
 
-def layer_matrix(record: families.Family, values: jnp.ndarray, structure: jnp.ndarray | None,
-                 shape: tuple[int, int]) -> jnp.ndarray:
+def layer_matrix(
+  record: families.Family, values: jnp.ndarray, structure: jnp.ndarray | None, shape: tuple[int, int]
+) -> jnp.ndarray:
   """One layer's `(rows, cols)` matrix as its family record says: `values[colors]` for shared
   values, else the dense or mapped values (`from_values`), times the keep mask for masked."""
   if record.shared_values:
@@ -40,8 +44,7 @@ def _checked(family: str, values: jnp.ndarray, shape: tuple[int, int]) -> jnp.nd
   record = families.FAMILIES[family]
   need = record.layer_values(shape)
   if values.shape[-1] != need:
-    raise ValueError(f"{family}: params has length {values.shape[-1]}, shape {shape} needs "
-                     f"{record.value_rule}={need}")
+    raise ValueError(f"{family}: params has length {values.shape[-1]}, shape {shape} needs {record.value_rule}={need}")
   return values
 
 

@@ -18,6 +18,7 @@ recurrence, sampling is Gumbel-max with all noise drawn up front, and the teache
 log-probability runs only the LSTM recurrence inside its scan (the head runs on all positions
 at once afterwards), which keeps the REINFORCE update cheap.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-
 
 # The defaults below are the settings training uses (`config.controller` and
 # `partition_sources.CONTROLLER_DEFAULTS` are derived from them), chosen by measurement on
@@ -102,19 +102,22 @@ def init(config: ControllerConfig, key: jax.Array) -> dict:
   scale = 1.0 / jnp.sqrt(h)
   pointer = {}
   if config.head == "pointer":
-    pointer = {"ptr_emb": 0.1 * jax.random.normal(k5, (c, h)),  # the pointees: one embedding per choice
-               "ptr_wq": scale * jax.random.normal(k6, (h, h)),
-               "ptr_wk": scale * jax.random.normal(k7, (h, h)),
-               "ptr_v": jnp.zeros((h,))}
-  return {**pointer,
-      "choice_emb": 0.1 * jax.random.normal(k1, (c + 1, h)),  # index C is the start token
-      "pos_emb": 0.1 * jax.random.normal(k2, (e, h)),
-      "lstm_w": scale * jax.random.normal(k3, (2 * h, 4 * h)),
-      "lstm_b": jnp.zeros((4 * h,)),
-      "head_w": jnp.zeros((h, c)),
-      "head_b": jnp.zeros((c,)),
-      "pos_logits": config.init_logit_scale * jax.random.normal(k4, (e, c))
-                    + config.init_logit_peak * jax.nn.one_hot(jax.random.randint(k8, (e,), 0, c), c),
+    pointer = {
+      "ptr_emb": 0.1 * jax.random.normal(k5, (c, h)),  # the pointees: one embedding per choice
+      "ptr_wq": scale * jax.random.normal(k6, (h, h)),
+      "ptr_wk": scale * jax.random.normal(k7, (h, h)),
+      "ptr_v": jnp.zeros((h,)),
+    }
+  return {
+    **pointer,
+    "choice_emb": 0.1 * jax.random.normal(k1, (c + 1, h)),  # index C is the start token
+    "pos_emb": 0.1 * jax.random.normal(k2, (e, h)),
+    "lstm_w": scale * jax.random.normal(k3, (2 * h, 4 * h)),
+    "lstm_b": jnp.zeros((4 * h,)),
+    "head_w": jnp.zeros((h, c)),
+    "head_b": jnp.zeros((c,)),
+    "pos_logits": config.init_logit_scale * jax.random.normal(k4, (e, c))
+    + config.init_logit_peak * jax.nn.one_hot(jax.random.randint(k8, (e,), 0, c), c),
   }
 
 
@@ -317,13 +320,21 @@ def advantages(rewards: jax.Array, baseline: jax.Array, kind: str = "baseline") 
   return jnp.where(valid, adv, 0.0)
 
 
-def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: jax.Array, rewards: jax.Array,
-                     optimizer: optax.GradientTransformation, *,
-                     entropy_coef: float = ReinforceConfig.entropy_coef,
-                     baseline_decay: float = ReinforceConfig.baseline_decay,
-                     advantage: str = ReinforceConfig.advantage, diagnostics: bool = False,
-                     elites: jax.Array | None = None, elite_rewards: jax.Array | None = None,
-                     elite_weight: float = ReinforceConfig.elite_weight):
+def reinforce_update(
+  config: ControllerConfig,
+  state: ReinforceState,
+  choices: jax.Array,
+  rewards: jax.Array,
+  optimizer: optax.GradientTransformation,
+  *,
+  entropy_coef: float = ReinforceConfig.entropy_coef,
+  baseline_decay: float = ReinforceConfig.baseline_decay,
+  advantage: str = ReinforceConfig.advantage,
+  diagnostics: bool = False,
+  elites: jax.Array | None = None,
+  elite_rewards: jax.Array | None = None,
+  elite_weight: float = ReinforceConfig.elite_weight,
+):
   """One REINFORCE step on the colorings `choices (n, E)` that earned `rewards (n,)`.
 
   Loss `-mean(A_i log p(c_i)) - entropy_coef * mean(H_i)` with advantages `A_i` from
@@ -355,13 +366,18 @@ def reinforce_update(config: ControllerConfig, state: ReinforceState, choices: j
     diag = gradient_snr(config, state.params, choices, adv / n_valid * adv.shape[0])
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   any_valid = jnp.any(valid)
-  params = jax.tree.map(lambda new, old: jnp.where(any_valid, new, old), optax.apply_updates(state.params, updates),
-                        state.params)
+  params = jax.tree.map(
+    lambda new, old: jnp.where(any_valid, new, old), optax.apply_updates(state.params, updates), state.params
+  )
   opt_state = jax.tree.map(lambda new, old: jnp.where(any_valid, new, old), opt_state, state.opt_state)
   new_baseline = jnp.where(any_valid, baseline_decay * baseline + (1 - baseline_decay) * mean, state.baseline)
   new_state = ReinforceState(params, opt_state, new_baseline, state.step + any_valid.astype(jnp.int32))
-  return new_state, {"controller_loss": loss, "controller_entropy": ent / config.num_positions,
-                     "controller_baseline": new_baseline, **diag}
+  return new_state, {
+    "controller_loss": loss,
+    "controller_entropy": ent / config.num_positions,
+    "controller_baseline": new_baseline,
+    **diag,
+  }
 
 
 def gradient_snr(config: ControllerConfig, params, choices: jax.Array, adv: jax.Array) -> dict:
@@ -384,6 +400,6 @@ def gradient_snr(config: ControllerConfig, params, choices: jax.Array, adv: jax.
     flat = jnp.concatenate([x.reshape(n, -1) for x in jax.tree.leaves(tree)], axis=1)
     mean = jnp.mean(flat, axis=0)
     var = jnp.sum(jnp.var(flat, axis=0)) / n
-    return jnp.sum(mean ** 2) / jnp.maximum(var, 1e-30)
+    return jnp.sum(mean**2) / jnp.maximum(var, 1e-30)
 
   return {"controller_grad_snr": snr(grads), "controller_grad_snr_pos_logits": snr(grads["pos_logits"])}

@@ -20,14 +20,15 @@ jit, checkpoint and restore with everything else.  For the masked family (`num_c
 `budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
 `enas` controller and `evolution` learn from (a soft budget on kept edges).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from chromnas.search import controller as ctrl
@@ -124,23 +125,30 @@ CONTROLLER_DEFAULTS = {**_field_defaults(ctrl.ControllerConfig), **_field_defaul
 EVOLUTION_DEFAULTS = {"population_size": 50, "tournament_size": 5}
 
 
-def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structure=None, budget: int = 0,
-                hidden_size: int = CONTROLLER_DEFAULTS["hidden_size"],
-                learning_rate: float = CONTROLLER_DEFAULTS["learning_rate"],
-                entropy_coef: float = CONTROLLER_DEFAULTS["entropy_coef"],
-                baseline_decay: float = CONTROLLER_DEFAULTS["baseline_decay"],
-                advantage: str = CONTROLLER_DEFAULTS["advantage"],
-                temperature: float = CONTROLLER_DEFAULTS["temperature"],
-                tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
-                init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
-                head: str = CONTROLLER_DEFAULTS["head"],
-                init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
-                diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
-                optimizer: str = CONTROLLER_DEFAULTS["optimizer"],
-                elite_size: int = CONTROLLER_DEFAULTS["elite_size"],
-                elite_weight: float = CONTROLLER_DEFAULTS["elite_weight"],
-                population_size: int = EVOLUTION_DEFAULTS["population_size"],
-                tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"]) -> PartitionSource:
+def make_source(
+  kind: str,
+  num_positions: int,
+  num_choices: int,
+  *,
+  seed_structure=None,
+  budget: int = 0,
+  hidden_size: int = CONTROLLER_DEFAULTS["hidden_size"],
+  learning_rate: float = CONTROLLER_DEFAULTS["learning_rate"],
+  entropy_coef: float = CONTROLLER_DEFAULTS["entropy_coef"],
+  baseline_decay: float = CONTROLLER_DEFAULTS["baseline_decay"],
+  advantage: str = CONTROLLER_DEFAULTS["advantage"],
+  temperature: float = CONTROLLER_DEFAULTS["temperature"],
+  tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
+  init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
+  head: str = CONTROLLER_DEFAULTS["head"],
+  init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
+  diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
+  optimizer: str = CONTROLLER_DEFAULTS["optimizer"],
+  elite_size: int = CONTROLLER_DEFAULTS["elite_size"],
+  elite_weight: float = CONTROLLER_DEFAULTS["elite_weight"],
+  population_size: int = EVOLUTION_DEFAULTS["population_size"],
+  tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"],
+) -> PartitionSource:
   """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
 
   Controller settings (`enas`, `random`) default to `CONTROLLER_DEFAULTS`; `population_size`
@@ -150,10 +158,11 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
 
   if kind == "none":
     return PartitionSource(
-        init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
-        ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
-        tell=lambda state, structures, rewards: (state, {}),
-        current=lambda state: jnp.zeros((0,), jnp.int32))
+      init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
+      ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
+      tell=lambda state, structures, rewards: (state, {}),
+      current=lambda state: jnp.zeros((0,), jnp.int32),
+    )
 
   if e < 1 or c < 1:
     raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
@@ -161,8 +170,11 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
   if kind == "fixed":
 
     def init_fixed(key):
-      s = (jnp.asarray(seed_structure, jnp.int32) if seed_structure is not None
-           else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32))
+      s = (
+        jnp.asarray(seed_structure, jnp.int32)
+        if seed_structure is not None
+        else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32)
+      )
       return FixedState(s, s, jnp.float32(-jnp.inf))
 
     def tell_fixed(state, structures, rewards):
@@ -170,14 +182,19 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       best = jnp.maximum(state.best_reward, jnp.max(r))
       return state.replace(best_reward=best), {"best_reward": best}
 
-    return PartitionSource(init_fixed, lambda state, key, n: jnp.tile(state.structure[None], (n, 1)), tell_fixed,
-                           jax.jit(lambda state: state.structure))
+    return PartitionSource(
+      init_fixed,
+      lambda state, key, n: jnp.tile(state.structure[None], (n, 1)),
+      tell_fixed,
+      jax.jit(lambda state: state.structure),
+    )
 
   if kind in CONTROLLER_KINDS:
     ctrl.check_advantage(advantage)
     ctrl.check_head(head)
-    config = ctrl.ControllerConfig(e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head,
-                                   init_logit_peak)
+    config = ctrl.ControllerConfig(
+      e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head, init_logit_peak
+    )
     optimizer = ctrl.make_optimizer(optimizer, learning_rate)
 
     def init_ctrl(key):
@@ -185,8 +202,9 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       rs = ctrl.reinforce_init(config, k1, optimizer)
       first = ctrl.sample(config, rs.params, k2, 1)[0][0]
       k = int(elite_size) if kind == "enas" else 0
-      return ControllerState(rs, first, jnp.float32(-jnp.inf), jnp.zeros((k, e), jnp.int32),
-                             jnp.full((k,), -jnp.inf, jnp.float32))
+      return ControllerState(
+        rs, first, jnp.float32(-jnp.inf), jnp.zeros((k, e), jnp.int32), jnp.full((k,), -jnp.inf, jnp.float32)
+      )
 
     def ask_ctrl(state, key, n):
       return ctrl.sample(config, state.reinforce.params, key, n)[0]
@@ -197,38 +215,62 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       if kind == "enas":
         learn = _budget_penalty(structures, rewards, c, budget)
         elite_s, elite_r = _merge_elites(elite_s, elite_r, structures, learn)
-        rs, metrics = ctrl.reinforce_update(config, state.reinforce, structures, learn, optimizer,
-                                            entropy_coef=entropy_coef, baseline_decay=baseline_decay,
-                                            advantage=advantage, diagnostics=diagnostics, elites=elite_s,
-                                            elite_rewards=elite_r, elite_weight=elite_weight)
+        rs, metrics = ctrl.reinforce_update(
+          config,
+          state.reinforce,
+          structures,
+          learn,
+          optimizer,
+          entropy_coef=entropy_coef,
+          baseline_decay=baseline_decay,
+          advantage=advantage,
+          diagnostics=diagnostics,
+          elites=elite_s,
+          elite_rewards=elite_r,
+          elite_weight=elite_weight,
+        )
         if diagnostics:
           before = ctrl.greedy(config, state.reinforce.params)
-          metrics = {**metrics, "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
-                     "controller_distinct": distinct_count(structures)}
+          metrics = {
+            **metrics,
+            "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
+            "controller_distinct": distinct_count(structures),
+          }
       else:
         rs = state.reinforce
         _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
-        metrics = {"controller_loss": jnp.float32(0.0), "controller_entropy": ent[0] / e,
-                   "controller_baseline": rs.baseline}
+        metrics = {
+          "controller_loss": jnp.float32(0.0),
+          "controller_entropy": ent[0] / e,
+          "controller_baseline": rs.baseline,
+        }
       return ControllerState(rs, best_s, best_r, elite_s, elite_r), {**metrics, "best_reward": best_r}
 
     def entropy_ctrl(state):
       params = state.reinforce.params
       return ctrl.position_entropies(config, params, ctrl.greedy(config, params)[None])[0]
 
-    return PartitionSource(init_ctrl, ask_ctrl, tell_ctrl,
-                           jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)), jax.jit(entropy_ctrl))
+    return PartitionSource(
+      init_ctrl,
+      ask_ctrl,
+      tell_ctrl,
+      jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)),
+      jax.jit(entropy_ctrl),
+    )
 
   if kind == "evolution":
     pop = int(population_size)
     if pop < 2 or not 1 <= tournament_size <= pop:
-      raise ValueError(f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
-                       f"got {population_size}, {tournament_size}")
+      raise ValueError(
+        f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
+        f"got {population_size}, {tournament_size}"
+      )
 
     def init_evo(key):
       population = jax.random.randint(key, (pop, e), 0, c, dtype=jnp.int32)
-      return EvolutionState(population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0],
-                            jnp.float32(-jnp.inf))
+      return EvolutionState(
+        population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0], jnp.float32(-jnp.inf)
+      )
 
     def ask_evo(state, key, n):
       k_rand, k_tour, k_pos, k_val = jax.random.split(key, 4)
@@ -250,11 +292,14 @@ def make_source(kind: str, num_positions: int, num_choices: int, *, seed_structu
       population = state.population.at[slots].set(structures)
       fitness = state.fitness.at[slots].set(fit)
       best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
-      new = EvolutionState(population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop),
-                           best_s, best_r)
+      new = EvolutionState(
+        population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop), best_s, best_r
+      )
       finite = jnp.isfinite(fitness)
-      return new, {"best_reward": best_r,
-                   "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1)}
+      return new, {
+        "best_reward": best_r,
+        "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1),
+      }
 
     def current_evo(state):
       return jnp.where(state.filled > 0, state.population[jnp.argmax(state.fitness)], state.best_structure)

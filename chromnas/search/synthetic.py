@@ -9,6 +9,7 @@ under `c`: for each color the best value is the mean of the target entries of th
 in `[-1, 0]`, 0 exactly at `c*` (up to relabelling).  Each method gets the same number of
 samples per iteration, iterations and seeds.
 """
+
 from __future__ import annotations
 
 import jax
@@ -35,13 +36,29 @@ def fit_reward(target, colorings, num_colors: int):
   return -jnp.sum((target - fitted) ** 2, axis=1) / total
 
 
-def run_synthetic(kind: str, key, *, rows: int = 8, cols: int = 8, num_colors: int = 4, samples: int = 32,
-                  iterations: int = 150, learning_rate: float = 0.05) -> dict:
+def run_synthetic(
+  kind: str,
+  key,
+  *,
+  rows: int = 8,
+  cols: int = 8,
+  num_colors: int = 4,
+  samples: int = 32,
+  iterations: int = 150,
+  learning_rate: float = 0.05,
+) -> dict:
   """Runs one method; returns final mean reward of its samples, the best reward, and the curve."""
   k_problem, k_init, k_run = jax.random.split(key, 3)
   target, _ = make_problem(k_problem, rows, cols, num_colors)
-  source = partition_sources.make_source(kind, rows * cols, num_colors, learning_rate=learning_rate,
-                                         population_size=samples, tournament_size=4, entropy_coef=1e-4)
+  source = partition_sources.make_source(
+    kind,
+    rows * cols,
+    num_colors,
+    learning_rate=learning_rate,
+    population_size=samples,
+    tournament_size=4,
+    entropy_coef=1e-4,
+  )
 
   def step(state, k):
     structures = source.ask(state, k, samples)
@@ -49,8 +66,12 @@ def run_synthetic(kind: str, key, *, rows: int = 8, cols: int = 8, num_colors: i
     state, _ = source.tell(state, structures, rewards)
     return state, rewards.mean()
 
-  state, curve = jax.jit(lambda s, ks: jax.lax.scan(step, s, ks))(source.init(k_init),
-                                                                   jax.random.split(k_run, iterations))
+  state, curve = jax.jit(lambda s, ks: jax.lax.scan(step, s, ks))(
+    source.init(k_init), jax.random.split(k_run, iterations)
+  )
   tail = max(1, iterations // 10)
-  return {"final_mean": float(curve[-tail:].mean()), "best": float(state.best_reward),
-          "curve": np.asarray(curve).tolist()}
+  return {
+    "final_mean": float(curve[-tail:].mean()),
+    "best": float(state.best_reward),
+    "curve": np.asarray(curve).tolist(),
+  }

@@ -6,6 +6,7 @@ and falls back to older ones if one cannot be read (moving the unreadable ones a
 `checkpoints_unreadable/`, never deleting them), so an interrupted write or a damaged file
 never costs more than the iterations since the previous checkpoint.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,9 @@ def _pad_empty(tree):
 
 
 def _unpad_empty(tree, like):
-  return jax.tree.map(lambda x, ref: np.zeros(np.shape(ref), np.asarray(ref).dtype) if np.size(ref) == 0 else x,
-                      tree, like)
+  return jax.tree.map(
+    lambda x, ref: np.zeros(np.shape(ref), np.asarray(ref).dtype) if np.size(ref) == 0 else x, tree, like
+  )
 
 
 def digest(tree) -> str:
@@ -49,14 +51,18 @@ class CheckpointStore:
   def __init__(self, directory: str, keep: int = 3):
     self.directory = os.path.abspath(directory)
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+      self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    )
 
   def save(self, step: int, state, meta: dict) -> None:
     """Writes `state` (a pytree) and `meta` (JSON-able) as checkpoint `step`, waiting until durable."""
     state = jax.device_get(state)
     meta = {**meta, "state_sha256": digest(state)}
-    self.manager.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(_pad_empty(state)),
-                                                         meta=ocp.args.JsonSave(meta)), force=True)
+    self.manager.save(
+      int(step),
+      args=ocp.args.Composite(state=ocp.args.StandardSave(_pad_empty(state)), meta=ocp.args.JsonSave(meta)),
+      force=True,
+    )
     self.manager.wait_until_finished()
 
   def steps(self) -> list[int]:
@@ -66,8 +72,9 @@ class CheckpointStore:
   def restore(self, step: int, like):
     """Checkpoint `step` restored onto the structure of `like`: `(state, meta)`."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _pad_empty(like))
-    out = self.manager.restore(int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                                                  meta=ocp.args.JsonRestore()))
+    out = self.manager.restore(
+      int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+    )
     state = _unpad_empty(out.state, like)
     expected = out.meta.get("state_sha256") if isinstance(out.meta, dict) else None
     if expected is not None and digest(state) != expected:
@@ -94,8 +101,10 @@ class CheckpointStore:
         bad.append(step)
         logging.warning("checkpoint %d in %s is unreadable (%s); trying an older one", step, self.directory, e)
     if steps:
-      raise RuntimeError(f"no checkpoint in {self.directory} could be read ({'; '.join(errors)}); "
-                         "move the directory away to start afresh")
+      raise RuntimeError(
+        f"no checkpoint in {self.directory} could be read ({'; '.join(errors)}); "
+        "move the directory away to start afresh"
+      )
     return None
 
   def _quarantine(self, steps) -> None:

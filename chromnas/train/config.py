@@ -4,6 +4,7 @@ Configs are `ml_collections.ConfigDict`s; `configs/*.py` files call `default_con
 override fields.  `validate` runs before anything is built or compiled and raises one
 `ValueError` naming the offending field.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,12 +13,10 @@ import ml_collections
 import optax
 
 from chromnas import engines
-from chromnas.core import families
-from chromnas.es import estimator
-from chromnas.search import controller
-from chromnas.search import partition_sources
-from chromnas.core import policy_spec
+from chromnas.core import families, policy_spec
 from chromnas.envs import tasks
+from chromnas.es import estimator
+from chromnas.search import controller, partition_sources
 
 # The optimisers of the shared values, by name (`config.optimizer`).
 OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
@@ -93,13 +92,15 @@ def _fail(field: str, message: str):
 FREE_FORM = ("env_kwargs",)
 
 
-def check_fields(c: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None,
-                 prefix: str = "") -> None:
+def check_fields(
+  c: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None, prefix: str = ""
+) -> None:
   """Every field of `c` must exist in the defaults and every float must be finite, so a
   misspelt field in a config file (`c.learning_rat = 5.0`) or a `nan` is an error naming it
   instead of a silently ignored or poisoned setting."""
   import difflib
   import math
+
   reference = default_config() if reference is None else reference
   for key in c.keys():
     name = prefix + key
@@ -109,8 +110,11 @@ def check_fields(c: ml_collections.ConfigDict, reference: ml_collections.ConfigD
     value = c[key]
     if isinstance(value, float) and not math.isfinite(value):
       _fail(name, f"must be finite, got {value}")
-    if isinstance(value, ml_collections.ConfigDict) and key not in FREE_FORM and isinstance(
-        reference[key], ml_collections.ConfigDict):
+    if (
+      isinstance(value, ml_collections.ConfigDict)
+      and key not in FREE_FORM
+      and isinstance(reference[key], ml_collections.ConfigDict)
+    ):
       check_fields(value, reference[key], prefix=name + ".")
 
 
@@ -141,16 +145,24 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   et = tasks.engine_task(c.task, c.engine, c.backend if c.engine == "brax" else None)
   num_edges = sum(a * b for a, b in zip((et.obs_dim, *hidden), (*hidden, et.act_dim)))
   if record.shared_values and not 1 <= c.num_colors <= num_edges:
-    _fail("num_colors", f"K={c.num_colors} must lie in [1, {num_edges}] (the number of weights of a "
-          f"{c.architecture} policy for {c.task} with dims ({et.obs_dim}, {et.act_dim}))")
+    _fail(
+      "num_colors",
+      f"K={c.num_colors} must lie in [1, {num_edges}] (the number of weights of a "
+      f"{c.architecture} policy for {c.task} with dims ({et.obs_dim}, {et.act_dim}))",
+    )
   if record.masks and not 0 <= c.mask_budget <= num_edges:
     _fail("mask_budget", f"{c.mask_budget} must lie in [0, {num_edges}]")
   if c.partition_source not in partition_sources.KINDS:
     _fail("partition_source", f"unknown source {c.partition_source!r}; choose one of {partition_sources.KINDS}")
-  if not (isinstance(c.pairs_per_partition, int) and c.pairs_per_partition >= 0
-          and (c.pairs_per_partition == 0 or c.num_directions % c.pairs_per_partition == 0)):
-    _fail("pairs_per_partition", f"must be 0 or a divisor of num_directions={c.num_directions}, "
-          f"got {c.pairs_per_partition!r}")
+  if not (
+    isinstance(c.pairs_per_partition, int)
+    and c.pairs_per_partition >= 0
+    and (c.pairs_per_partition == 0 or c.num_directions % c.pairs_per_partition == 0)
+  ):
+    _fail(
+      "pairs_per_partition",
+      f"must be 0 or a divisor of num_directions={c.num_directions}, got {c.pairs_per_partition!r}",
+    )
   needs_structure = record.searched
   if needs_structure and c.partition_source == "none":
     _fail("partition_source", f"the {c.family} family needs a partition source (fixed, random, enas or evolution)")
@@ -163,8 +175,16 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
       _fail(field, f"must be positive, got {c[field]}")
   if not (isinstance(c.image_every, int) and c.image_every >= 0):
     _fail("image_every", f"must be an integer >= 0 (0 = no images), got {c.image_every!r}")
-  for field in ("num_directions", "episode_length", "action_repeat", "num_iterations", "eval_every",
-                "checkpoint_every", "keep_checkpoints", "eval_episodes"):
+  for field in (
+    "num_directions",
+    "episode_length",
+    "action_repeat",
+    "num_iterations",
+    "eval_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "eval_episodes",
+  ):
     if not (isinstance(c[field], int) and c[field] >= 1):
       _fail(field, f"must be a positive integer, got {c[field]!r}")
   if not (isinstance(c.reward_shift, (int, float)) and 0.0 <= c.reward_shift < 1e6):
@@ -175,8 +195,9 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   _field_check("controller.head", controller.check_head, c.controller.head)
   _field_check("controller.optimizer", controller.make_optimizer, c.controller.optimizer, 1.0)
   if not (isinstance(c.controller.elite_size, int) and 0 <= c.controller.elite_size <= 4096):
-    _fail("controller.elite_size", f"must be an integer in [0, 4096] (0 = no elite memory), got "
-          f"{c.controller.elite_size!r}")
+    _fail(
+      "controller.elite_size", f"must be an integer in [0, 4096] (0 = no elite memory), got {c.controller.elite_size!r}"
+    )
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:
@@ -191,8 +212,11 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _fail("num_workers", f"must be an integer >= 0 (0 = all cores), got {c.num_workers!r}")
   if c.host_backend == "local" and c.num_workers > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
     # Each local worker is a ~55 MB interpreter: far more than the cores only exhausts memory.
-    _fail("num_workers", f"{c.num_workers} local workers on {os.cpu_count()} cores; use at most "
-          f"{MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)} (0 = one per core), or host_backend='ray' for a cluster")
+    _fail(
+      "num_workers",
+      f"{c.num_workers} local workers on {os.cpu_count()} cores; use at most "
+      f"{MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)} (0 = one per core), or host_backend='ray' for a cluster",
+    )
   if c.max_env_steps < 0:
     _fail("max_env_steps", f"must be >= 0 (0 = no limit), got {c.max_env_steps}")
   if c.max_wall_minutes < 0:

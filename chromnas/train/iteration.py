@@ -4,6 +4,7 @@ A jittable evaluator (Brax) runs inside one jitted `ask -> evaluate -> tell`; a 
 evaluator runs between a jitted `ask` and a jitted `tell`.  Either way `Iteration(state)`
 returns the next state and host-side metrics, and every call compiles the same programs.
 """
+
 from __future__ import annotations
 
 import jax
@@ -13,12 +14,7 @@ import optax
 
 from chromnas.core import policy_spec
 from chromnas.engines.base import Evaluator
-from chromnas.es.ask_tell import Request
-from chromnas.es.ask_tell import StepConfig
-from chromnas.es.ask_tell import TrainState
-from chromnas.es.ask_tell import ask
-from chromnas.es.ask_tell import forward_fd_population
-from chromnas.es.ask_tell import tell
+from chromnas.es.ask_tell import Request, StepConfig, TrainState, ask, forward_fd_population, tell
 from chromnas.search.partition_sources import PartitionSource
 
 
@@ -26,8 +22,14 @@ class Iteration:
   """Compiled pieces of one ES iteration for an evaluator (one jit for Brax, ask/tell around a
   host pool otherwise).  Built once per run; the programs compile on the first call."""
 
-  def __init__(self, spec: policy_spec.PolicySpec, evaluator: Evaluator, source: PartitionSource,
-               optimizer: optax.GradientTransformation, step_cfg: StepConfig):
+  def __init__(
+    self,
+    spec: policy_spec.PolicySpec,
+    evaluator: Evaluator,
+    source: PartitionSource,
+    optimizer: optax.GradientTransformation,
+    step_cfg: StepConfig,
+  ):
     self.evaluator = evaluator
     self.table = jnp.asarray(evaluator.noise_table)
     self._ask = jax.jit(lambda s: ask(s, step_cfg, source, spec.num_params))
@@ -40,11 +42,16 @@ class Iteration:
       def full(state, table):
         state, req = ask(state, step_cfg, source, spec.num_params)
         if step_cfg.forward_fd:
-          res = evaluator.evaluate_params(forward_fd_population(state.params, req.offsets, table, sigma),
-                                          req.structures, state.obs_stats, req.episode_key)
+          res = evaluator.evaluate_params(
+            forward_fd_population(state.params, req.offsets, table, sigma),
+            req.structures,
+            state.obs_stats,
+            req.episode_key,
+          )
         else:
-          res = evaluator.evaluate_perturbations(state.params, req.offsets, sigma, req.structures, state.obs_stats,
-                                                 req.episode_key, table=table)
+          res = evaluator.evaluate_perturbations(
+            state.params, req.offsets, sigma, req.structures, state.obs_stats, req.episode_key, table=table
+          )
         return tell(state, req, res, table, step_cfg, source, optimizer)
 
       self._full = jax.jit(full)
@@ -67,11 +74,16 @@ class Iteration:
       state, req = self._ask(state)
       req = Request(*jax.device_get(req))
       if self.forward_fd:  # explicit parameter vectors: one-sided directions have no antithetic twin
-        res = self.evaluator.evaluate_params(np.asarray(self._population(state.params, req.offsets, self.table)),
-                                             req.structures, state.obs_stats, req.episode_key)
+        res = self.evaluator.evaluate_params(
+          np.asarray(self._population(state.params, req.offsets, self.table)),
+          req.structures,
+          state.obs_stats,
+          req.episode_key,
+        )
       else:
-        res = self.evaluator.evaluate_perturbations(state.params, req.offsets, self.sigma, req.structures,
-                                                    state.obs_stats, req.episode_key)
+        res = self.evaluator.evaluate_perturbations(
+          state.params, req.offsets, self.sigma, req.structures, state.obs_stats, req.episode_key
+        )
       state, metrics = self._tell(state, req, res, self.table)
     return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 

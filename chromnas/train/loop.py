@@ -7,6 +7,7 @@ of the current policy on fresh episodes, and checkpoints.  The best evaluated po
 the state and in `best_policy.npz`; Ctrl-C, SIGTERM or an error saves a checkpoint of the
 finished iterations before exiting.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,7 @@ from chromnas.es.ask_tell import TrainState
 from chromnas.train import build as build_lib
 from chromnas.train import config as config_lib
 from chromnas.train.checkpointing import CheckpointStore
-from chromnas.train.metrics import MetricsWriter
-from chromnas.train.metrics import structure_images
+from chromnas.train.metrics import MetricsWriter, structure_images
 from chromnas.train.progress import print_progress
 
 ProgressFn = Callable[[dict, build_lib.Schedule], None]
@@ -58,8 +58,7 @@ def policy_bundle(run: build_lib.Run, params, structure, stats) -> bundle_lib.Po
   """The NumPy `PolicyBundle` of `params (D,)`, `structure (E,)` and the normaliser `stats`
   (its mean and `normalizer.std`)."""
   stats = jax.device_get(stats)
-  return bundle_lib.from_arrays(run.spec, params, structure, stats.mean, normalizer.std(stats), run.obs_clip,
-                                run.task)
+  return bundle_lib.from_arrays(run.spec, params, structure, stats.mean, normalizer.std(stats), run.obs_clip, run.task)
 
 
 def check_same_run(identity: dict, workdir: str) -> None:
@@ -75,8 +74,9 @@ def check_same_run(identity: dict, workdir: str) -> None:
     for part in field.split("."):
       saved = saved.get(part, _MISSING) if isinstance(saved, dict) else _MISSING
     if saved is not _MISSING and saved != asked:
-      raise ValueError(f"{workdir} holds a run with config.{field}={saved!r}, this command asks for "
-                       f"{asked!r}; use another --workdir")
+      raise ValueError(
+        f"{workdir} holds a run with config.{field}={saved!r}, this command asks for {asked!r}; use another --workdir"
+      )
 
 
 _MISSING = object()
@@ -99,12 +99,17 @@ def _check_no_orphan_results(workdir: str, checkpoint_every: int) -> None:
     if rows:
       found.append("metrics.csv")
   if found and "latest_policy.npz" not in found and rows <= checkpoint_every:
-    print(f"restarting {workdir} at iteration 0: its earlier run stopped after {rows} iteration(s), before its "
-          "first checkpoint, and is recomputed identically", flush=True)
+    print(
+      f"restarting {workdir} at iteration 0: its earlier run stopped after {rows} iteration(s), before its "
+      "first checkpoint, and is recomputed identically",
+      flush=True,
+    )
     return
   if found:
-    raise ValueError(f"{workdir} holds results of an earlier run ({', '.join(found)}) but no checkpoint to resume "
-                     "from; they are left untouched: use another --workdir, or move them away to start afresh")
+    raise ValueError(
+      f"{workdir} holds results of an earlier run ({', '.join(found)}) but no checkpoint to resume "
+      "from; they are left untouched: use another --workdir, or move them away to start afresh"
+    )
 
 
 def _source_metric_names(source, state) -> list[str]:
@@ -116,8 +121,7 @@ def _source_metric_names(source, state) -> list[str]:
   return list(metrics)
 
 
-def train(cfg: ml_collections.ConfigDict, workdir: str,
-          progress_fn: ProgressFn | None = print_progress) -> TrainState:
+def train(cfg: ml_collections.ConfigDict, workdir: str, progress_fn: ProgressFn | None = print_progress) -> TrainState:
   """Trains (or resumes) the run described by `cfg` in `workdir`; returns the final state."""
   config_lib.validate(cfg)
   check_same_run(build_lib.identity(cfg), workdir)  # before any worker starts
@@ -156,9 +160,11 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
 
   def save(st, steps, wall):
     store.save(int(st.iteration), st, {"env_steps": steps, "wall_s": wall, "config": run.config_json})
-    bundle_lib.save_npz(os.path.join(workdir, "latest_policy.npz"),
-                        policy_bundle(run, st.params, eval_structure(st, run), st.obs_stats),
-                        {"iteration": int(st.iteration)})
+    bundle_lib.save_npz(
+      os.path.join(workdir, "latest_policy.npz"),
+      policy_bundle(run, st.params, eval_structure(st, run), st.obs_stats),
+      {"iteration": int(st.iteration)},
+    )
 
   if progress_fn is not None:
     print(f"{run.description}; workdir {workdir}", flush=True)
@@ -174,9 +180,12 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
 
     lost_before = evaluator.jobs_lost
     evaluations = 0
+
     def limit_reached(steps, wall):
-      return bool((sched.max_env_steps and steps >= sched.max_env_steps)
-                  or (sched.max_wall_minutes and wall >= 60 * sched.max_wall_minutes))
+      return bool(
+        (sched.max_env_steps and steps >= sched.max_env_steps)
+        or (sched.max_wall_minutes and wall >= 60 * sched.max_wall_minutes)
+      )
 
     # A run resumed after it reached its limit has nothing left to do.
     while int(state.iteration) < sched.num_iterations and not limit_reached(env_steps, 0.0):
@@ -186,13 +195,17 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
       it = int(state.iteration)
       if m["num_nonfinite"] >= 2 * run.step_config.num_directions:
         state = previous  # keep (and checkpoint) only iterations that learned something
-        raise FloatingPointError(f"every return of iteration {it} is non-finite (the simulator diverged); the last "
-                                 f"good state (iteration {it - 1}) is kept; check sigma={run.step_config.sigma} "
-                                 "and the task")
+        raise FloatingPointError(
+          f"every return of iteration {it} is non-finite (the simulator diverged); the last "
+          f"good state (iteration {it - 1}) is kept; check sigma={run.step_config.sigma} "
+          "and the task"
+        )
       if not bool(jnp.all(jnp.isfinite(state.params))):
         state = previous
-        raise FloatingPointError(f"the parameters became non-finite at iteration {it}; the last finite state "
-                                 f"(iteration {it - 1}) is kept; lower learning_rate={run.learning_rate}")
+        raise FloatingPointError(
+          f"the parameters became non-finite at iteration {it}; the last finite state "
+          f"(iteration {it - 1}) is kept; lower learning_rate={run.learning_rate}"
+        )
       steps = int(m.pop("episode_steps")) * run.action_repeat
       env_steps += steps
       eval_return = math.nan
@@ -200,27 +213,44 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
       # The last iteration is always evaluated, so a run cut by its budget has a best policy.
       if it % sched.eval_every == 0 or it == sched.num_iterations or stopping:
         structure = eval_structure(state, run)
-        rets = iteration.evaluate(state.params, structure, state.obs_stats, jax.random.fold_in(eval_root, it),
-                                  sched.eval_episodes)
+        rets = iteration.evaluate(
+          state.params, structure, state.obs_stats, jax.random.fold_in(eval_root, it), sched.eval_episodes
+        )
         finite = rets[np.isfinite(rets)]
         eval_return = float(finite.mean()) if finite.size else math.nan
         evaluations += 1
         if sched.image_every and spec.structure_size and evaluations % sched.image_every == 1 % sched.image_every:
           entropy = None if source.position_entropy is None else np.asarray(source.position_entropy(state.source_state))
-          writer.write_images(env_steps, structure_images(np.asarray(structure), spec.layer_shapes,
-                                                          spec.num_choices, entropy))
+          writer.write_images(
+            env_steps, structure_images(np.asarray(structure), spec.layer_shapes, spec.num_choices, entropy)
+          )
         if finite.size and eval_return > float(state.best_return):
-          state = state.replace(best_return=jnp.float32(eval_return), best_params=state.params,
-                                best_structure=structure, best_obs_stats=state.obs_stats)
-          bundle_lib.save_npz(os.path.join(workdir, "best_policy.npz"),
-                              policy_bundle(run, state.params, structure, state.obs_stats),
-                              {"iteration": it, "eval_return": eval_return})
+          state = state.replace(
+            best_return=jnp.float32(eval_return),
+            best_params=state.params,
+            best_structure=structure,
+            best_obs_stats=state.obs_stats,
+          )
+          bundle_lib.save_npz(
+            os.path.join(workdir, "best_policy.npz"),
+            policy_bundle(run, state.params, structure, state.obs_stats),
+            {"iteration": it, "eval_return": eval_return},
+          )
       dt = time.time() - t0
       wall = wall_offset + time.time() - t_start
       lost_now = evaluator.jobs_lost
-      row = {"iteration": it, "env_steps": env_steps, "reward_mean": m["reward_mean"],
-             "reward_max": m["reward_max"], "eval_return": eval_return, "steps_per_s": steps / max(dt, 1e-9),
-             "wall_s": wall, "best_return": float(state.best_return), "episodes_lost": lost_now - lost_before, **m}
+      row = {
+        "iteration": it,
+        "env_steps": env_steps,
+        "reward_mean": m["reward_mean"],
+        "reward_max": m["reward_max"],
+        "eval_return": eval_return,
+        "steps_per_s": steps / max(dt, 1e-9),
+        "wall_s": wall,
+        "best_return": float(state.best_return),
+        "episodes_lost": lost_now - lost_before,
+        **m,
+      }
       lost_before = lost_now
       writer.write(row)
       if progress_fn is not None:
@@ -238,8 +268,13 @@ def train_run(run: build_lib.Run, workdir: str, progress_fn: ProgressFn | None =
     # Ctrl-C, a lost worker pool, a closed output pipe...: `state` only ever holds completed
     # iterations, so keep them before the error propagates.
     if int(state.iteration) != last_saved:
-      what = ("terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted" if isinstance(e, KeyboardInterrupt)
-              else f"stopping on {type(e).__name__}")
+      what = (
+        "terminated (SIGTERM)"
+        if isinstance(e, Terminated)
+        else "interrupted"
+        if isinstance(e, KeyboardInterrupt)
+        else f"stopping on {type(e).__name__}"
+      )
       try:
         save(state, env_steps, wall_offset + time.time() - t_start)
         print(f"\n{what}: saved a checkpoint at iteration {int(state.iteration)}", file=sys.stderr, flush=True)

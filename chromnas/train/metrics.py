@@ -1,4 +1,5 @@
 """Metrics sinks: `WORKDIR/metrics.csv` (one row per iteration) and TensorBoard event files."""
+
 from __future__ import annotations
 
 import csv
@@ -21,6 +22,7 @@ class MetricsWriter:
     self._tb = None
     if tensorboard:
       from tensorboardX import SummaryWriter
+
       self._tb = SummaryWriter(os.path.join(workdir, "tb"))
     if not os.path.exists(self.path):
       with open(self.path, "w", newline="") as f:
@@ -39,7 +41,8 @@ class MetricsWriter:
   def write(self, row: dict) -> None:
     with open(self.path, "a", newline="") as f:
       csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore").writerow(
-          {k: _fmt(row.get(k, "")) for k in self.fields})
+        {k: _fmt(row.get(k, "")) for k in self.fields}
+      )
     if self._tb is not None:
       step = int(row["env_steps"])
       for k, v in row.items():
@@ -65,16 +68,17 @@ def structure_images(structure, layer_shapes, num_choices: int, entropy=None, sc
   white).  Each cell is `scale` pixels; returns `{tag: (H, W, 3) uint8}`."""
   import numpy as np
   from matplotlib import colormaps
+
   structure = np.asarray(structure)
   cmap = colormaps["tab20" if num_choices <= 20 else "nipy_spectral"].resampled(max(num_choices, 2))
   out, offset = {}, 0
   top = math.log(max(num_choices, 2))
   for layer, (rows, cols) in enumerate(layer_shapes):
-    grid = structure[offset:offset + rows * cols].reshape(rows, cols)
+    grid = structure[offset : offset + rows * cols].reshape(rows, cols)
     rgb = (cmap(grid)[..., :3] * 255).astype(np.uint8)
     out[f"partition/layer{layer}"] = np.kron(rgb, np.ones((scale, scale, 1), np.uint8))
     if entropy is not None:
-      e = np.clip(np.asarray(entropy)[offset:offset + rows * cols].reshape(rows, cols) / top, 0.0, 1.0)
+      e = np.clip(np.asarray(entropy)[offset : offset + rows * cols].reshape(rows, cols) / top, 0.0, 1.0)
       gray = (colormaps["magma"](e)[..., :3] * 255).astype(np.uint8)
       out[f"entropy/layer{layer}"] = np.kron(gray, np.ones((scale, scale, 1), np.uint8))
     offset += rows * cols
@@ -97,6 +101,7 @@ def load_curve(workdir: str, metric: str):
   """`(env_steps (n,), values (n,))` of the rows of `workdir/metrics.csv` where `metric` is set;
   `ValueError` if there are none."""
   import numpy as np  # pylint: disable=import-outside-toplevel
+
   rows = [r for r in read_csv(os.path.join(workdir, "metrics.csv")) if r.get(metric, "") != ""]
   if not rows:
     raise ValueError(f"{workdir}/metrics.csv has no values for {metric!r}")

@@ -5,6 +5,7 @@ iteration's metrics row (`iteration`, `env_steps`, `reward_mean`, `reward_max`, 
 (NaN between evaluations), `best_return`, `steps_per_s`, `wall_s`, ...; `_start_iteration` is
 where this invocation started) and the run's `build.Schedule`.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,6 +34,9 @@ def print_progress(row: dict, schedule) -> None:
   if schedule.max_env_steps and row["env_steps"]:
     eta = min(eta, row["wall_s"] / row["env_steps"] * max(schedule.max_env_steps - row["env_steps"], 0))
   ev = "" if math.isnan(row["eval_return"]) else f" | eval {row['eval_return']:9.1f} (best {row['best_return']:.1f})"
-  print(f"it {it:5d}/{schedule.num_iterations} | reward mean {row['reward_mean']:9.1f} max {row['reward_max']:9.1f}{ev}"
-        f" | {row['steps_per_s'] / 1e3:6.1f}k steps/s | elapsed {format_duration(row['wall_s'])}"
-        f" | ETA {format_duration(eta)}", flush=True)
+  print(
+    f"it {it:5d}/{schedule.num_iterations} | reward mean {row['reward_mean']:9.1f} max {row['reward_max']:9.1f}{ev}"
+    f" | {row['steps_per_s'] / 1e3:6.1f}k steps/s | elapsed {format_duration(row['wall_s'])}"
+    f" | ETA {format_duration(eta)}",
+    flush=True,
+  )

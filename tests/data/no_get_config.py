@@ -1,2 +1,3 @@
 """A config file without get_config (bad-input tests)."""
+
 VALUE = 1

@@ -1,4 +1,5 @@
 """A config file with a misspelt field (bad-input tests)."""
+
 from chromnas.train.config import default_config
 
 
