@@ -1,9 +1,9 @@
 """README main job: chromatic linear policy with 17 shared values on HalfCheetah-v5 (host pool),
 its partition searched by the ENAS controller alongside ES (the paper's method).
 
-Small enough for a 2-core laptop: 16 antithetic pairs, 1000-step episodes, 150 iterations
-(about 2 minutes on 2 cores; capped at 10 minutes).  `--config.partition_source=fixed` trains
-the same policy on one random partition instead.
+Small enough for a laptop: 16 antithetic pairs, 1000-step episodes, 150 iterations, capped at
+10 minutes of wall time.  `--config.partition_source=fixed` trains the same policy on one random
+partition instead.
 """
 
 from chromnas.train.config import default_config

@@ -10,6 +10,6 @@ def get_config():
     "chromatic",
     num_colors=11,
     max_env_steps=8_000_000,
-    # ENAS plateaued at 2920 (2938) from 4M to 8M steps: one hopping gait.
+    # Evolution: ENAS's partitions settle on one hopping gait early.
     partition_source="evolution",
   )

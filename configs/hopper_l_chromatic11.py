@@ -9,7 +9,6 @@ def get_config():
     "L",
     "chromatic",
     num_colors=11,
-    # The linear policy only learned to dive forward with the bonus shifted out
-    # (347 on 4M steps); the poster's row (mean 216, max 999) is standing tall.
+    # No shift: with the bonus shifted out the linear policy only learns to dive forward.
     reward_shift=0.0,
   )

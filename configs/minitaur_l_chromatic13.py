@@ -9,6 +9,6 @@ def get_config():
     "L",
     "chromatic",
     num_colors=13,
-    # 1.8 (2.7) on 0.25M steps (21 iterations): PyBullet needs a larger budget.
+    # More than the task's budget: a gait needs more than its 0.25M steps.
     max_env_steps=3_000_000,
   )

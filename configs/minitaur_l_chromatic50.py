@@ -9,6 +9,6 @@ def get_config():
     "L",
     "chromatic",
     num_colors=50,
-    # 0.5 (0.9) on 0.25M steps (16 iterations): PyBullet needs a larger budget.
+    # More than the task's budget: a gait needs more than its 0.25M steps.
     max_env_steps=1_500_000,
   )

@@ -23,9 +23,9 @@ TASK_SETTINGS = {
   "minitaur": dict(max_env_steps=250_000),
 }
 # The comparison table's other families (masked, toeplitz, circulant, unstructured) train on
-# this budget.  HalfCheetah, Hopper and Striker match their chromatic cell; Walker2d stays smaller
-# (25M steps for each of four cells is about two hours of a 2-core machine), so its chromatic
-# cell has 12x the others' budget.  The report states every cell's budget.
+# this budget.  HalfCheetah, Hopper and Striker match their chromatic cell; Walker2d stays smaller,
+# to keep the four cells affordable, so its chromatic cell has 12x the others' budget.  The report
+# states every cell's budget.
 COMPARISON_BUDGET = {"halfcheetah": 12_000_000, "hopper": 8_000_000, "walker2d": 2_000_000, "striker": 1_500_000}
 
 
@@ -49,9 +49,9 @@ def make(
   c.num_colors = num_colors if family == "chromatic" else 0
   c.mask_budget = mask_budget
   c.partition_source = "enas" if family in ("chromatic", "masked") else "none"
-  from chromnas.envs import tasks
+  from chromnas.train import build
 
-  c.episode_length = tasks.engine_task(task, engine, c.backend if engine == "brax" else None).episode_length
+  c.episode_length = build.task_episode_length(c)
   # The budget, not the iteration count, ends a row: iterations differ with episode lengths.
   c.num_iterations = 1_000_000
   c.eval_every = 10

@@ -10,10 +10,13 @@ compilation; prints both and the share (target < 5%).
 
 from __future__ import annotations
 
+import sys
 import time
 
 from absl import app, flags
 from ml_collections import config_flags
+
+from experiments import parse_flags_or_exit
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/halfcheetah_h41_chromatic17.py", "Config to time.")
 _ITERS = flags.DEFINE_integer("iterations", 3, "Timed iterations.")
@@ -23,12 +26,19 @@ def main(argv):
   del argv
   from chromnas.train import build
 
-  cfg = _CONFIG.value
-  with build.build(cfg) as run:
-    _time(run, cfg.task, cfg.engine)
+  if _ITERS.value < 1:
+    print(f"error: --iterations must be >= 1, got {_ITERS.value}", file=sys.stderr)
+    sys.exit(2)
+  try:
+    run = build.build(_CONFIG.value)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  with run:
+    _time(run)
 
 
-def _time(run, task: str, engine: str) -> None:
+def _time(run) -> None:
   """Times the controller's ask+tell and a whole ES iteration of `run`, and prints both."""
   import jax
   import jax.numpy as jnp
@@ -59,9 +69,9 @@ def _time(run, task: str, engine: str) -> None:
     steps += m["episode_steps"]
   iter_s = (time.perf_counter() - t0) / _ITERS.value
   print(
-    f"{task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
+    f"{run.task} {spec.architecture} {spec.family} K={spec.num_colors}: {spec.num_edges} weights, "
     f"population {2 * step_cfg.num_directions}, {n} partitions per iteration, "
-    f"engine {engine}, {steps / _ITERS.value:.0f} env steps per iteration"
+    f"engine {run.engine}, {steps / _ITERS.value:.0f} env steps per iteration"
   )
   print(f"controller ask+tell: {ctrl_s * 1e3:8.1f} ms per iteration")
   print(f"whole ES iteration:  {iter_s * 1e3:8.1f} ms per iteration")
@@ -69,4 +79,4 @@ def _time(run, task: str, engine: str) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

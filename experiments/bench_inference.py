@@ -63,6 +63,8 @@ import time
 
 from absl import app, flags
 
+from experiments import fail, parse_flags_or_exit
+
 _SIZES = flags.DEFINE_list("sizes", ["41x17", "6x41", "256x256", "1024x1024", "4096x4096"], "Matrix shapes ROWSxCOLS.")
 _COLORS = flags.DEFINE_list("colors", ["2", "4", "17"], "Numbers of colors K.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Input vectors per matvec (x is (batch, cols); 1: a single (cols,) vector).")
@@ -97,7 +99,7 @@ _JAX_REPEATS = flags.DEFINE_integer(
   "jax_repeats",
   1,
   "Matvecs per jitted call of a JAX path (a dependent "
-  "fori_loop; time divided by it): > 1 amortises the ~50 us dispatch an "
+  "fori_loop; time divided by it): > 1 amortises the dispatch an "
   "accelerator pays per call.  The host path is always one per call.",
 )
 
@@ -476,8 +478,32 @@ _DEPLOY = flags.DEFINE_bool(
 )
 
 
+def _positive_ints(flag: str, items) -> list[int]:
+  """`items` as positive integers; one-line failure naming `--flag` otherwise."""
+  try:
+    out = [int(n) for n in items if n]
+  except ValueError:
+    fail(f"--{flag}: expected positive integers, got {','.join(items)!r}")
+  if any(n < 1 for n in out):
+    fail(f"--{flag}: expected positive integers, got {','.join(items)!r}")
+  return out
+
+
+def _parse_shapes():
+  """`(sizes [(rows, cols)], colors [K], crossover sizes)` from the flags; one-line failure if malformed."""
+  sizes = []
+  for item in _SIZES.value:
+    parts = item.lower().split("x")
+    if len(parts) != 2:
+      fail(f"--sizes: expected ROWSxCOLS, got {item!r}")
+    r, c = _positive_ints("sizes", parts)
+    sizes.append((r, c))
+  return sizes, _positive_ints("colors", _COLORS.value), _positive_ints("crossover_sizes", _CROSSOVER.value)
+
+
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
   if _DEPLOY.value:
     from experiments import bench_deploy  # pylint: disable=g-import-not-at-top
 
@@ -490,12 +516,7 @@ def main(argv):
     os.environ["CHROMNAS_THREADS"] = str(_KERNEL_THREADS.value)  # `chromnas.core.row_threads`
   if _ISA.value == "avx2":
     emulate_avx2()
-  sizes = []
-  for item in _SIZES.value:
-    r, c = item.lower().split("x")
-    sizes.append((int(r), int(c)))
-  colors_list = [int(k) for k in _COLORS.value]
-  cross_sizes = [int(n) for n in _CROSSOVER.value if n]
+  sizes, colors_list, cross_sizes = _parse_shapes()
   text = _FORMAT.value == "text"
   log = print if text else (lambda _: None)
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
@@ -532,8 +553,8 @@ def main(argv):
   if text:
     print(summary(rows))
     print(
-      "# JAX times below ~0.1 ms measure dispatch and per-op launch overhead more than arithmetic;\n"
-      "# `host` adds a ~0.15 ms callback.  `read GB/s` of the lookup paths is low by design (they\n"
+      "# JAX times near a jitted call's dispatch measure it and per-op launch overhead more than\n"
+      "# arithmetic; `host` adds a callback.  `read GB/s` of the lookup paths is low by design (they\n"
       "# read 16-32x fewer bytes than dense); dense at or above 100% of copy is memory bound."
     )
     if cross_sizes:
@@ -561,4 +582,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -38,6 +38,8 @@ import time
 
 from absl import app, flags
 
+from experiments import fail, parse_flags_or_exit
+
 _CONFIG = flags.DEFINE_string("config", "halfcheetah_h41_chromatic17", "Row (configs/<name>.py) whose driver is timed.")
 _WORKERS = flags.DEFINE_list("workers", ["16", "64", "256", "1024", "4096"], "Logical workers.")
 _DIRECTIONS = flags.DEFINE_list("directions", ["64", "512", "2048", "8192"], "Antithetic directions t (population 2t).")
@@ -437,14 +439,22 @@ def ray_call_seconds(calls: int) -> tuple[float, float]:
 
 
 def main(argv):
-  del argv
-  import importlib  # pylint: disable=import-outside-toplevel
-
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
-  cfg = importlib.import_module(f"configs.{_CONFIG.value}").get_config()
-  cfg.host_backend = "ray"
-  workers = [int(w) for w in _WORKERS.value]
-  directions = [int(d) for d in _DIRECTIONS.value]
+  try:
+    workers = [int(w) for w in _WORKERS.value]
+    directions = [int(d) for d in _DIRECTIONS.value]
+  except ValueError:
+    fail("--workers and --directions take comma-separated positive integers")
+  if not workers or not directions or min(workers + directions) < 1 or _ITERS.value < 1:
+    fail("--workers, --directions and --iterations must be positive integers")
+  from chromnas.train import build  # pylint: disable=import-outside-toplevel
+
+  try:
+    cfg = build.load_config(f"configs.{_CONFIG.value}", {"host_backend": "ray"})
+  except ValueError as e:
+    fail(f"--config={_CONFIG.value}: {e}")
   episode_s = _EPISODE_S.value or episode_seconds(cfg)
   print(
     f"driver per iteration: {_CONFIG.value}, {cfg.episode_length}-step episodes; logical workers on a simulated "
@@ -566,4 +576,4 @@ def _model(cells, workers, directions, episode_s, per_call):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -21,6 +21,8 @@ import time
 
 from absl import app, flags
 
+from experiments import fail, parse_flags_or_exit
+
 _POP = flags.DEFINE_integer("population", 64, "Episodes per iteration (2 x antithetic pairs).")
 _EPISODE = flags.DEFINE_integer("episode_length", 1000, "Control steps per episode.")
 _BACKEND = flags.DEFINE_string("backend", "positional", "Brax pipeline.")
@@ -150,7 +152,19 @@ def host_rows():
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
+  for flag, value in (("population", _POP.value), ("episode_length", _EPISODE.value), ("iterations", _ITERS.value)):
+    if value < 1:
+      fail(f"--{flag} must be >= 1, got {value}")
+  if _WORKERS.value < 0:
+    fail(f"--workers must be >= 0 (0 = all cores), got {_WORKERS.value}")
+  from chromnas.envs import tasks
+
+  try:
+    tasks.get_task(_TASK.value)
+  except ValueError as e:
+    fail(f"--task: {e}")
   import jax
 
   print(
@@ -174,4 +188,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

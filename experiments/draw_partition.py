@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from experiments import IMAGE_EXTENSIONS, check_input_dir, check_output_file, fail, parse_flags_or_exit
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
-_OUT = flags.DEFINE_string("out", "partition.png", "PNG file to write.")
+_OUT = flags.DEFINE_string("out", "partition.png", "Image file to write (.png, .pdf or .svg).")
 _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Which saved policy.")
 
 
@@ -45,12 +47,18 @@ def draw(bundle, path: str) -> None:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
+  check_input_dir("workdir", _WORKDIR.value)
+  check_output_file("out", _OUT.value, IMAGE_EXTENSIONS)
   from chromnas.core import bundle
 
-  draw(bundle.load_workdir_policy(_WORKDIR.value, _WHICH.value), _OUT.value)
+  try:
+    draw(bundle.load_workdir_policy(_WORKDIR.value, _WHICH.value), _OUT.value)
+  except (OSError, ValueError) as e:
+    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   print(f"wrote {_OUT.value}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

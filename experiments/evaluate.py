@@ -12,13 +12,12 @@ workdir's `config.json` (override the engine with --engine).  Prints
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from absl import app, flags
 
-from experiments import parse_flags_or_exit
+from experiments import check_input_file, parse_flags_or_exit
 
 _POLICY = flags.DEFINE_string("policy", None, "A compact policy file (.chromnas) to run with the NumPy runtime.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -50,8 +49,7 @@ def _report(label: str, returns) -> None:
 def evaluate_file(path: str) -> None:
   from chromnas import deploy
 
-  if not os.path.isfile(path):
-    _fail(f"--policy={path}: no such file")
+  check_input_file("policy", path)
   try:
     returns, env = deploy.evaluate_policy_file(path, _EPISODES.value, seed=_SEED.value)
   except ValueError as e:
@@ -60,40 +58,32 @@ def evaluate_file(path: str) -> None:
 
 
 def evaluate_workdir(workdir: str) -> None:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    _fail(f"{path} not found: is {workdir} a training workdir?")
   import jax
-  import ml_collections
   import numpy as np
 
   from chromnas.core import bundle as bundle_lib
   from chromnas.es import normalizer
   from chromnas.train import build
 
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    _fail(f"{path} not found: is {workdir} a training workdir?")
-  with open(path) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  if _ENGINE.value:
-    from chromnas import engines  # pylint: disable=g-import-not-at-top
-
-    if _ENGINE.value not in engines.ENGINES:
-      _fail(f"--engine must be 'host' or 'brax', got {_ENGINE.value!r}")
-    cfg.engine = _ENGINE.value
   try:
+    cfg = build.load_config(path, {"engine": _ENGINE.value} if _ENGINE.value else None)
     bundle = bundle_lib.load_workdir_policy(workdir, _WHICH.value)
+    run = build.build(cfg)  # validates the saved config and starts the evaluator
   except (FileNotFoundError, ValueError) as e:
     _fail(str(e))
-  spec = bundle.spec
-  stats = normalizer.from_mean_std(bundle.obs_mean, bundle.obs_std)  # the bundle's fixed normaliser
-  evaluator = build.make_evaluator_from_config(cfg, spec)
-  try:
+  with run:
+    if run.spec != bundle.spec:
+      _fail(f"{workdir}: its {_WHICH.value} policy does not match its config.json ({bundle.spec} vs {run.spec})")
+    stats = normalizer.from_mean_std(bundle.obs_mean, bundle.obs_std)  # the bundle's fixed normaliser
     params = np.tile(bundle.params[None], (_EPISODES.value, 1))
     structures = np.tile(bundle.structure[None], (_EPISODES.value, 1))
-    res = evaluator.evaluate_params(params, structures, stats, jax.random.PRNGKey(_SEED.value))
-  finally:
-    evaluator.close()
+    res = run.evaluator.evaluate_params(params, structures, stats, jax.random.PRNGKey(_SEED.value))
+  spec = run.spec
   _report(
-    f"{cfg.task} ({cfg.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value})", np.asarray(res.returns)
+    f"{run.task} ({run.engine}) {spec.family} {spec.architecture} policy ({_WHICH.value})", np.asarray(res.returns)
   )
 
 

@@ -31,7 +31,14 @@ import tempfile
 from absl import app, flags
 
 from chromnas import deploy
-from experiments import parse_flags_or_exit
+from experiments import (
+  check_input_dir,
+  check_input_file,
+  check_output_dir,
+  check_output_file,
+  fail,
+  parse_flags_or_exit,
+)
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (or pass --policy).")
 _POLICY = flags.DEFINE_string("policy", None, "A .chromnas policy file to convert (or pass --workdir).")
@@ -140,11 +147,18 @@ def export_c(data: bytes, out: str) -> str:
 def main(argv):
   del argv
   if bool(_WORKDIR.value) == bool(_POLICY.value) or not _OUT.value:
-    print("error: pass --out and exactly one of --workdir and --policy", file=sys.stderr)
-    sys.exit(2)
+    fail("pass --out and exactly one of --workdir and --policy")
   if _FORMAT.value == "chromnas" and not _WORKDIR.value:
-    print("error: --format=chromnas exports a --workdir; a --policy file is already in that format", file=sys.stderr)
-    sys.exit(2)
+    fail("--format=chromnas exports a --workdir; a --policy file is already in that format")
+  # Every input and output path is checked before any work, so nothing is half written.
+  if _WORKDIR.value:
+    check_input_dir("workdir", _WORKDIR.value)
+  else:
+    check_input_file("policy", _POLICY.value, (".chromnas",))
+  if _FORMAT.value == "c":
+    check_output_dir("out", _OUT.value)
+  else:
+    check_output_file("out", _OUT.value, (f".{_FORMAT.value}",))
   try:
     if _FORMAT.value == "chromnas":
       print(deploy.export_workdir(_WORKDIR.value, _OUT.value, _WHICH.value))
@@ -152,9 +166,8 @@ def main(argv):
       print(export_onnx(_policy_bytes(), _OUT.value))
     else:
       print(export_c(_policy_bytes(), _OUT.value))
-  except (FileNotFoundError, ValueError, ImportError, RuntimeError) as e:
-    print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
-    sys.exit(2)
+  except (OSError, ValueError, ImportError, RuntimeError) as e:
+    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A fault drill: runs small training jobs, hurts them, and checks nothing is lost or silent.
 
-  python -m experiments.fault_drill                 # all scenarios, about 3 minutes on 2 cores
+  python -m experiments.fault_drill                 # all scenarios
   python -m experiments.fault_drill --kills=5 --scenarios=kill9,sigterm
 
 Scenarios (each on the `debug_target` / `debug_nan` tasks, in its own temporary workdir):

@@ -14,15 +14,17 @@ import json
 from absl import app, flags
 
 from chromnas.core import footprint
+from experiments import fail, parse_flags_or_exit
 
 _FORMAT = flags.DEFINE_enum("format", "text", ["text", "json"], "Output format.")
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
   rows = footprint.comparison_table()
   print(json.dumps(rows, indent=1) if _FORMAT.value == "json" else footprint.format_comparison_table(rows))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

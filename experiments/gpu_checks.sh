@@ -3,7 +3,7 @@
 # (issue 14), then the H41 rows of the reward table trained on the Brax engine with their wall
 # times, each judged on the host environment like every zoo policy (issue 10).
 #
-#   OUT=/tmp/gpu bash experiments/gpu_checks.sh          # everything (about 8 minutes on an H200)
+#   OUT=/tmp/gpu bash experiments/gpu_checks.sh          # everything
 #   SMOKE=1 OUT=/tmp/gpu bash experiments/gpu_checks.sh  # tiny sizes and budgets: does it all run?
 #
 # Results land in $OUT: bench_b<batch>.txt, brax_rows.txt, brax_results/ (csv, report, zoo) and
@@ -24,8 +24,8 @@ else
 fi
 (nvidia-smi -L; $PY -c "import jax; print('jax', jax.__version__, jax.devices())") 2>&1 | tee "$OUT/device.txt"
 
-# 1. Inference: the JAX paths against jnp.dot on the device, 20 matvecs per jitted call (one call
-#    costs ~50 us of dispatch, more than a 4096x4096 product); NumPy paths are the CPU's business.
+# 1. Inference: the JAX paths against jnp.dot on the device, 20 matvecs per jitted call (a call's
+#    dispatch would outweigh one product); NumPy paths are the CPU's business.
 start=$(date +%s)
 for b in $BATCHES; do
   left=$((BENCH_LIMIT - $(date +%s) + start)); [ $left -gt 5 ] || break

@@ -9,6 +9,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from chromnas.envs import tasks
+from experiments import fail, parse_flags_or_exit
 
 _DEBUG = flags.DEFINE_bool("debug", False, "Also list the debug_* test tasks.")
 
@@ -35,9 +36,10 @@ def table(include_debug: bool = False) -> str:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
   print(table(_DEBUG.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -14,8 +14,9 @@ from __future__ import annotations
 from absl import app, flags
 
 from chromnas.train.metrics import load_curve
+from experiments import IMAGE_EXTENSIONS, check_output_file, fail, parse_flags_or_exit
 
-_OUT = flags.DEFINE_string("out", "curves.png", "PNG file to write.")
+_OUT = flags.DEFINE_string("out", "curves.png", "Image file to write (.png, .pdf or .svg).")
 _METRIC = flags.DEFINE_string("metric", "reward_mean", "metrics.csv column to plot.")
 
 
@@ -86,18 +87,29 @@ def summary(groups: dict) -> str:
 
 
 def main(argv):
+  import os
+
   groups = {}
   for arg in argv[1:]:
     label, _, dirs = arg.partition("=")
-    if not dirs:
-      raise app.UsageError(f"expected label=workdir[,workdir...], got {arg!r}")
+    if not label or not dirs:
+      fail(f"expected label=workdir[,workdir...], got {arg!r}")
     groups[label] = dirs.split(",")
   if not groups:
-    raise app.UsageError("give at least one label=workdir[,workdir...]")
-  plot(groups, _METRIC.value, _OUT.value)
-  print(summary(groups))
+    fail("give at least one label=workdir[,workdir...]")
+  check_output_file("out", _OUT.value, IMAGE_EXTENSIONS)
+  for label, workdirs in groups.items():
+    for w in workdirs:
+      if not os.path.isfile(os.path.join(w, "metrics.csv")):
+        fail(f"{label}={w}: no metrics.csv there; is it a training workdir?")
+  try:
+    plot(groups, _METRIC.value, _OUT.value)
+    text = summary(groups)
+  except (OSError, ValueError, KeyError) as e:
+    fail(f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e).splitlines()[0])
+  print(text)
   print(f"wrote {_OUT.value}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_or_exit)

@@ -10,7 +10,6 @@ by MuJoCo's offscreen renderer (EGL, no display needed), Minitaur by PyBullet's 
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco: no display needed
 
@@ -19,7 +18,7 @@ from absl import (
   flags,  # noqa: E402
 )
 
-from experiments import parse_flags_or_exit  # noqa: E402
+from experiments import check_input_file, check_output_file, fail, parse_flags_or_exit  # noqa: E402
 
 _POLICY = flags.DEFINE_string("policy", None, "A compact policy file (.chromnas).")
 _OUT = flags.DEFINE_string("out", "rollout.gif", "Output file, .gif or .mp4.")
@@ -34,17 +33,24 @@ _FPS = flags.DEFINE_float("fps", 25.0, "Frames per second of the file.")
 
 def main(argv):
   if len(argv) > 1:
-    print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-    sys.exit(2)
-  if not _POLICY.value or not os.path.isfile(_POLICY.value):
-    print(f"error: --policy={_POLICY.value}: no such file", file=sys.stderr)
-    sys.exit(2)
-  if os.path.splitext(_OUT.value)[1].lower() not in (".gif", ".mp4"):
-    print(f"error: --out={_OUT.value}: write a .gif or an .mp4", file=sys.stderr)
-    sys.exit(2)
-  if os.path.isdir(_OUT.value):
-    print(f"error: --out={_OUT.value} is a directory", file=sys.stderr)
-    sys.exit(2)
+    fail(f"unexpected arguments {argv[1:]}")
+  # Checked before any frame is rendered: a bad --out would otherwise fail only at the end.
+  check_input_file("policy", _POLICY.value)
+  if os.path.splitext(_OUT.value or "")[1].lower() not in (".gif", ".mp4"):
+    fail(f"--out={_OUT.value}: write a .gif or an .mp4")
+  check_output_file("out", _OUT.value)
+  for flag, value in (
+    ("episodes", _EPISODES.value),
+    ("width", _WIDTH.value),
+    ("height", _HEIGHT.value),
+    ("every", _EVERY.value),
+  ):
+    if value < 1:
+      fail(f"--{flag} must be >= 1, got {value}")
+  if _MAX_STEPS.value < 0:
+    fail(f"--max_steps must be >= 0 (0: the task's length), got {_MAX_STEPS.value}")
+  if not _FPS.value > 0:
+    fail(f"--fps must be positive, got {_FPS.value}")
   from chromnas import render
 
   try:
@@ -52,9 +58,8 @@ def main(argv):
       _POLICY.value, _EPISODES.value, _SEED.value, _WIDTH.value, _HEIGHT.value, _MAX_STEPS.value or None, _EVERY.value
     )
     render.write_video(frames, _OUT.value, _FPS.value)
-  except (ValueError, ImportError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  except (ValueError, ImportError, OSError) as e:
+    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   print(f"wrote {_OUT.value}: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}")
 
 

@@ -2,25 +2,32 @@
 
   python -m experiments.reproduce --table=all --seeds=1
   python -m experiments.reproduce --table=rewards --rows=hopper_h41_chromatic11,walker2d_h41_chromatic17
+  python -m experiments.reproduce --table=rewards --source=enas --seeds=3   # the ENAS column
   python -m experiments.reproduce --report_only        # rebuild the csv-based report only
 
 Each (row, seed) trains `configs/<row>.py` for the row's env-step budget (`max_env_steps` in the
-config) in `<runs_dir>/<row>/seed<k>`, on all cores.  When a seed finishes, its best policy is
-exported to the compact format and judged by the NumPy runtime on fresh episodes of the task's
-host environment (`experiments.evaluate --policy`); the record goes to
-`<results_dir>/reproduction.csv`, the report `<results_dir>/REPRODUCTION.md` is regenerated from
-the csv, and the best seed's file becomes `<results_dir>/zoo/<row>.chromnas`.
+config) in `<runs_dir>/<row>/seed<k>`, on all cores.  `--source=enas|evolution|fixed|random`
+replaces a chromatic row's partition source and trains in `<runs_dir>/<row>/<source>/seed<k>`
+(rows of the other families keep their own layout and source).  Configs are loaded by
+`chromnas.train.build.load_config`, with `--set field=value` overrides, and checked by
+`config.validate` before any row trains.
+
+When a seed finishes, its best policy is exported to the compact format and judged by the
+NumPy runtime on fresh episodes of the task's host environment (`experiments.evaluate
+--policy`); the record (keyed by row, partition source and seed) goes to
+`<results_dir>/reproduction.csv`, the report `<results_dir>/REPRODUCTION.md` is regenerated
+from the csv, and the row's best policy over every source and seed becomes
+`<results_dir>/zoo/<row>.chromnas`.
 
 Rerunning the same command resumes: finished seeds (a `done.json` in their workdir) are
 skipped, unfinished ones continue from their newest checkpoint, and a seed judged at a smaller
-budget than its row's current `max_env_steps` trains on to the new budget and is judged again.  Progress lines give
-the row,
-its env steps against the budget, and an ETA for the row and for the whole set.
+budget than its row's current `max_env_steps` trains on to the new budget and is judged again.
+Progress lines give the row, its env steps against the budget, and an ETA for the row and for
+the whole set.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -31,6 +38,7 @@ import time
 
 from absl import app, flags
 
+from chromnas import reproduction
 from experiments import parse_flags_or_exit
 
 _TABLE = flags.DEFINE_enum(
@@ -41,11 +49,22 @@ _TABLE = flags.DEFINE_enum(
 )
 _ROWS = flags.DEFINE_list("rows", [], "Config names to run (default: every row of --table).")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds per row (0, 1, ... seeds-1).")
+_SOURCE = flags.DEFINE_enum(
+  "source",
+  reproduction.ROW,
+  [reproduction.ROW, *reproduction.SOURCES],
+  "Partition source of the chromatic rows: 'row' (each config's own) or one that replaces it, trained in "
+  "<runs_dir>/<row>/<source>/seed<k>.",
+)
 _RUNS_DIR = flags.DEFINE_string("runs_dir", "runs/reproduce", "Where the training workdirs go.")
 _RESULTS_DIR = flags.DEFINE_string("results_dir", "results", "Where the csv, the report and the zoo go.")
 _EPISODES = flags.DEFINE_integer("episodes", 10, "Fresh episodes to judge each seed's policy on.")
 _WORKERS = flags.DEFINE_integer("num_workers", 0, "Host workers per run (0 = all cores).")
-_SET = flags.DEFINE_multi_string("set", [], "field=value overrides applied to every row (e.g. --set=seed=3).")
+_SET = flags.DEFINE_multi_string(
+  "set",
+  [],
+  "field=value overrides applied to every row (e.g. --set=seed=3, --set=controller.learning_rate=0.01).",
+)
 _PRINT_EVERY = flags.DEFINE_integer("print_every", 10, "Print a progress line every this many iterations.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only regenerate the report from the csv.")
 
@@ -85,35 +104,40 @@ def machine() -> str:
   return cpu
 
 
-def parse_overrides(items):
-  """`['field=value', ...]` -> dict with values parsed as Python literals where possible."""
-  import ast
+def parse_overrides(items) -> dict:
+  """`['field=value', ...]` -> `{field: value}`, each value a Python literal where it parses as
+  one (`true`/`false` as booleans, the way `--config.field=` reads them), else the string."""
+  import ast  # pylint: disable=g-import-not-at-top
 
   out = {}
   for item in items:
     if "=" not in item:
       raise ValueError(f"--set expects field=value, got {item!r}")
-    field, value = item.split("=", 1)
+    field, value = (part.strip() for part in item.split("=", 1))
     try:
-      out[field.strip()] = ast.literal_eval(value)
+      out[field] = ast.literal_eval(value.capitalize() if value in ("true", "false") else value)
     except (ValueError, SyntaxError):
-      out[field.strip()] = value
+      out[field] = value
   return out
 
 
-def load_config(name: str, seed: int, overrides: dict, num_workers: int):
-  """`configs/<name>.py`'s config with the seed, worker count and overrides applied."""
-  cfg = importlib.import_module(f"configs.{name}").get_config()
-  cfg.seed = seed
-  cfg.num_workers = num_workers
-  for field, value in overrides.items():
-    target = cfg
-    *parents, leaf = field.split(".")
-    for p in parents:
-      target = target[p]
-    if leaf not in target:
-      raise ValueError(f"--set: config has no field {field!r}")
-    target[leaf] = value
+def load_config(name: str, seed: int, items, num_workers: int, source: str = reproduction.ROW):
+  """`configs/<name>.py`'s config, loaded by `build.load_config` (the loader every binary shares)
+  with the seed and worker count, then the `--set` `items` (so `--set=seed=k` wins), then, on a
+  chromatic row, `partition_source = source` unless `source` is 'row'.  Checked by
+  `config.validate` before any row trains, so a bad value stops the set at once: one
+  `ValueError('config.<field>: ...')`."""
+  from chromnas.train import build  # pylint: disable=g-import-not-at-top
+  from chromnas.train import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  overrides = {"seed": seed, "num_workers": num_workers, **parse_overrides(items)}
+  cfg = build.load_config(f"configs.{name}", overrides)
+  if source != reproduction.ROW and cfg.family == "chromatic":
+    asked = overrides.get("partition_source", source)
+    if asked != source:
+      raise ValueError(f"--set=partition_source={asked} contradicts --source={source}; use --source alone")
+    cfg.partition_source = source
+  config_lib.validate(cfg)
   return cfg
 
 
@@ -129,40 +153,47 @@ SETTING_FIELDS = (
 )
 
 
-def row_settings() -> dict:
-  """`{config: 'field=value, ...'}` of every row's settings that differ from `default_config()`."""
-  from chromnas import reproduction
-  from chromnas.train import config as config_lib
+def row_settings() -> tuple[dict, dict]:
+  """`({config: 'field=value, ...'}, {config: partition_source})` of every row's config: the
+  settings that differ from `default_config()` and the partition source the config chooses."""
+  from chromnas.train import build  # pylint: disable=g-import-not-at-top
+  from chromnas.train import config as config_lib  # pylint: disable=g-import-not-at-top
 
   defaults = config_lib.default_config()
-  out = {}
+  settings, sources = {}, {}
   for row in reproduction.ALL_ROWS:
-    cfg = importlib.import_module(f"configs.{row.config}").get_config()
+    cfg = build.load_config(f"configs.{row.config}")
     changed = [
       f"{f}={cfg[f]}"
       for f in SETTING_FIELDS
       if cfg[f] != defaults[f] and not (f == "partition_source" and cfg[f] in ("enas", "none"))
     ]
-    out[row.config] = ", ".join(changed)
-  return out
+    settings[row.config] = ", ".join(changed)
+    sources[row.config] = cfg.partition_source
+  return settings, sources
 
 
 def command_line() -> str:
   """The command that reruns (or resumes) the whole set the report covers."""
   args = [f"--table={_TABLE.value}", f"--seeds={_SEEDS.value}"]
+  if _SOURCE.value != reproduction.ROW:
+    args.append(f"--source={_SOURCE.value}")
   args += [f"--set={item}" for item in _SET.value]
   if _RESULTS_DIR.value != "results":
     args.append(f"--results_dir={_RESULTS_DIR.value}")
   return " ".join(["python -m experiments.reproduce", *args])
 
 
+def run_source(row: reproduction.Row, source: str) -> str:
+  """The source a run of `row` trains with under `--source=source`: the row's own ('row') for the
+  families without a partition to search."""
+  return source if row.family == "chromatic" else reproduction.ROW
+
+
 def main(argv):
   del argv
-  from chromnas import reproduction
-
   try:
     rows = reproduction.rows_for(_TABLE.value, _ROWS.value)
-    overrides = parse_overrides(_SET.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -174,10 +205,12 @@ def main(argv):
   csv_path = os.path.join(results, "reproduction.csv")
   report_path = os.path.join(results, "REPRODUCTION.md")
 
+  settings, config_sources = row_settings()
+
   def write_report():
-    records = reproduction.read_csv(csv_path)
+    records = reproduction.read_csv(csv_path, config_sources)
     with open(report_path + ".tmp", "w") as f:
-      f.write(reproduction.render_report(records, command=command_line(), settings=row_settings()))
+      f.write(reproduction.render_report(records, command=command_line(), settings=settings))
     os.replace(report_path + ".tmp", report_path)
 
   if _REPORT_ONLY.value:
@@ -186,19 +219,21 @@ def main(argv):
     return
 
   from chromnas import deploy
-  from chromnas.core import policy_file
   from chromnas.train import loop
   from chromnas.train.progress import format_duration as duration
 
   try:
-    configs = {r.config: load_config(r.config, 0, overrides, _WORKERS.value) for r in rows}
-  except (ValueError, KeyError, ModuleNotFoundError) as e:
+    configs = {r.config: load_config(r.config, 0, _SET.value, _WORKERS.value, _SOURCE.value) for r in rows}
+  except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   jobs = [(r, s) for r in rows for s in range(_SEEDS.value)]
 
+  def run_dir(r, s):
+    return reproduction.workdir(_RUNS_DIR.value, r.config, run_source(r, _SOURCE.value), s)
+
   def done_path(r, s):
-    return os.path.join(_RUNS_DIR.value, r.config, f"seed{s}", "done.json")
+    return os.path.join(run_dir(r, s), "done.json")
 
   def budget(r):
     return int(configs[r.config].max_env_steps) or 0
@@ -220,9 +255,10 @@ def main(argv):
   )
   failures = []
   for index, (row, seed) in enumerate(pending):
-    workdir = os.path.join(_RUNS_DIR.value, row.config, f"seed{seed}")
-    cfg = load_config(row.config, seed, overrides, _WORKERS.value)
-    label = f"[{index + 1}/{len(pending)} {row.config} seed {seed}]"
+    workdir = run_dir(row, seed)
+    cfg = load_config(row.config, seed, _SET.value, _WORKERS.value, _SOURCE.value)
+    source = reproduction.source_used(row.config, cfg.partition_source)
+    label = f"[{index + 1}/{len(pending)} {row.config} {source} seed {seed}]"
 
     def eta_rest(after_index):
       rest = 0.0
@@ -250,8 +286,8 @@ def main(argv):
       )
 
     print(
-      f"{label} training {cfg.task} {cfg.family} {cfg.architecture} for {cfg.max_env_steps / 1e6:.2f}M env "
-      f"steps in {workdir}",
+      f"{label} training {cfg.task} {cfg.family} {cfg.architecture} ({cfg.partition_source}) for "
+      f"{cfg.max_env_steps / 1e6:.2f}M env steps in {workdir}",
       flush=True,
     )
     try:
@@ -268,7 +304,16 @@ def main(argv):
       failures.append(row.config)
       continue
     record = reproduction.summarize_seed(
-      row, seed, workdir, list(returns), judge, budget(row), machine(), cfg.engine, os.path.getsize(policy_path)
+      row,
+      seed,
+      workdir,
+      list(returns),
+      judge,
+      budget(row),
+      machine(),
+      cfg.engine,
+      os.path.getsize(policy_path),
+      source=source,
     )
     with open(done_path(row, seed) + ".tmp", "w") as f:
       json.dump(record, f, indent=1)
@@ -279,9 +324,9 @@ def main(argv):
       f"{row.poster_mean} / {row.poster_max}",
       flush=True,
     )
-    _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
+    _collect(rows, _SEEDS.value, _RUNS_DIR.value, _SOURCE.value, csv_path, zoo, config_sources)
     write_report()
-  _collect(rows, _SEEDS.value, done_path, csv_path, zoo, policy_file)
+  _collect(rows, _SEEDS.value, _RUNS_DIR.value, _SOURCE.value, csv_path, zoo, config_sources)
   write_report()
   print(f"wrote {csv_path}, {report_path} and {zoo}/", flush=True)
   if failures:
@@ -289,27 +334,43 @@ def main(argv):
     sys.exit(1)
 
 
-def _collect(rows, seeds, done_path, csv_path, zoo, policy_file):
-  """Merges every finished seed's record into the csv and copies each row's best seed to the zoo."""
-  from chromnas import reproduction
+def _matches(workdir: str, record: dict, config_sources: dict) -> bool:
+  """Whether `workdir` still holds the run of `record` (its done.json names the same run and
+  figure): a workdir reused by a later run must not lend its policy to an older record."""
+  path = os.path.join(workdir, "done.json")
+  if not (os.path.exists(path) and os.path.exists(os.path.join(workdir, "policy.chromnas"))):
+    return False
+  with open(path) as f:
+    done = reproduction.with_source(json.load(f), config_sources)
+  return reproduction.key(done) == reproduction.key(record) and done["zoo_mean"] == record["zoo_mean"]
 
-  records = {(r["config"], r["seed"]): r for r in reproduction.read_csv(csv_path)}
+
+def _collect(rows, seeds, runs_dir, source, csv_path, zoo, config_sources):
+  """Merges every finished seed of `rows` under `--source=source` into the csv (records keyed by
+  config, source and seed) and copies each row's best policy over every source and seed to the zoo."""
+  from chromnas.core import policy_file  # pylint: disable=g-import-not-at-top
+
+  records = {reproduction.key(r): r for r in reproduction.read_csv(csv_path, config_sources)}
   for row in rows:
-    best = None
     for s in range(seeds):
-      path = done_path(row, s)
-      if not os.path.exists(path):
+      where = reproduction.workdir(runs_dir, row.config, run_source(row, source), s)
+      if not os.path.exists(os.path.join(where, "done.json")):
         continue
-      with open(path) as f:
-        rec = json.load(f)
-      records[(row.config, s)] = rec
-      if best is None or rec["zoo_mean"] > best[1]["zoo_mean"]:
-        best = (s, rec)
-    if best is not None:
-      src = os.path.join(os.path.dirname(done_path(row, best[0])), "policy.chromnas")
-      policy_file.read_policy(src)  # a damaged file never reaches the zoo
-      shutil.copyfile(src, os.path.join(zoo, f"{row.config}.chromnas.tmp"))
-      os.replace(os.path.join(zoo, f"{row.config}.chromnas.tmp"), os.path.join(zoo, f"{row.config}.chromnas"))
+      with open(os.path.join(where, "done.json")) as f:
+        rec = reproduction.with_source(json.load(f), config_sources)
+      rec.setdefault("workdir", where)
+      records[reproduction.key(rec)] = rec
+    best = reproduction.zoo_record(row, list(records.values()))
+    if best is None:
+      continue
+    # Records from before the workdir column trained in the row's own layout.
+    where = best.get("workdir") or reproduction.workdir(runs_dir, row.config, reproduction.ROW, best["seed"])
+    if not _matches(where, best, config_sources):
+      continue  # trained where this machine cannot see: the zoo keeps the file that run put there
+    src = os.path.join(where, "policy.chromnas")
+    policy_file.read_policy(src)  # a damaged file never reaches the zoo
+    shutil.copyfile(src, os.path.join(zoo, f"{row.config}.chromnas.tmp"))
+    os.replace(os.path.join(zoo, f"{row.config}.chromnas.tmp"), os.path.join(zoo, f"{row.config}.chromnas"))
   reproduction.write_csv(csv_path, records.values())
 
 

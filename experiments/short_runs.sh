@@ -4,7 +4,7 @@
 #
 #   bash experiments/short_runs.sh [OUT_DIR] [ITERATIONS] [extra train flags...]
 #
-# Minitaur steps about 40x slower than MuJoCo (PyBullet), so it runs 8 directions of
+# Minitaur (PyBullet) steps far slower than the MuJoCo tasks, so it runs 8 directions of
 # 500-step episodes.  Rerunning resumes unfinished runs.
 set -euo pipefail
 out=${1:-runs/short}

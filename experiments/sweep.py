@@ -19,7 +19,7 @@ import sys
 
 from absl import app, flags
 
-from chromnas import reproduction
+from chromnas.reproduction import grid
 
 _ROW = flags.DEFINE_string("row", None, "Config name of the row to sweep around (configs/<row>.py).", required=True)
 _BUDGET = flags.DEFINE_integer("budget", 3_000_000, "Env steps per setting.")
@@ -37,7 +37,7 @@ _WORKERS = flags.DEFINE_integer("num_workers", 0, "Host workers per run (0 = all
 def main(argv):
   del argv
   try:
-    settings = [("row", "as configured")] + reproduction.parse_grid(_GRID.value)
+    settings = [("row", "as configured")] + grid.parse_grid(_GRID.value)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import parse_flags_or_exit
+from experiments import check_output_dir, parse_flags_or_exit
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config", "configs/default.py", "Training configuration file.", lock_config=True
@@ -31,6 +31,7 @@ _ENV_KWARGS = flags.DEFINE_string(
 
 def main(argv):
   del argv
+  check_output_dir("workdir", _WORKDIR.value)  # before any worker starts
   from chromnas.train import loop  # imported after flag parsing: keeps --help fast
 
   cfg = _CONFIG.value

@@ -23,12 +23,12 @@ TINY = [
 ROWS = "swimmer_l_chromatic8,reacher_l_chromatic11"
 
 
-def _reproduce(tmp_path, *extra):
+def _reproduce(tmp_path, *extra, rows=ROWS):
   args = [
     sys.executable,
     "-m",
     "experiments.reproduce",
-    f"--rows={ROWS}",
+    f"--rows={rows}",
     f"--runs_dir={tmp_path / 'runs'}",
     f"--results_dir={tmp_path / 'results'}",
     *TINY,
@@ -49,6 +49,7 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
     assert int(r["env_steps"]) >= 60 and int(r["budget_env_steps"]) == 60
     assert math.isfinite(float(r["zoo_mean"])) and int(r["zoo_episodes"]) == 2
   assert records[0]["judge_env"] == "Swimmer-v5" and records[1]["judge_env"] == "Reacher-v5"
+  assert [r["source"] for r in records] == ["enas", "enas"]  # the rows' own partition source
   report = (results / "REPRODUCTION.md").read_text()
   assert "Swimmer (8,2) L K=8" in report and "not run" in report and "How to read the numbers" in report
   zoo = sorted(os.listdir(results / "zoo"))
@@ -79,6 +80,18 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
   mean = float(ev.stdout.split("return ")[1].split()[0])
   assert mean == pytest.approx(float(records[0]["zoo_mean"]), abs=0.06)
 
+  # `--source=fixed` trains in <row>/fixed/seed<k>, records its source beside the row's own, and
+  # the zoo takes the row's best policy over both sources.
+  fixed = _reproduce(tmp_path, "--source=fixed", rows="swimmer_l_chromatic8")
+  assert fixed.returncode == 0, fixed.stderr[-3000:]
+  assert "0 finished already" in fixed.stdout and "(fixed)" in fixed.stdout
+  assert (tmp_path / "runs" / "swimmer_l_chromatic8" / "fixed" / "seed0" / "done.json").exists()
+  swimmer = [r for r in reproduction.read_csv(str(results / "reproduction.csv"), {}) if r["task"] == "swimmer"]
+  assert sorted((r["source"], r["seed"]) for r in swimmer) == [("enas", 0), ("fixed", 0)]
+  best = max(swimmer, key=lambda r: r["zoo_mean"])
+  assert (results / "zoo" / zoo[1]).read_bytes() == (tmp_path / best["workdir"] / "policy.chromnas").read_bytes()
+  assert f"| {best['source']}, seed 0 |" in (results / "REPRODUCTION.md").read_text()
+
 
 def test_reproduce_resumes_an_unfinished_seed(tmp_path):
   """A seed cut before its budget continues from its checkpoint (no iteration is redone)."""
@@ -95,14 +108,27 @@ def test_reproduce_resumes_an_unfinished_seed(tmp_path):
   assert its == [1, 2]  # iteration 1 from the first run, 2 after resuming
 
 
-def test_bad_reproduce_input_is_one_line(tmp_path):
+def _one_line_error(*args):
   out = subprocess.run(
-    [sys.executable, "-m", "experiments.reproduce", "--rows=nope", f"--runs_dir={tmp_path}"],
-    capture_output=True,
-    text=True,
-    timeout=120,
+    [sys.executable, "-m", "experiments.reproduce", *args], capture_output=True, text=True, timeout=120
   )
-  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "unknown row 'nope'" in out.stderr
+  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0, out.stderr[-2000:]
+  return out.stderr
+
+
+def test_bad_reproduce_input_is_one_line(tmp_path):
+  assert "unknown row 'nope'" in _one_line_error("--rows=nope", f"--runs_dir={tmp_path}")
+  assert "--source" in _one_line_error("--source=nope", f"--runs_dir={tmp_path}")
+  rows = "--rows=swimmer_l_chromatic8"
+  assert "config.controller.nope: unknown field" in _one_line_error(
+    rows, "--set=controller.nope=1", f"--runs_dir={tmp_path}"
+  )
+  assert "config.seed: 1.5 is not" in _one_line_error(rows, "--set=seed=1.5", f"--runs_dir={tmp_path}")
+  assert "--set expects field=value" in _one_line_error(rows, "--set=sigma", f"--runs_dir={tmp_path}")
+  assert "config.sigma" in _one_line_error(rows, "--set=sigma=-1.0", f"--runs_dir={tmp_path}")
+  assert "contradicts --source=enas" in _one_line_error(
+    rows, "--source=enas", "--set=partition_source=random", f"--runs_dir={tmp_path}"
+  )
   bad = subprocess.run(
     [sys.executable, "-m", "experiments.evaluate", f"--policy={tmp_path / 'x.chromnas'}"],
     capture_output=True,
@@ -130,6 +156,7 @@ def test_report_marks_rows_against_the_poster():
   row = reproduction.REWARD_ROWS[0]  # swimmer: poster 97 / 365
   rec = dict(
     config=row.config,
+    source="enas-v1",
     seed=0,
     task="swimmer",
     env_steps=100,

@@ -1,15 +1,20 @@
 """From a config to a runnable training run: the one place that reads the `ConfigDict`.
 
-`build(cfg)` validates the config (`config.validate`) and turns it into a `Run`: the policy
+`load_config(source, overrides)` loads a config file, module or saved `config.json`;
+`build(cfg)` validates it (`config.validate`, the only call) and turns it into a `Run`: the policy
 spec, partition source, optimiser, evaluator (its workers started), initial state, the compiled
 `Iteration`, and the loop's settings as plain values.  Everything downstream (the loop, the
-benchmarks) takes values from the `Run`, never the config.
+binaries, the benchmarks) takes values from the `Run`, never the config.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import json
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -80,6 +85,7 @@ class Run:
   action_repeat: int  # env steps per control step
   learning_rate: float
   task: str
+  engine: str
   obs_clip: float
   identity: dict[str, Any]
   config_json: dict
@@ -94,6 +100,79 @@ class Run:
 
   def __exit__(self, *exc) -> None:
     self.close()
+
+
+def _deep_merge(base: dict, update: Mapping) -> dict:
+  """`base` with `update`'s entries replacing its own, nested dicts merged (keys `base` lacks kept)."""
+  out = dict(base)
+  for key, value in update.items():
+    out[key] = _deep_merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
+  return out
+
+
+def _config_module(source: str):
+  """The module of a config file path `*.py` or module name `configs.x`; `ValueError` if there is none."""
+  if source.endswith(".py"):
+    if os.path.isdir(source) or not os.path.isfile(source):
+      raise ValueError(f"{source}: no such config file")
+    name = os.path.splitext(os.path.basename(source))[0]
+    module_spec = importlib.util.spec_from_file_location(f"_chromnas_config_{name}", source)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+  try:
+    return importlib.import_module(source)
+  except ModuleNotFoundError as e:
+    if e.name and source.startswith(e.name):  # the module itself is missing, not one it imports
+      raise ValueError(f"{source}: no such config module (give configs.NAME or a path configs/NAME.py)") from None
+    raise
+
+
+def load_config(source: str, overrides: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """The config of `source` with `overrides` applied; not validated (`build` validates).
+
+  `source`: a config file `configs/x.py` or a module `configs.x` (either's `get_config()`), or a
+  run's saved `config.json` (over `default_config()`, so fields added since keep their defaults).
+  `overrides`: `{'field' or 'parent.field': value}`.  Raises `ValueError` (one line) for a source
+  that is missing or defines no `get_config`, and for an override of a field the config lacks or
+  of the wrong type.
+  """
+  if source.endswith(".json"):
+    if not os.path.isfile(source):
+      raise ValueError(f"{source}: no such file")
+    try:
+      with open(source) as f:
+        saved = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{source}: not a JSON config ({e})") from None
+    if not isinstance(saved, dict):
+      raise ValueError(f"{source}: not a JSON config (a {type(saved).__name__}, not an object)")
+    cfg = ml_collections.ConfigDict(_deep_merge(config_lib.default_config().to_dict(), saved))
+  else:
+    module = _config_module(source)
+    if not callable(getattr(module, "get_config", None)):
+      raise ValueError(f"{source}: defines no get_config(), so it is not a config")
+    cfg = module.get_config()
+  for field, value in (overrides or {}).items():
+    target = cfg
+    *parents, leaf = field.split(".")
+    for part in parents:
+      target = target.get(part) if isinstance(target, ml_collections.ConfigDict) else None
+    if not isinstance(target, ml_collections.ConfigDict) or leaf not in target:
+      raise ValueError(f"config.{field}: unknown field")
+    try:
+      target[leaf] = value
+    except TypeError:
+      raise ValueError(f"config.{field}: {value!r} is not a {type(target[leaf]).__name__}") from None
+  return cfg
+
+
+def task_episode_length(cfg: ml_collections.ConfigDict) -> int:
+  """The registry's episode length of `cfg.task` on `cfg.engine` (and `cfg.backend` under Brax)."""
+  from chromnas.envs import tasks
+
+  return tasks.engine_task(cfg.task, cfg.engine, cfg.backend if cfg.engine == "brax" else None).episode_length
 
 
 def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
@@ -178,10 +257,14 @@ def identity(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
   return out
 
 
-def build(cfg: ml_collections.ConfigDict) -> Run:
+def build(cfg: ml_collections.ConfigDict, *, before_start: Callable[[dict[str, Any]], None] | None = None) -> Run:
   """Validates `cfg` (`ValueError('config.<field>: ...')`) and builds its `Run`; starts the
-  evaluator last, so nothing is left running if an earlier step fails."""
+  evaluator last, so nothing is left running if an earlier step fails.  `before_start(identity)`
+  runs after validation and before the evaluator starts (the loop refuses a foreign workdir there)."""
   spec = config_lib.validate(cfg)
+  run_identity = identity(cfg)
+  if before_start is not None:
+    before_start(run_identity)
   settings = {}
   if cfg.partition_source in partition_sources.CONTROLLER_KINDS:
     settings = dict(cfg.controller)
@@ -238,8 +321,9 @@ def build(cfg: ml_collections.ConfigDict) -> Run:
     action_repeat=cfg.action_repeat,
     learning_rate=cfg.learning_rate,
     task=cfg.task,
+    engine=cfg.engine,
     obs_clip=float(cfg.obs_clip),
-    identity=identity(cfg),
+    identity=run_identity,
     config_json=config_json,
     description=description,
   )

@@ -126,6 +126,18 @@ def _field_check(field: str, check, *args):
     _fail(field, str(e))
 
 
+def _is_ray_address(address) -> bool:
+  """Whether `address` has a form `ray.init` accepts: 'auto', 'local', HOST:PORT or ray://HOST:PORT."""
+  import re
+
+  if not isinstance(address, str):
+    return False
+  if address in ("auto", "local"):
+    return True
+  match = re.fullmatch(r"(?:ray://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", address)
+  return bool(match) and 1 <= int(match.group(2)) <= 65535
+
+
 def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   """Checks every field and returns the policy spec; raises `ValueError('config.<field>: ...')`."""
   check_fields(c)
@@ -138,6 +150,11 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _field_check("backend", tasks.engine_task, c.task, "brax", c.backend)
   if c.host_backend not in engines.HOST_BACKENDS:
     _fail("host_backend", f"unknown host backend {c.host_backend!r}; use 'local' or 'ray'")
+  if c.ray_address and not _is_ray_address(c.ray_address):
+    _fail(
+      "ray_address",
+      f"{c.ray_address!r} is not a Ray address: use '' (a local instance), 'auto', HOST:PORT or ray://HOST:PORT",
+    )
   if c.family not in families.NAMES:
     _fail("family", f"unknown family {c.family!r}; choose one of {families.NAMES}")
   record = families.FAMILIES[c.family]
@@ -211,7 +228,7 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
   if not isinstance(c.num_workers, int) or c.num_workers < 0:
     _fail("num_workers", f"must be an integer >= 0 (0 = all cores), got {c.num_workers!r}")
   if c.host_backend == "local" and c.num_workers > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
-    # Each local worker is a ~55 MB interpreter: far more than the cores only exhausts memory.
+    # Each local worker is a whole interpreter: far more than the cores only exhausts memory.
     _fail(
       "num_workers",
       f"{c.num_workers} local workers on {os.cpu_count()} cores; use at most "

@@ -29,7 +29,6 @@ from chromnas.core import bundle as bundle_lib
 from chromnas.es import normalizer
 from chromnas.es.ask_tell import TrainState
 from chromnas.train import build as build_lib
-from chromnas.train import config as config_lib
 from chromnas.train.checkpointing import CheckpointStore
 from chromnas.train.metrics import MetricsWriter, structure_images
 from chromnas.train.progress import print_progress
@@ -123,9 +122,8 @@ def _source_metric_names(source, state) -> list[str]:
 
 def train(cfg: ml_collections.ConfigDict, workdir: str, progress_fn: ProgressFn | None = print_progress) -> TrainState:
   """Trains (or resumes) the run described by `cfg` in `workdir`; returns the final state."""
-  config_lib.validate(cfg)
-  check_same_run(build_lib.identity(cfg), workdir)  # before any worker starts
-  with build_lib.build(cfg) as run:
+  # The workdir is checked before any worker starts.
+  with build_lib.build(cfg, before_start=lambda run_identity: check_same_run(run_identity, workdir)) as run:
     return train_run(run, workdir, progress_fn)
 
 
