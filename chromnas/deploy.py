@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from chromnas.core import bundle as bundle_lib
-from chromnas.core import families, forward, policy_file, runtime
+from chromnas.core import episode, families, forward, policy_file, runtime
 
 
 def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> str:
@@ -70,6 +70,13 @@ def make_judge_env(task: str, **env_kwargs):
   return host_envs.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
 
 
+def _finite(t: int, obs: np.ndarray) -> bool:
+  """Whether observation `t` is finite: a non-finite one means the simulator diverged, and the
+  judged episode ends there as NaN."""
+  del t
+  return bool(np.all(np.isfinite(obs)))
+
+
 def episode_returns(act, task: str, episodes: int, seed: int = 0) -> tuple[np.ndarray, str]:
   """Returns `(returns (episodes,), env description)` of any `act(obs) -> action` on `task`'s
   judge environment, episode `e` reset with seed `seed + e`.
@@ -77,25 +84,14 @@ def episode_returns(act, task: str, episodes: int, seed: int = 0) -> tuple[np.nd
   Each episode runs until termination or the task's episode length; actions in `[-1, 1]` are
   mapped onto the environment's bounded action box.  A diverging episode returns NaN.
   """
-  from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
-
   if not (isinstance(episodes, int) and episodes >= 1):
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
   env, length, name = make_judge_env(task)
-  scale = host_episode.action_scaler(env.action_space) or (lambda a: a)
+  scale = episode.action_scaler(env.action_space)
   returns = np.empty((episodes,), np.float64)
   try:
     for e in range(episodes):
-      obs, _ = env.reset(seed=seed + e)
-      total = 0.0
-      for _ in range(length):
-        if not np.all(np.isfinite(obs)):  # the simulator diverged: the episode counts as NaN
-          total = math.nan
-          break
-        obs, reward, terminated, truncated, _ = env.step(scale(act(obs)))
-        total += float(reward)
-        if terminated or truncated or not math.isfinite(total):
-          break
+      total, _ = episode.run(env, act, seed=seed + e, episode_length=length, scale=scale, observe=_finite)
       returns[e] = total if math.isfinite(total) else math.nan
   finally:
     env.close()

@@ -10,13 +10,12 @@ through imageio-ffmpeg (`pip install "chromnas[render]"`).
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
 from chromnas import deploy
-from chromnas.core import runtime
+from chromnas.core import episode, runtime
 
 # The locomotion models ship a camera named "track" that follows the centre of mass; a fast
 # runner leaves the view of Gymnasium's default free camera within a few seconds.
@@ -68,8 +67,6 @@ def render_frames(
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
   if width < 16 or height < 16 or every < 1:
     raise ValueError(f"need width, height >= 16 and every >= 1, got {width}x{height}, every={every}")
-  from chromnas.engines import host_episode  # pylint: disable=g-import-not-at-top
-
   policy = runtime.load_policy(policy_path)
   task = policy.env
   if task in deploy.GYMNASIUM_IDS or task in ("reacher", "pusher", "ant"):
@@ -88,18 +85,19 @@ def render_frames(
       renderer = mujoco.Renderer(env.model, height=height, width=width)
       grab = lambda: _mujoco_camera_frame(env, renderer)  # noqa: E731
   length = min(length, max_steps) if max_steps else length
-  scale = host_episode.action_scaler(env.action_space) or (lambda a: a)
   frames = []
+
+  def keep(t, obs):  # the state after `t` control steps: the first, then every `every`-th
+    del obs
+    if t % every == 0:
+      frames.append(np.array(grab(), np.uint8, copy=True))  # renderers may reuse their buffer
+
+  scale = episode.action_scaler(env.action_space)
   try:
     for e in range(episodes):
-      obs, _ = env.reset(seed=seed + e)
-      frames.append(np.array(grab(), np.uint8, copy=True))  # renderers may reuse their buffer
-      for t in range(length):
-        obs, reward, terminated, truncated, _ = env.step(scale(policy.act(obs)))
-        if (t + 1) % every == 0:
-          frames.append(np.array(grab(), np.uint8, copy=True))  # renderers may reuse their buffer
-        if terminated or truncated or not math.isfinite(float(reward)):
-          break
+      _, steps = episode.run(env, policy.act, seed=seed + e, episode_length=length, scale=scale, observe=keep)
+      if steps % every == 0:  # the state after the last step, which no policy acted on
+        keep(steps, None)
   finally:
     env.close()
   return frames

@@ -4,11 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from chromnas.core import families, forward, noise, policy_spec
-from chromnas.engines import host_episode, make_evaluator
+from chromnas.core import noise, policy_spec
+from chromnas.engines import make_evaluator
 from chromnas.engines.host_messages import EpisodeJob
 from chromnas.es import noise_offsets, normalizer
-from chromnas.model import partitions, policies
+from chromnas.model import partitions
 
 SPEC = policy_spec.make_spec(4, 2, "L", "chromatic", 3)
 
@@ -129,32 +129,6 @@ def test_unknown_task_and_dim_mismatch():
     make_evaluator("host", "cartpole", SPEC)
   with pytest.raises(ValueError, match="policy expects"):
     make_evaluator("host", "halfcheetah", SPEC)
-
-
-def test_numpy_policy_matches_jax_policy():
-  for family in ("unstructured", "toeplitz", "circulant", "masked", "chromatic"):
-    spec = policy_spec.make_spec(5, 3, "H41,H41", family, num_colors=7 if family == "chromatic" else 0)
-    p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
-    s = partitions.random_structure(spec, jax.random.PRNGKey(1))
-    obs = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
-    mats, biases = families.weight_matrices(family, spec.layer_sizes, spec.num_colors, np.asarray(p), np.asarray(s))
-    np.testing.assert_allclose(forward.forward(mats, biases, obs), policies.apply(spec, p, s, obs), atol=1e-5)
-
-
-@pytest.mark.parametrize("arch", ["L", "H41", "H41,H41"])
-def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
-  """The workers' policy (normalisation folded into layer 1, float64) equals
-  `policies.apply(normalize(obs))`, clipped observations included."""
-  spec = policy_spec.make_spec(5, 3, arch, "chromatic", num_colors=4)
-  p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
-  s = partitions.random_structure(spec, jax.random.PRNGKey(1))
-  rng = np.random.default_rng(0)
-  mean, std, clip = rng.normal(size=5), rng.uniform(0.2, 2.0, 5), 2.0
-  mats, biases = families.weight_matrices("chromatic", spec.layer_sizes, 4, np.asarray(p), np.asarray(s))
-  policy = host_episode.PreparedPolicy(mats, biases, mean, std, clip)
-  for obs in rng.normal(0, 4, (6, 5)):  # scale 4: some entries clip
-    normed = np.clip((obs - mean) / std, -clip, clip).astype(np.float32)
-    np.testing.assert_allclose(policy(obs), policies.apply(spec, p, s, normed), atol=1e-5)
 
 
 def test_worker_modules_do_not_import_jax():

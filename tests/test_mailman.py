@@ -135,6 +135,9 @@ def test_block_size_and_plan_memory():
   assert mailman.block_size(6, 41, 4) == 1
   assert mailman.block_size(10, 3, 1) == 3  # K = 1: as wide as allowed
   assert mailman.block_size(1 << 30, 64, 2) == mailman.MAX_BLOCK
+  # One rule for both kernels (`core.mailman.widest_block`), each with its own table budget.
+  assert host_mailman.widest_block(2, 4096, 16) == 12 and host_mailman.widest_block(2, 256, 16) == 8
+  assert host_mailman.widest_block(1, 1, 5) == 5 and host_mailman.widest_block(300, 4096, 8) == 1
   colors = np.random.default_rng(0).integers(0, 2, (256, 256))
   plan = mailman.prepare(colors, 2)
   assert plan.block == 8 and plan.index.dtype == jnp.uint8 and plan.index.shape == (32, 256)

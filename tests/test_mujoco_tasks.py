@@ -35,14 +35,12 @@ def test_matches_gymnasium_v5(name):
 def test_fused_rollout_equals_the_step_loop(name):
   """`MujocoTask.rollout` (what the host workers run) gives the same return, length and
   observations as `reset` + `step` driven by the same policy."""
-  from chromnas.engines import host_episode
+  from chromnas.core import forward
 
   rng = np.random.default_rng(1)
   env = mujoco_tasks.make_host(name, max_episode_steps=300)
   n, m = env.observation_space.shape[0], env.action_space.shape[0]
-  policy = host_episode.PreparedPolicy(
-    [rng.normal(0, 0.5, (m, n))], [], rng.normal(0, 0.1, n), rng.uniform(0.5, 2, n), 3.0
-  )
+  policy = forward.PreparedPolicy([rng.normal(0, 0.5, (m, n))], [], rng.normal(0, 0.1, n), rng.uniform(0.5, 2, n), 3.0)
   buf = np.empty((300, n))
   env.reset(seed=3)
   total, length = env.rollout(policy, buf, episode_length=300, action_repeat=2)

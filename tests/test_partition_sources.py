@@ -125,6 +125,24 @@ def test_unknown_source():
     partition_sources.make_source("oracle", E, C)
 
 
+def test_make_source_dispatches_to_the_constructors():
+  """`make_source(kind, ...)` is `CONSTRUCTORS[kind]` given the settings that source takes: other
+  sources' settings are ignored, a setting no source takes raises."""
+  assert sorted(partition_sources.CONSTRUCTORS) == sorted(partition_sources.KINDS) == sorted(partition_sources.SETTINGS)
+  key = jax.random.PRNGKey(0)
+  direct = partition_sources.evolution(E, C, population_size=4, tournament_size=2).init(key)
+  via = partition_sources.make_source("evolution", E, C, population_size=4, tournament_size=2, hidden_size=3)
+  chex.assert_trees_all_equal(via.init(key), direct)
+  chex.assert_trees_all_equal(
+    partition_sources.make_source("enas", E, C, hidden_size=4, seed_structure=None).init(key),
+    partition_sources.enas(E, C, hidden_size=4).init(key),
+  )
+  with pytest.raises(TypeError, match="hiden_size"):
+    partition_sources.make_source("enas", E, C, hiden_size=4)
+  with pytest.raises(TypeError, match="population_size"):
+    partition_sources.random(E, C, population_size=4)
+
+
 def test_enas_beats_random_controller_on_synthetic_task():
   """Known optimum: ENAS's samples fit the target far better than the untrained controller's."""
   enas = [

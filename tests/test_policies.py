@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from chromnas.core import families, policy_spec
+from chromnas.core import families, forward, policy_spec
 from chromnas.model import partitions, policies
 
 
@@ -23,15 +23,27 @@ def test_flatten_roundtrip_and_apply(family, arch):
   act = policies.apply(spec, params, structure, obs)
   chex.assert_shape(act, (5, 6))
   assert np.all(np.abs(act) <= 1.0)
-  # Reference forward pass from the materialised matrices.
-  h = np.asarray(obs)
-  mats = policies.weight_matrices(spec, params, structure)
-  for layer, w in enumerate(mats):
-    h = h @ np.asarray(w).T
-    if layer < len(spec.hidden):
-      h = h + np.asarray(tree["biases"][layer])
-    h = np.tanh(h)
-  np.testing.assert_allclose(act, h, rtol=1e-5, atol=1e-5)
+  # The NumPy forward pass (`core.forward`: host workers, runtime, deploy) on the NumPy matrices.
+  mats, biases = families.weight_matrices(
+    family, spec.layer_sizes, spec.num_colors, np.asarray(params), np.asarray(structure)
+  )
+  np.testing.assert_allclose(act, forward.forward(mats, biases, np.asarray(obs)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["L", "H41", "H41,H41"])
+def test_prepared_policy_matches_jax_policy_with_normalisation(arch):
+  """The workers' policy (normalisation folded into layer 1, float64) equals
+  `policies.apply(normalize(obs))`, clipped observations included."""
+  spec = policy_spec.make_spec(5, 3, arch, "chromatic", num_colors=4)
+  p = jax.random.normal(jax.random.PRNGKey(0), (spec.num_params,))
+  s = partitions.random_structure(spec, jax.random.PRNGKey(1))
+  rng = np.random.default_rng(0)
+  mean, std, clip = rng.normal(size=5), rng.uniform(0.2, 2.0, 5), 2.0
+  mats, biases = families.weight_matrices("chromatic", spec.layer_sizes, 4, np.asarray(p), np.asarray(s))
+  policy = forward.PreparedPolicy(mats, biases, mean, std, clip)
+  for obs in rng.normal(0, 4, (6, 5)):  # scale 4: some entries clip
+    normed = np.clip((obs - mean) / std, -clip, clip).astype(np.float32)
+    np.testing.assert_allclose(policy(obs), policies.apply(spec, p, s, normed), atol=1e-5)
 
 
 def test_one_coloring_covers_the_whole_network():

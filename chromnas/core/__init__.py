@@ -2,6 +2,7 @@
 
 NumPy and the standard library only, by construction (`tests/test_layering.py` checks every
 import): the policy spec and its architecture names, one record per weight family, footprint
-accounting, the noise table, policy bundles and the compact `.chromnas` file, the mailman
-matvec and the NumPy runtime.  Host worker processes and deployed policies stop here.
+accounting, the noise table, policy bundles and the compact `.chromnas` file, the NumPy forward
+pass (`forward`), the episode loop (`episode`), the mailman matvec and the NumPy runtime.  Host
+worker processes and deployed policies stop here.
 """

@@ -57,6 +57,39 @@ BATCH_LANES = 8  # inputs per table entry in the batched kernel (8 float32 = one
 MAX_TABLE = 1 << 16  # K^b cap of `prepare`: tables beyond 64K entries (256 KiB) no longer sit in cache
 
 
+def numba_cpu_has(*features: str) -> bool:
+  """Whether numba compiles for this CPU (not another `CPU_NAME`, and no `CPU_FEATURES` leaving any
+  of `features` out) and this CPU has every one of `features` (LLVM names: 'avx2', 'fma',
+  'avx512f').  The register-table kernels ask before compiling anything: LLVM aborts, rather than
+  raises, on an instruction the CPU lacks.  False without numba."""
+  try:
+    import numba  # pylint: disable=g-import-not-at-top
+    from llvmlite import binding  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return False
+  if getattr(numba.config, "CPU_NAME", None) not in (None, "host"):
+    return False  # numba compiles for another CPU (e.g. 'generic' for portable caches)
+  configured = getattr(numba.config, "CPU_FEATURES", None)
+  if configured and not all(f"+{f}" in configured for f in features):
+    return False  # numba was told to leave one of them out
+  host = binding.get_host_cpu_features()
+  return all(bool(host.get(f, False)) for f in features)
+
+
+def widest_block(num_colors: int, max_entries: int, max_width: int) -> int:
+  """The block-width rule of every mailman kernel: the largest `b` in `[1, max(1, max_width)]`
+  whose tables of `K^b` pattern sums hold at most `max_entries` entries (`b = max_width` for
+  `K = 1`, a single pattern); at least 1.  Each kernel supplies the budgets that suit it (this
+  module's `block_size`, `chromnas.model.mailman.block_size`)."""
+  if num_colors < 1:
+    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
+  limit = max(1, max_width)
+  b = 1
+  while b < limit and num_colors ** (b + 1) <= max_entries:
+    b += 1
+  return b
+
+
 def block_size(num_colors: int, cols: int | None = None) -> int:
   """Block width `b` for `K` colors, capped at `cols`: the largest `b` with `K^b <= 256` (one-byte
   indices, 1 KiB tables) for `K <= 16`; `b = 2` (`K^2 <= 4096` entries, two-byte indices) for
@@ -69,19 +102,7 @@ def block_size(num_colors: int, cols: int | None = None) -> int:
   best all-round choice.  For K = 17, b = 2 (289 entries) beats b = 1 (twice the lookups) and
   b = 3 (4913 entries per table, which fall out of L1).
   """
-  if num_colors < 1:
-    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
-  if num_colors == 1:
-    b = 8
-  elif num_colors <= 16:
-    b = 1
-    while num_colors ** (b + 1) <= 256:
-      b += 1
-  elif num_colors <= 64:
-    b = 2
-  else:
-    b = 1
-  return max(1, min(b, cols)) if cols else b
+  return widest_block(num_colors, 256 if num_colors <= 16 else 4096, min(cols, 8) if cols else 8)
 
 
 def index_dtype(table_size: int):

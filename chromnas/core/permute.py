@@ -67,26 +67,12 @@ _lock = threading.Lock()
 _state: dict = {}  # 'cpu': whether the CPU has AVX-512 (probed once); 'kernel': the compiled kernel
 
 
-def _cpu_has_avx512() -> bool:
-  try:
-    import numba  # pylint: disable=g-import-not-at-top
-    from llvmlite import binding  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return False
-  if getattr(numba.config, "CPU_NAME", None) not in (None, "host"):
-    return False  # numba compiles for another CPU (e.g. 'generic' for portable caches)
-  features = getattr(numba.config, "CPU_FEATURES", None)
-  if features and "+avx512f" not in features:
-    return False  # numba was told to leave AVX-512 out
-  return bool(binding.get_host_cpu_features().get("avx512f", False))
-
-
 def available() -> bool:
   """Whether the permute kernel can run here: numba importable and enabled (`CHROMNAS_NO_NUMBA`
   unset) and a CPU with AVX-512F (checked before anything is compiled: LLVM aborts, rather than
   raises, on an instruction the CPU lacks), and `CHROMNAS_NO_AVX512` unset."""
   if "cpu" not in _state:
-    _state["cpu"] = _cpu_has_avx512()
+    _state["cpu"] = mailman.numba_cpu_has("avx512f")
   if os.environ.get("CHROMNAS_NO_AVX512", "") not in ("", "0"):
     return False  # told to treat this CPU as AVX2-only (`chromnas.core.permute_avx2` then runs)
   return mailman.backend() == "numba" and _state["cpu"]

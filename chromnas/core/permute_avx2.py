@@ -191,27 +191,12 @@ _lock = threading.Lock()
 _state: dict = {}  # 'cpu': whether the CPU has AVX2 + FMA (probed once); (scheme, bits, regs, nb): kernels
 
 
-def _cpu_has_avx2() -> bool:
-  try:
-    import numba  # pylint: disable=g-import-not-at-top
-    from llvmlite import binding  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return False
-  if getattr(numba.config, "CPU_NAME", None) not in (None, "host"):
-    return False  # numba compiles for another CPU (e.g. 'generic' for portable caches)
-  features = getattr(numba.config, "CPU_FEATURES", None)
-  if features and not ("+avx2" in features and "+fma" in features):
-    return False  # numba was told to leave AVX2 out
-  host = binding.get_host_cpu_features()
-  return bool(host.get("avx2", False) and host.get("fma", False))
-
-
 def available() -> bool:
   """Whether the AVX2 kernel can run here: numba importable and enabled (`CHROMNAS_NO_NUMBA`
   unset) and a CPU with AVX2 and FMA (checked before anything is compiled: LLVM aborts, rather
   than raises, on an instruction the CPU lacks)."""
   if "cpu" not in _state:
-    _state["cpu"] = _cpu_has_avx2()
+    _state["cpu"] = mailman.numba_cpu_has("avx2", "fma")
   return mailman.backend() == "numba" and _state["cpu"]
 
 
@@ -219,6 +204,32 @@ def registers(num_colors: int) -> int:
   """Value registers of the kernel for K colors: one for K <= 8 (bits <= 3), two for K <= 16,
   three for K <= 24 (colors 16..23 need no blend by bit 3), four for K <= 32."""
   return 1 if num_colors <= 8 else -(-num_colors // LANES)
+
+
+def _accumulate(builder, fma, w, x_rows, col, accs, slot: int) -> None:
+  """Emits `accs[b][slot] += w * x_b[col : col + 8]` (one FMA) for every input `b`: the inner step
+  shared by both AVX2 kernels, once their 8 weights `w` are decoded."""
+  for b, x_row in enumerate(x_rows):
+    xv = builder.load(builder.bitcast(builder.gep(x_row, [col]), w.type.as_pointer()), align=4)
+    acc = accs[b][slot]
+    builder.store(builder.call(fma, [w, xv, builder.load(acc)]), acc)
+
+
+def _store_sums(builder, accs, ys_data, yrows, row) -> None:
+  """Emits `ys[b, row] = sum of input b's accumulators over their 8 lanes` for every input `b`
+  (the epilogue shared by both AVX2 kernels)."""
+  from llvmlite import ir  # pylint: disable=g-import-not-at-top
+
+  i32, i64 = ir.IntType(32), row.type
+  for b, input_accs in enumerate(accs):
+    total = builder.load(input_accs[0])
+    for acc in input_accs[1:]:
+      total = builder.fadd(total, builder.load(acc))
+    out = builder.extract_element(total, ir.Constant(i32, 0))
+    for lane in range(1, LANES):
+      out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
+    where = builder.add(builder.mul(ir.Constant(i64, b), yrows), row)
+    builder.store(out, builder.gep(ys_data, [where]))
 
 
 def _row_intrinsic(bits: int, regs: int, nb: int):
@@ -283,20 +294,8 @@ def _row_intrinsic(bits: int, regs: int, nb: int):
           bit4 = sign_mask(builder, packed, 27 - g * bits)
           picked = [builder.call(blend, [picked[0], picked[1], bit4])]
         w = picked[0]
-        col = builder.add(base, ir.Constant(i64, LANES * g))
-        for b in range(nb):
-          xv = builder.load(builder.bitcast(builder.gep(x_rows[b], [col]), vf.as_pointer()), align=4)
-          acc = accs[b][g % per_input]
-          builder.store(builder.call(fma, [w, xv, builder.load(acc)]), acc)
-    for b in range(nb):
-      total = builder.load(accs[b][0])
-      for acc in accs[b][1:]:
-        total = builder.fadd(total, builder.load(acc))
-      out = builder.extract_element(total, ir.Constant(i32, 0))
-      for lane in range(1, LANES):
-        out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
-      where = builder.add(builder.mul(ir.Constant(i64, b), yrows), row)
-      builder.store(out, builder.gep(ys.data, [where]))
+        _accumulate(builder, fma, w, x_rows, builder.add(base, ir.Constant(i64, LANES * g)), accs, g % per_input)
+    _store_sums(builder, accs, ys.data, yrows, row)
     return context.get_dummy_value()
 
   def typer(typingctx, table, words, row, xs, ys):
@@ -378,20 +377,8 @@ def _shuffle_intrinsic(high: int, nb: int):
       ]
       for r, w in enumerate(weights):  # weights r: columns base + 8r .. base + 8r + 7
         w = builder.bitcast(w, vf)
-        col = builder.add(base, ir.Constant(i64, LANES * r))
-        for b in range(nb):
-          xv = builder.load(builder.bitcast(builder.gep(x_rows[b], [col]), vf.as_pointer()), align=4)
-          acc = accs[b][r % per_input]
-          builder.store(builder.call(fma, [w, xv, builder.load(acc)]), acc)
-    for b in range(nb):
-      total = builder.load(accs[b][0])
-      for acc in accs[b][1:]:
-        total = builder.fadd(total, builder.load(acc))
-      out = builder.extract_element(total, ir.Constant(i32, 0))
-      for lane in range(1, LANES):
-        out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
-      where = builder.add(builder.mul(ir.Constant(i64, b), yrows), row)
-      builder.store(out, builder.gep(ys.data, [where]))
+        _accumulate(builder, fma, w, x_rows, builder.add(base, ir.Constant(i64, LANES * r)), accs, r % per_input)
+    _store_sums(builder, accs, ys.data, yrows, row)
     return context.get_dummy_value()
 
   def typer(typingctx, planes, codes, row, xs, ys):

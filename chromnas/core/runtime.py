@@ -6,7 +6,8 @@
 
 The forward pass is `chromnas.model.policies.apply` on normalised observations:
 `h_0 = clip((obs - mean) / std, -clip, clip)`, `h_l = tanh(W_l h_{l-1} + b_l)` (biases on hidden
-layers only, tanh on the output too), all in float32.
+layers only, tanh on the output too), all in float32: `chromnas.core.forward.apply_layers`, with
+each layer's product run by the path chosen for it.
 
 This module imports only NumPy and the JAX-free modules `chromnas.core.policy_file` (the file reader),
 `chromnas.core.families` (the weight matrices, and what each family is: only families with shared
@@ -169,6 +170,7 @@ class Policy:
     # Per layer: its path -> prepared operand (a dense (out, in) float32 matrix, or a kernel's
     # plan), filled at load for one observation and on first use for other batch sizes.
     self._plans: list[dict] = [{} for _ in exported.layer_shapes]
+    self._products: dict[tuple[int, str], object] = {}  # (layer, path) -> `h -> h W^T`
     self.layer_paths = self.paths_for(1)
     for layer, path in enumerate(self.layer_paths):
       if path == "dense":
@@ -222,9 +224,21 @@ class Policy:
     """`clip((obs - mean) / std, -clip, clip)` in float32."""
     return forward.normalize(obs, self.obs_mean, self.obs_std, self.obs_clip)
 
+  def _product(self, layer: int, batch: int):
+    """Layer `layer`'s product `h -> h W^T` for `batch` inputs per call, on its path's operand."""
+    path, operand = self._operand(layer, self._path(layer, batch))
+    key = (layer, path)
+    if key not in self._products:
+      if path == "dense":
+        self._products[key] = lambda h: h @ operand.T
+      else:
+        kernel = {"permute": permute.matvec, "avx2": permute_avx2.matvec, "mailman": mailman.matvec}[path]
+        self._products[key] = lambda h: kernel(self._values, operand, h)
+    return self._products[key]
+
   def act(self, obs) -> np.ndarray:
     """Actions for `obs (obs_dim,)` or `(batch, obs_dim)` (any leading dims), float32:
-    `h_l = tanh(h_{l-1} W_l^T + b_l)` from the normalised observations."""
+    `forward.apply_layers` (`h_l = tanh(h_{l-1} W_l^T + b_l)`) from the normalised observations."""
     obs = np.asarray(obs, np.float32)
     if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
       raise ValueError(
@@ -233,22 +247,9 @@ class Policy:
     if not np.isfinite(obs).all():
       # Clipping would silently turn a NaN sensor reading into NaN actions for the robot.
       raise ValueError("obs contains NaN or inf (a failed sensor?); refusing to act on it")
-    h = self.normalize(obs)
     batch = int(np.prod(obs.shape[:-1]))
-    for layer in range(len(self._plans)):
-      path, operand = self._operand(layer, self._path(layer, batch))
-      if path == "dense":
-        h = h @ operand.T
-      elif path == "permute":
-        h = permute.matvec(self._values, operand, h)
-      elif path == "avx2":
-        h = permute_avx2.matvec(self._values, operand, h)
-      else:
-        h = mailman.matvec(self._values, operand, h)
-      if layer < len(self._biases):
-        h = h + self._biases[layer]
-      h = np.tanh(h, dtype=np.float32)
-    return h
+    products = [self._product(layer, batch) for layer in range(len(self._plans))]
+    return forward.apply_layers(self.normalize(obs), products, self._biases)
 
   __call__ = act
 

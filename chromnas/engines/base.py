@@ -73,3 +73,13 @@ class Evaluator(Protocol):
 
   def close(self) -> None:
     """Releases workers or devices; safe to call twice."""
+
+
+def check_sizes(engine: str, task: str, obs_dim: int, act_dim: int, spec) -> None:
+  """Raises `ValueError` unless `engine`'s `task` has the policy's observation and action sizes,
+  `(obs_dim, act_dim) == (spec.obs_dim, spec.act_dim)`."""
+  if (obs_dim, act_dim) != (spec.obs_dim, spec.act_dim):
+    raise ValueError(
+      f"{engine} task {task} has (obs, act) = ({obs_dim}, {act_dim}), "
+      f"the policy expects ({spec.obs_dim}, {spec.act_dim})"
+    )

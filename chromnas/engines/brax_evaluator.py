@@ -9,7 +9,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from chromnas.core import noise as noise_lib
 from chromnas.core import policy_spec
-from chromnas.engines.base import Evaluator
+from chromnas.engines.base import Evaluator, check_sizes
 from chromnas.envs import brax_envs, tasks
 from chromnas.es import estimator, noise_offsets, normalizer
 from chromnas.es.ask_tell import EvalResult
@@ -50,11 +50,7 @@ class BraxEvaluator(Evaluator):
   ):
     et = tasks.engine_task(task, "brax", backend)
     self.env = env if env is not None else brax_envs.make_brax_env(et.make, backend)
-    if (self.env.observation_size, self.env.action_size) != (spec.obs_dim, spec.act_dim):
-      raise ValueError(
-        f"brax {task} has (obs, act) = ({self.env.observation_size}, {self.env.action_size}), "
-        f"the policy expects ({spec.obs_dim}, {spec.act_dim})"
-      )
+    check_sizes("brax", task, self.env.observation_size, self.env.action_size, spec)
     self.spec = spec
     self.num_params = spec.num_params
     self.episode_length = int(episode_length or et.episode_length)

@@ -11,7 +11,7 @@ import numpy as np
 from chromnas.core import noise as noise_lib
 from chromnas.core import policy_spec
 from chromnas.engines import host_pool
-from chromnas.engines.base import Evaluator
+from chromnas.engines.base import Evaluator, check_sizes
 from chromnas.engines.host_messages import EpisodeJob, SetCenter, WorkerConfig
 from chromnas.envs import tasks
 from chromnas.es import normalizer
@@ -59,11 +59,7 @@ class HostEvaluator(Evaluator):
     ray_module=None,
   ):
     et = tasks.engine_task(task, "host")
-    if (et.obs_dim, et.act_dim) != (spec.obs_dim, spec.act_dim):
-      raise ValueError(
-        f"host task {task} has (obs, act) = ({et.obs_dim}, {et.act_dim}), the policy expects "
-        f"({spec.obs_dim}, {spec.act_dim})"
-      )
+    check_sizes("host", task, et.obs_dim, et.act_dim, spec)
     self.spec = spec
     self.num_params = spec.num_params
     self.episode_length = int(episode_length or et.episode_length)

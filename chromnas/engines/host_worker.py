@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from chromnas.core import families
+from chromnas.core import episode, families
 from chromnas.core import noise as noise_lib
 from chromnas.engines import host_episode
 from chromnas.engines.host_messages import EpisodeJob, EpisodeResult, Failed, Ready, SetCenter, Shutdown, WorkerConfig
@@ -28,7 +28,7 @@ class WorkerState:
   def __init__(self, cfg: WorkerConfig):
     self.cfg = cfg
     self.env = host_envs.make_host_env(cfg.make, **cfg.env_kwargs)
-    self.scale = host_episode.action_scaler(self.env.action_space)
+    self.scale = episode.action_scaler(self.env.action_space)
     self.table = noise_lib.make_table(cfg.noise_seed, cfg.noise_size)
     self.center: SetCenter | None = None
 

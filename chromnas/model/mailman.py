@@ -62,15 +62,7 @@ def block_size(rows: int, cols: int, num_colors: int) -> int:
   """Default block width `b` of the JAX kernel: the largest `b` with `K^b <= rows` (`b ~ log_K
   rows`, the poster's `O(mn / log max(m, n))`), at least 1, at most `cols` and `MAX_BLOCK`, with
   `K^b <= MAX_TABLE`.  For `K = 1` (a single pattern) `b` is `min(cols, MAX_BLOCK)`."""
-  if num_colors < 1:
-    raise ValueError(f"num_colors must be >= 1, got {num_colors}")
-  limit = max(1, min(cols, MAX_BLOCK))
-  if num_colors == 1:
-    return limit
-  b = 1
-  while b < limit and num_colors ** (b + 1) <= max(rows, 1) and num_colors ** (b + 1) <= MAX_TABLE:
-    b += 1
-  return b
+  return host_mailman.widest_block(num_colors, min(max(rows, 1), MAX_TABLE), min(cols, MAX_BLOCK))
 
 
 # The plan is `chromnas.core.mailman.MailmanPlan` (NumPy side, no JAX): registered here as a

@@ -1,6 +1,8 @@
 """Pluggable sources of partitions (structures) for the trainer: `init`, `ask`, `tell`.
 
-A source proposes one structure per population member and learns from the rewards they got:
+A source proposes one structure per population member and learns from the rewards they got.
+As in optax, each source is one small constructor returning the same `PartitionSource` of pure
+functions; `make_source(kind, ...)` picks the constructor by name (`CONSTRUCTORS`):
 
 * `none`: families without structure; structures of shape `(n, 0)`.
 * `fixed`: one random partition drawn at `init` (or `seed_structure`), used for every member.
@@ -15,10 +17,10 @@ reward seen so far.  `current(state)` is the partition the source stands for now
 trainer evaluates the current shared values with: the fixed partition, the controller's most
 likely coloring (`enas`, `random`), or the fittest member (`evolution`).  (The best single
 reward is a stale choice for a controller: it was earned by other, perturbed values.)
-Non-finite rewards (diverging simulators) are ignored by every source.  States are `flax.struct` pytrees, so they
-jit, checkpoint and restore with everything else.  For the masked family (`num_choices = 2`),
-`budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)` from the rewards the
-`enas` controller and `evolution` learn from (a soft budget on kept edges).
+Non-finite rewards (diverging simulators) are ignored by every source.  States are
+`flax.struct` pytrees, so they jit, checkpoint and restore with everything else.  For the masked
+family (`num_choices = 2`), `budget > 0` subtracts `|mean reward| * max(0, kept / budget - 1)`
+from the rewards the `enas` controller and `evolution` learn from (a soft budget on kept edges).
 """
 
 from __future__ import annotations
@@ -125,185 +127,229 @@ CONTROLLER_DEFAULTS = {**_field_defaults(ctrl.ControllerConfig), **_field_defaul
 EVOLUTION_DEFAULTS = {"population_size": 50, "tournament_size": 5}
 
 
-def make_source(
-  kind: str,
+def _check_sizes(kind: str, num_positions: int, num_choices: int) -> tuple[int, int]:
+  e, c = int(num_positions), int(num_choices)
+  if e < 1 or c < 1:
+    raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
+  return e, c
+
+
+def none(num_positions: int = 0, num_choices: int = 1) -> PartitionSource:
+  """The source of families without structure: every structure has shape `(0,)`."""
+  del num_positions, num_choices
+  return PartitionSource(
+    init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
+    ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
+    tell=lambda state, structures, rewards: (state, {}),
+    current=lambda state: jnp.zeros((0,), jnp.int32),
+  )
+
+
+def fixed(num_positions: int, num_choices: int, *, seed_structure=None) -> PartitionSource:
+  """One partition for every member: `seed_structure (E,)`, or drawn uniformly from
+  `[0, num_choices)^E` at `init`."""
+  e, c = _check_sizes("fixed", num_positions, num_choices)
+
+  def init(key):
+    s = (
+      jnp.asarray(seed_structure, jnp.int32)
+      if seed_structure is not None
+      else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32)
+    )
+    return FixedState(s, s, jnp.float32(-jnp.inf))
+
+  def tell(state, structures, rewards):
+    r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
+    best = jnp.maximum(state.best_reward, jnp.max(r))
+    return state.replace(best_reward=best), {"best_reward": best}
+
+  return PartitionSource(
+    init,
+    lambda state, key, n: jnp.tile(state.structure[None], (n, 1)),
+    tell,
+    jax.jit(lambda state: state.structure),
+  )
+
+
+def _controller(num_positions: int, num_choices: int, *, trained: bool, budget: int, **settings) -> PartitionSource:
+  """The ENAS controller's source, trained by REINFORCE (`enas`) or never (`random`); `settings`
+  are any of `CONTROLLER_DEFAULTS`, which fills in the rest."""
+  unknown = sorted(set(settings) - set(CONTROLLER_DEFAULTS))
+  if unknown:
+    raise TypeError(f"unknown controller settings {unknown}; the settings are {sorted(CONTROLLER_DEFAULTS)}")
+  o = {**CONTROLLER_DEFAULTS, **settings}
+  e, c = _check_sizes("enas" if trained else "random", num_positions, num_choices)
+  ctrl.check_advantage(o["advantage"])
+  ctrl.check_head(o["head"])
+  config = ctrl.ControllerConfig(
+    e, c, o["hidden_size"], o["temperature"], o["tanh_constant"], o["init_logit_scale"], o["head"], o["init_logit_peak"]
+  )
+  optimizer = ctrl.make_optimizer(o["optimizer"], o["learning_rate"])
+
+  def init(key):
+    k1, k2 = jax.random.split(key)
+    rs = ctrl.reinforce_init(config, k1, optimizer)
+    first = ctrl.sample(config, rs.params, k2, 1)[0][0]
+    k = int(o["elite_size"]) if trained else 0
+    return ControllerState(
+      rs, first, jnp.float32(-jnp.inf), jnp.zeros((k, e), jnp.int32), jnp.full((k,), -jnp.inf, jnp.float32)
+    )
+
+  def ask(state, key, n):
+    return ctrl.sample(config, state.reinforce.params, key, n)[0]
+
+  def tell(state, structures, rewards):
+    best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+    elite_s, elite_r = state.elite_structures, state.elite_rewards
+    if trained:
+      learn = _budget_penalty(structures, rewards, c, budget)
+      elite_s, elite_r = _merge_elites(elite_s, elite_r, structures, learn)
+      rs, metrics = ctrl.reinforce_update(
+        config,
+        state.reinforce,
+        structures,
+        learn,
+        optimizer,
+        entropy_coef=o["entropy_coef"],
+        baseline_decay=o["baseline_decay"],
+        advantage=o["advantage"],
+        diagnostics=o["diagnostics"],
+        elites=elite_s,
+        elite_rewards=elite_r,
+        elite_weight=o["elite_weight"],
+      )
+      if o["diagnostics"]:
+        before = ctrl.greedy(config, state.reinforce.params)
+        metrics = {
+          **metrics,
+          "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
+          "controller_distinct": distinct_count(structures),
+        }
+    else:
+      rs = state.reinforce
+      _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
+      metrics = {
+        "controller_loss": jnp.float32(0.0),
+        "controller_entropy": ent[0] / e,
+        "controller_baseline": rs.baseline,
+      }
+    return ControllerState(rs, best_s, best_r, elite_s, elite_r), {**metrics, "best_reward": best_r}
+
+  def position_entropy(state):
+    params = state.reinforce.params
+    return ctrl.position_entropies(config, params, ctrl.greedy(config, params)[None])[0]
+
+  return PartitionSource(
+    init,
+    ask,
+    tell,
+    jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)),
+    jax.jit(position_entropy),
+  )
+
+
+def enas(num_positions: int, num_choices: int, *, budget: int = 0, **settings) -> PartitionSource:
+  """The ENAS controller trained by REINFORCE on the rewards of the partitions it sampled, with a
+  memory of the `elite_size` best partitions seen.  `settings`: any of `CONTROLLER_DEFAULTS`
+  (`controller.ControllerConfig` and `controller.ReinforceConfig`, defaults there); `budget`:
+  the masked family's kept-edge budget (0 = none)."""
+  return _controller(num_positions, num_choices, trained=True, budget=budget, **settings)
+
+
+def random(num_positions: int, num_choices: int, **settings) -> PartitionSource:
+  """The ENAS controller at its initial parameters, never trained (the poster's "random
+  controller" baseline): it samples as `enas` does before its first update.  `settings`: as
+  `enas` (the training ones shape only the untouched optimizer state)."""
+  return _controller(num_positions, num_choices, trained=False, budget=0, **settings)
+
+
+def evolution(
   num_positions: int,
   num_choices: int,
   *,
-  seed_structure=None,
   budget: int = 0,
-  hidden_size: int = CONTROLLER_DEFAULTS["hidden_size"],
-  learning_rate: float = CONTROLLER_DEFAULTS["learning_rate"],
-  entropy_coef: float = CONTROLLER_DEFAULTS["entropy_coef"],
-  baseline_decay: float = CONTROLLER_DEFAULTS["baseline_decay"],
-  advantage: str = CONTROLLER_DEFAULTS["advantage"],
-  temperature: float = CONTROLLER_DEFAULTS["temperature"],
-  tanh_constant: float = CONTROLLER_DEFAULTS["tanh_constant"],
-  init_logit_scale: float = CONTROLLER_DEFAULTS["init_logit_scale"],
-  head: str = CONTROLLER_DEFAULTS["head"],
-  init_logit_peak: float = CONTROLLER_DEFAULTS["init_logit_peak"],
-  diagnostics: bool = CONTROLLER_DEFAULTS["diagnostics"],
-  optimizer: str = CONTROLLER_DEFAULTS["optimizer"],
-  elite_size: int = CONTROLLER_DEFAULTS["elite_size"],
-  elite_weight: float = CONTROLLER_DEFAULTS["elite_weight"],
   population_size: int = EVOLUTION_DEFAULTS["population_size"],
   tournament_size: int = EVOLUTION_DEFAULTS["tournament_size"],
 ) -> PartitionSource:
-  """The source `kind` over structures of `num_positions` entries in `[0, num_choices)`.
-
-  Controller settings (`enas`, `random`) default to `CONTROLLER_DEFAULTS`; `population_size`
-  and `tournament_size` are evolution's; `budget` is the masked family's kept-edge budget.
-  """
-  e, c = int(num_positions), int(num_choices)
-
-  if kind == "none":
-    return PartitionSource(
-      init=lambda key: FixedState(jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.float32(-jnp.inf)),
-      ask=lambda state, key, n: jnp.zeros((n, 0), jnp.int32),
-      tell=lambda state, structures, rewards: (state, {}),
-      current=lambda state: jnp.zeros((0,), jnp.int32),
+  """Regularized evolution over partitions: `population_size` members, parents by tournaments of
+  `tournament_size`, children by a one-position mutation, the oldest member replaced; random
+  partitions until the population is full (`budget`: the masked family's kept-edge budget)."""
+  e, c = _check_sizes("evolution", num_positions, num_choices)
+  pop = int(population_size)
+  if pop < 2 or not 1 <= tournament_size <= pop:
+    raise ValueError(
+      f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
+      f"got {population_size}, {tournament_size}"
     )
 
-  if e < 1 or c < 1:
-    raise ValueError(f"partition source {kind!r} needs num_positions >= 1 and num_choices >= 1, got {e}, {c}")
-
-  if kind == "fixed":
-
-    def init_fixed(key):
-      s = (
-        jnp.asarray(seed_structure, jnp.int32)
-        if seed_structure is not None
-        else jax.random.randint(key, (e,), 0, c, dtype=jnp.int32)
-      )
-      return FixedState(s, s, jnp.float32(-jnp.inf))
-
-    def tell_fixed(state, structures, rewards):
-      r = jnp.where(jnp.isfinite(rewards), rewards, -jnp.inf)
-      best = jnp.maximum(state.best_reward, jnp.max(r))
-      return state.replace(best_reward=best), {"best_reward": best}
-
-    return PartitionSource(
-      init_fixed,
-      lambda state, key, n: jnp.tile(state.structure[None], (n, 1)),
-      tell_fixed,
-      jax.jit(lambda state: state.structure),
+  def init(key):
+    population = jax.random.randint(key, (pop, e), 0, c, dtype=jnp.int32)
+    return EvolutionState(
+      population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0], jnp.float32(-jnp.inf)
     )
 
-  if kind in CONTROLLER_KINDS:
-    ctrl.check_advantage(advantage)
-    ctrl.check_head(head)
-    config = ctrl.ControllerConfig(
-      e, c, hidden_size, temperature, tanh_constant, init_logit_scale, head, init_logit_peak
+  def ask(state, key, n):
+    k_rand, k_tour, k_pos, k_val = jax.random.split(key, 4)
+    fresh = jax.random.randint(k_rand, (n, e), 0, c, dtype=jnp.int32)
+    contestants = jax.random.randint(k_tour, (n, tournament_size), 0, jnp.maximum(state.filled, 1))
+    winners = contestants[jnp.arange(n), jnp.argmax(state.fitness[contestants], axis=1)]
+    parents = state.population[winners]
+    pos = jax.random.randint(k_pos, (n,), 0, e)
+    shift = jax.random.randint(k_val, (n,), 1, max(c, 2))  # a different choice (when C > 1)
+    old = parents[jnp.arange(n), pos]
+    children = parents.at[jnp.arange(n), pos].set(((old + shift) % c).astype(jnp.int32))
+    return jnp.where(state.filled >= pop, children, fresh)
+
+  def tell(state, structures, rewards):
+    fit = _budget_penalty(structures, rewards, c, budget)
+    fit = jnp.where(jnp.isfinite(fit), fit, -jnp.inf)
+    n = structures.shape[0]
+    slots = (state.next_slot + jnp.arange(n)) % pop
+    population = state.population.at[slots].set(structures)
+    fitness = state.fitness.at[slots].set(fit)
+    best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
+    new = EvolutionState(
+      population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop), best_s, best_r
     )
-    optimizer = ctrl.make_optimizer(optimizer, learning_rate)
+    finite = jnp.isfinite(fitness)
+    return new, {
+      "best_reward": best_r,
+      "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1),
+    }
 
-    def init_ctrl(key):
-      k1, k2 = jax.random.split(key)
-      rs = ctrl.reinforce_init(config, k1, optimizer)
-      first = ctrl.sample(config, rs.params, k2, 1)[0][0]
-      k = int(elite_size) if kind == "enas" else 0
-      return ControllerState(
-        rs, first, jnp.float32(-jnp.inf), jnp.zeros((k, e), jnp.int32), jnp.full((k,), -jnp.inf, jnp.float32)
-      )
+  def current(state):
+    return jnp.where(state.filled > 0, state.population[jnp.argmax(state.fitness)], state.best_structure)
 
-    def ask_ctrl(state, key, n):
-      return ctrl.sample(config, state.reinforce.params, key, n)[0]
+  return PartitionSource(init, ask, tell, jax.jit(current))
 
-    def tell_ctrl(state, structures, rewards):
-      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
-      elite_s, elite_r = state.elite_structures, state.elite_rewards
-      if kind == "enas":
-        learn = _budget_penalty(structures, rewards, c, budget)
-        elite_s, elite_r = _merge_elites(elite_s, elite_r, structures, learn)
-        rs, metrics = ctrl.reinforce_update(
-          config,
-          state.reinforce,
-          structures,
-          learn,
-          optimizer,
-          entropy_coef=entropy_coef,
-          baseline_decay=baseline_decay,
-          advantage=advantage,
-          diagnostics=diagnostics,
-          elites=elite_s,
-          elite_rewards=elite_r,
-          elite_weight=elite_weight,
-        )
-        if diagnostics:
-          before = ctrl.greedy(config, state.reinforce.params)
-          metrics = {
-            **metrics,
-            "controller_mode_changes": jnp.sum(ctrl.greedy(config, rs.params) != before),
-            "controller_distinct": distinct_count(structures),
-          }
-      else:
-        rs = state.reinforce
-        _, ent = ctrl.log_prob_and_entropy(config, rs.params, structures[:1])
-        metrics = {
-          "controller_loss": jnp.float32(0.0),
-          "controller_entropy": ent[0] / e,
-          "controller_baseline": rs.baseline,
-        }
-      return ControllerState(rs, best_s, best_r, elite_s, elite_r), {**metrics, "best_reward": best_r}
 
-    def entropy_ctrl(state):
-      params = state.reinforce.params
-      return ctrl.position_entropies(config, params, ctrl.greedy(config, params)[None])[0]
+# Every partition source's constructor, by the name configs use (`KINDS`).
+CONSTRUCTORS: dict[str, Callable[..., PartitionSource]] = {
+  "none": none,
+  "fixed": fixed,
+  "random": random,
+  "enas": enas,
+  "evolution": evolution,
+}
 
-    return PartitionSource(
-      init_ctrl,
-      ask_ctrl,
-      tell_ctrl,
-      jax.jit(lambda state: ctrl.greedy(config, state.reinforce.params)),
-      jax.jit(entropy_ctrl),
-    )
 
-  if kind == "evolution":
-    pop = int(population_size)
-    if pop < 2 or not 1 <= tournament_size <= pop:
-      raise ValueError(
-        f"evolution needs population_size >= 2 and 1 <= tournament_size <= population_size, "
-        f"got {population_size}, {tournament_size}"
-      )
+# Which keyword settings each constructor takes.
+SETTINGS = {
+  "none": (),
+  "fixed": ("seed_structure",),
+  "random": tuple(CONTROLLER_DEFAULTS),
+  "enas": ("budget", *CONTROLLER_DEFAULTS),
+  "evolution": ("budget", *EVOLUTION_DEFAULTS),
+}
 
-    def init_evo(key):
-      population = jax.random.randint(key, (pop, e), 0, c, dtype=jnp.int32)
-      return EvolutionState(
-        population, jnp.full((pop,), -jnp.inf), jnp.int32(0), jnp.int32(0), population[0], jnp.float32(-jnp.inf)
-      )
 
-    def ask_evo(state, key, n):
-      k_rand, k_tour, k_pos, k_val = jax.random.split(key, 4)
-      random = jax.random.randint(k_rand, (n, e), 0, c, dtype=jnp.int32)
-      contestants = jax.random.randint(k_tour, (n, tournament_size), 0, jnp.maximum(state.filled, 1))
-      winners = contestants[jnp.arange(n), jnp.argmax(state.fitness[contestants], axis=1)]
-      parents = state.population[winners]
-      pos = jax.random.randint(k_pos, (n,), 0, e)
-      shift = jax.random.randint(k_val, (n,), 1, max(c, 2))  # a different choice (when C > 1)
-      old = parents[jnp.arange(n), pos]
-      children = parents.at[jnp.arange(n), pos].set(((old + shift) % c).astype(jnp.int32))
-      return jnp.where(state.filled >= pop, children, random)
-
-    def tell_evo(state, structures, rewards):
-      fit = _budget_penalty(structures, rewards, c, budget)
-      fit = jnp.where(jnp.isfinite(fit), fit, -jnp.inf)
-      n = structures.shape[0]
-      slots = (state.next_slot + jnp.arange(n)) % pop
-      population = state.population.at[slots].set(structures)
-      fitness = state.fitness.at[slots].set(fit)
-      best_s, best_r = _update_best(state.best_structure, state.best_reward, structures, rewards)
-      new = EvolutionState(
-        population, fitness, (state.next_slot + n) % pop, jnp.minimum(state.filled + n, pop), best_s, best_r
-      )
-      finite = jnp.isfinite(fitness)
-      return new, {
-        "best_reward": best_r,
-        "population_mean_fitness": jnp.sum(jnp.where(finite, fitness, 0)) / jnp.maximum(jnp.sum(finite), 1),
-      }
-
-    def current_evo(state):
-      return jnp.where(state.filled > 0, state.population[jnp.argmax(state.fitness)], state.best_structure)
-
-    return PartitionSource(init_evo, ask_evo, tell_evo, jax.jit(current_evo))
-
-  raise ValueError(f"unknown partition source {kind!r}; choose one of {', '.join(KINDS)}")
+def make_source(kind: str, num_positions: int, num_choices: int, **settings) -> PartitionSource:
+  """The source `kind` (`CONSTRUCTORS[kind]`) over structures of `num_positions` entries in
+  `[0, num_choices)`, given those of `settings` it takes (`SETTINGS[kind]`); the others are
+  ignored, so one call can carry every source's settings.  An unknown kind or setting raises."""
+  if kind not in CONSTRUCTORS:
+    raise ValueError(f"unknown partition source {kind!r}; choose one of {', '.join(KINDS)}")
+  unknown = sorted(set(settings).difference(*SETTINGS.values()))
+  if unknown:
+    raise TypeError(f"make_source got unknown settings {unknown}")
+  return CONSTRUCTORS[kind](num_positions, num_choices, **{k: settings[k] for k in SETTINGS[kind] if k in settings})
