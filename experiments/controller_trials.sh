@@ -15,47 +15,55 @@ enas_paper=(--config.controller.hidden_size=64 --config.controller.learning_rate
             --config.controller.temperature=5.0 --config.controller.tanh_constant=2.5
             --config.controller.entropy_coef=0.0001 --config.controller.baseline_decay=0.99
             --config.controller.init_logit_scale=0.0 --config.controller.advantage=baseline)
+# The controller shipped before the elite memory became the default (std-4 logits, Adam 0.05,
+# entropy 1e-3, no memory): the variants below that say "enas_..." without a full setting list
+# change one thing against it, as they did when they were first run.
+shipped_v1=(--config.partition_source=enas --config.controller.init_logit_scale=4.0
+            --config.controller.init_logit_peak=0.0 --config.controller.learning_rate=0.05
+            --config.controller.entropy_coef=0.001 --config.controller.elite_size=0)
 for trial in "$@"; do
   case "${trial}" in
     evolution) flags=(--config.partition_source=evolution) ;;
     fixed) flags=(--config.partition_source=fixed) ;;
-    random) flags=(--config.partition_source=random) ;;
-    enas) flags=(--config.partition_source=enas) ;;
-    enas_paper) flags=(--config.partition_source=enas "${enas_paper[@]}") ;;
-    enas_pointer) flags=(--config.partition_source=enas --config.controller.head=pointer) ;;
-    enas_paper_pointer) flags=(--config.partition_source=enas "${enas_paper[@]}" --config.controller.head=pointer) ;;
-    enas_wide) flags=(--config.partition_source=enas --config.num_directions=64) ;;
-    enas_rank) flags=(--config.partition_source=enas --config.controller.advantage=rank) ;;
-    enas_peak6) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    random) flags=(--config.partition_source=random) ;;  # the default controller's start, never trained
+    random_v1) flags=("${shipped_v1[@]}" --config.partition_source=random) ;;
+    enas) flags=(--config.partition_source=enas) ;;  # today's default controller
+    enas_v1) flags=("${shipped_v1[@]}") ;;
+    enas_paper) flags=("${shipped_v1[@]}" "${enas_paper[@]}") ;;
+    enas_pointer) flags=("${shipped_v1[@]}" --config.controller.head=pointer) ;;
+    enas_paper_pointer) flags=("${shipped_v1[@]}" "${enas_paper[@]}" --config.controller.head=pointer) ;;
+    enas_wide) flags=("${shipped_v1[@]}" --config.num_directions=64) ;;
+    enas_rank) flags=("${shipped_v1[@]}" --config.controller.advantage=rank) ;;
+    enas_peak6) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                        --config.controller.init_logit_peak=6.0) ;;
-    enas_peak8) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_peak8) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                        --config.controller.init_logit_peak=8.0) ;;
-    enas_peak6_calm) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_peak6_calm) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                             --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
                             --config.controller.learning_rate=0.01) ;;
-    enas_peak6_sgd) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_peak6_sgd) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                            --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
                            --config.controller.optimizer=sgd --config.controller.learning_rate=2.0) ;;
-    enas_elite) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_elite) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                        --config.controller.elite_size=16) ;;
-    enas_elite_s4) flags=(--config.partition_source=enas --config.controller.elite_size=16) ;;
-    enas_elite_peak6) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_elite_s4) flags=("${shipped_v1[@]}" --config.controller.elite_size=16) ;;
+    enas_elite_peak6) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                              --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
-    enas_elite_peak6_lr03) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_elite_peak6_lr03) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                                   --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.0
                                   --config.controller.learning_rate=0.03 --config.controller.elite_size=16) ;;
-    enas_elite_peak6_ent) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_elite_peak6_ent) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                                  --config.controller.init_logit_peak=6.0 --config.controller.entropy_coef=0.001
                                  --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
-    enas_elite_peak5) flags=(--config.partition_source=enas --config.controller.init_logit_scale=0.0
+    enas_elite_peak5) flags=("${shipped_v1[@]}" --config.controller.init_logit_scale=0.0
                              --config.controller.init_logit_peak=5.0 --config.controller.entropy_coef=0.0
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
-    enas_elite_s4w) flags=(--config.partition_source=enas --config.controller.elite_size=32
+    enas_elite_s4w) flags=("${shipped_v1[@]}" --config.controller.elite_size=32
                            --config.controller.elite_weight=3.0) ;;
     row) flags=() ;;
     row_fd) flags=(--config.estimator=forward_fd) ;;
-    enas_slow) flags=(--config.partition_source=enas --config.controller.learning_rate=0.005) ;;
+    enas_slow) flags=("${shipped_v1[@]}" --config.controller.learning_rate=0.005) ;;
     *) echo "unknown trial ${trial}" >&2; exit 2 ;;
   esac
   echo "== ${name} ${trial} seed ${seed}"

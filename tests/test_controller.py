@@ -12,7 +12,9 @@ import pytest
 from chromnas.search import controller as ctrl
 
 # ENAS's tanh clipping and a uniform start (zero per-position logits), not the training defaults.
-CFG = ctrl.ControllerConfig(num_positions=2, num_choices=3, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
+CFG = ctrl.ControllerConfig(
+  num_positions=2, num_choices=3, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0, init_logit_peak=0.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,9 @@ def test_log_prob_matches_sampling_frequencies(params):
 
 
 def test_entropy_nonnegative_and_maximal_at_uniform_start():
-  cfg = ctrl.ControllerConfig(num_positions=6, num_choices=4, hidden_size=32, tanh_constant=2.5, init_logit_scale=0.0)
+  cfg = ctrl.ControllerConfig(
+    num_positions=6, num_choices=4, hidden_size=32, tanh_constant=2.5, init_logit_scale=0.0, init_logit_peak=0.0
+  )
   p = ctrl.init(cfg, jax.random.PRNGKey(0))  # zero head: uniform
   choices, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 3)
   ent = ctrl.entropy(cfg, p, choices)
@@ -59,7 +63,9 @@ def test_entropy_nonnegative_and_maximal_at_uniform_start():
 
 @pytest.mark.parametrize("advantage", ["baseline", "batch", "rank"])
 def test_reinforce_moves_probability_to_rewarded_choice(advantage):
-  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
+  cfg = ctrl.ControllerConfig(
+    num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0, init_logit_peak=0.0
+  )
   opt = optax.adam(0.1)
   state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
 
@@ -75,7 +81,9 @@ def test_reinforce_moves_probability_to_rewarded_choice(advantage):
 
 
 def test_nan_rewards_do_not_corrupt_controller():
-  cfg = ctrl.ControllerConfig(num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0)
+  cfg = ctrl.ControllerConfig(
+    num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0, init_logit_peak=0.0
+  )
   opt = optax.adam(0.1)
   state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
   choices, _ = ctrl.sample(cfg, state.params, jax.random.PRNGKey(1), 4)
@@ -119,7 +127,8 @@ def test_init_logit_scale_sets_a_random_starting_coloring():
   samples, _ = ctrl.sample(cfg, p, jax.random.PRNGKey(1), 50)
   assert np.mean(np.asarray(samples) == start) > 0.85  # peaked around it
   uniform = ctrl.init(
-    ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, init_logit_scale=0.0), jax.random.PRNGKey(0)
+    ctrl.ControllerConfig(num_positions=40, num_choices=5, hidden_size=8, init_logit_scale=0.0, init_logit_peak=0.0),
+    jax.random.PRNGKey(0),
   )
   np.testing.assert_array_equal(uniform["pos_logits"], 0.0)
 
@@ -131,22 +140,34 @@ def test_training_defaults_have_one_home():
   from chromnas.train import config
 
   cfg, rl = ctrl.ControllerConfig(num_positions=1, num_choices=1), ctrl.ReinforceConfig()
-  assert (cfg.hidden_size, cfg.temperature, cfg.tanh_constant, cfg.init_logit_scale) == (16, 1.0, 0.0, 4.0)
-  assert (rl.learning_rate, rl.entropy_coef, rl.baseline_decay, rl.advantage) == (0.05, 1e-3, 0.95, "batch")
+  assert (cfg.hidden_size, cfg.temperature, cfg.tanh_constant, cfg.init_logit_scale, cfg.init_logit_peak) == (
+    16,
+    1.0,
+    0.0,
+    0.0,
+    6.0,
+  )
+  assert (rl.learning_rate, rl.entropy_coef, rl.baseline_decay, rl.advantage, rl.elite_size) == (
+    0.1,
+    0.0,
+    0.95,
+    "batch",
+    16,
+  )
   expected = {
     "hidden_size": 16,
     "temperature": 1.0,
     "tanh_constant": 0.0,
-    "init_logit_scale": 4.0,
+    "init_logit_scale": 0.0,
     "head": "linear",
-    "init_logit_peak": 0.0,
-    "learning_rate": 0.05,
-    "entropy_coef": 1e-3,
+    "init_logit_peak": 6.0,
+    "learning_rate": 0.1,
+    "entropy_coef": 0.0,
     "baseline_decay": 0.95,
     "advantage": "batch",
     "diagnostics": False,
     "optimizer": "adam",
-    "elite_size": 0,
+    "elite_size": 16,
     "elite_weight": 1.0,
   }
   assert partition_sources.CONTROLLER_DEFAULTS == expected
@@ -157,7 +178,9 @@ def test_pointer_head_samples_match_teacher_forced_log_probs():
   """The pointer head's sampled colorings score the same log-probability teacher-forced, it starts
   uniform when the per-position logits do, and one REINFORCE step on it moves the likelihood of a
   rewarded coloring up."""
-  cfg = ctrl.ControllerConfig(num_positions=70, num_choices=6, hidden_size=8, init_logit_scale=0.0, head="pointer")
+  cfg = ctrl.ControllerConfig(
+    num_positions=70, num_choices=6, hidden_size=8, init_logit_scale=0.0, init_logit_peak=0.0, head="pointer"
+  )
   params = ctrl.init(cfg, jax.random.PRNGKey(0))
   choices, logp = ctrl.sample(cfg, params, jax.random.PRNGKey(1), 5)
   np.testing.assert_allclose(ctrl.log_prob(cfg, params, choices), logp, rtol=1e-5)

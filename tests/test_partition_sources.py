@@ -63,7 +63,9 @@ def test_pairs_per_partition_groups_the_population(k):
   from chromnas.es import ask_tell, normalizer
 
   t = 4
-  src = partition_sources.make_source("random", E, C, init_logit_scale=0.0)  # uniform: distinct draws
+  src = partition_sources.make_source(
+    "random", E, C, init_logit_scale=0.0, init_logit_peak=0.0
+  )  # uniform: distinct draws
   cfg = ask_tell.StepConfig(t, 0.1, "centered_rank", 0, 1000, True, k)
   zero = jnp.zeros((5,))
   state = ask_tell.TrainState(

@@ -62,9 +62,12 @@ class ControllerConfig:
   hidden_size: int = 16
   temperature: float = 1.0
   tanh_constant: float = 0.0
-  init_logit_scale: float = 4.0
+  # Start concentrated on one random coloring: the REINFORCE gradient over a few dozen sampled
+  # partitions is too noisy to find structure from a uniform start, so the search is local
+  # around a peak that the elite memory moves (see ReinforceConfig).
+  init_logit_scale: float = 0.0
   head: str = "linear"
-  init_logit_peak: float = 0.0
+  init_logit_peak: float = 6.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +83,15 @@ class ReinforceConfig:
   objective (priority-queue training, Abolafia et al. 2018): the controller keeps a memory of
   what worked, where plain REINFORCE forgets a good sample after one step."""
 
-  learning_rate: float = 0.05
-  entropy_coef: float = 1e-3
+  learning_rate: float = 0.1
+  # No entropy bonus: with the elite memory the controller should concentrate on what scored
+  # well; a bonus pulls it back towards the uniform distribution that does not train.
+  entropy_coef: float = 0.0
   baseline_decay: float = 0.95
   advantage: str = "batch"
   diagnostics: bool = False
   optimizer: str = "adam"
-  elite_size: int = 0
+  elite_size: int = 16
   elite_weight: float = 1.0
 
 
