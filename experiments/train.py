@@ -2,6 +2,7 @@
 
   python -m experiments.train --config=configs/default.py --workdir=/tmp/chromnas/default
   python -m experiments.train --config=configs/default.py --config.num_iterations=50 --workdir=...
+  python -m experiments.train --config=... --config.engine=brax --seeds=4 --workdir=DIR  # one DIR/seed<k>/ per seed
 
 Rerunning the same command on an existing workdir resumes from its newest checkpoint.
 """
@@ -20,6 +21,15 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string(
   "workdir", None, "Directory for checkpoints, metrics and the best policy.", required=True
+)
+_SEEDS = flags.DEFINE_integer(
+  "seeds",
+  1,
+  "Seeds config.seed .. config.seed + N - 1 trained at once as one compiled program, vmapped over seeds "
+  "(engine=brax only); each writes WORKDIR/seed<k>/.",
+)
+_COMPILED = flags.DEFINE_bool(
+  "compiled", False, "Train as one compiled program (chromnas.train.compiled) even with --seeds=1 (engine=brax only)."
 )
 _ENV_KWARGS = flags.DEFINE_string(
   "env_kwargs",
@@ -48,8 +58,24 @@ def main(argv):
       sys.exit(2)
     with cfg.unlocked():
       cfg.env_kwargs.update(extra)
+  compiled = _SEEDS.value > 1 or _COMPILED.value
+  if _SEEDS.value < 1:
+    print(f"error: --seeds must be >= 1, got {_SEEDS.value}", file=sys.stderr)
+    sys.exit(2)
+  if compiled and cfg.engine != "brax":
+    print(
+      f"error: --seeds={_SEEDS.value} (a compiled run) needs --config.engine=brax; the {cfg.engine!r} engine trains "
+      "one seed per command",
+      file=sys.stderr,
+    )
+    sys.exit(2)
   try:
-    loop.train(cfg, _WORKDIR.value)
+    if compiled:
+      from chromnas.train import compiled as compiled_lib
+
+      compiled_lib.train_seeds(cfg, _WORKDIR.value, range(cfg.seed, cfg.seed + _SEEDS.value))
+    else:
+      loop.train(cfg, _WORKDIR.value)
   except (ValueError, FloatingPointError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
