@@ -68,7 +68,7 @@ _SET = flags.DEFINE_multi_string(
 _PRINT_EVERY = flags.DEFINE_integer("print_every", 10, "Print a progress line every this many iterations.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only regenerate the report from the csv.")
 
-# Host env-steps/s on the 2-core development machine, for the ETA of rows not started yet
+# A rough host env-steps/s per task on a small CPU, only for the ETA of rows not started yet
 # (replaced by the measured speed once a row runs).
 SPEED_GUESS = {
   "halfcheetah": 45e3,

@@ -72,9 +72,14 @@ class Family:
     """Whether policies of this family carry a per-edge structure that a partition source searches."""
     return self.shared_values or self.masks
 
-  def num_choices(self, num_colors: int) -> int:
-    """Choices per structure entry: `K` colors, keep/drop, or 1 (no structure)."""
-    return num_colors if self.shared_values else 2 if self.masks else 1
+  def num_choices(self, num_colors: int | None) -> int:
+    """Choices per structure entry: `K` colors, keep/drop, or 1 (no structure); `num_colors` (K)
+    is needed only by the families with shared values."""
+    if self.shared_values:
+      if num_colors is None:
+        raise ValueError(f"the {self.name} family needs num_colors (K)")
+      return num_colors
+    return 2 if self.masks else 1
 
   def num_weight_values(self, shapes: Sequence[Shape], num_colors: int) -> int:
     """Trainable weight values of a network with these layer shapes (biases aside)."""
@@ -95,9 +100,13 @@ class Family:
   def matrix(self, values: np.ndarray, structure: np.ndarray | None, shape: Shape) -> np.ndarray:
     """The `(rows, cols)` matrix from this layer's `values` and its `(rows * cols,)` structure (NumPy)."""
     if self.shared_values:
+      assert structure is not None, "shared values are indexed by the structure"
       return values[structure.reshape(shape)]
     w = values.reshape(shape) if self.value_map is None else values[self.value_map(shape)]
-    return w * structure.reshape(shape) if self.masks else w
+    if not self.masks:
+      return w
+    assert structure is not None, "a masked layer's structure is its keep mask"
+    return w * structure.reshape(shape)
 
 
 def _dense_values(shape: Shape) -> int:

@@ -53,11 +53,12 @@ def footprint(
   ignores the other.
   """
   record = families.get(family)
-  if record.shared_values and num_colors is None:
-    raise ValueError(f"the {family} footprint needs num_colors (K)")
-  spec = PolicySpec(
-    obs_dim, act_dim, parse_architecture(architecture), family, num_colors if record.shared_values else 0
-  )
+  colors = 0
+  if record.shared_values:
+    if num_colors is None:
+      raise ValueError(f"the {family} footprint needs num_colors (K)")
+    colors = num_colors
+  spec = PolicySpec(obs_dim, act_dim, parse_architecture(architecture), family, colors)
   if record.masks and (num_kept is None or not 1 <= num_kept <= spec.num_edges):
     raise ValueError(f"the {family} footprint needs num_kept in [1, {spec.num_edges}], got {num_kept}")
   weight_params = record.deployed_values(spec.layer_shapes, spec.num_colors, num_kept)

@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ class MailmanPlan:
   cols: int
   num_colors: int
   block: int
-  index: np.ndarray
+  index: Any  # np.ndarray here; a JAX array in the plans of chromnas.model.mailman
 
   @property
   def num_blocks(self) -> int:
@@ -160,6 +161,12 @@ def check_operands(cols: int, num_colors: int, values_shape: tuple[int, ...], x_
     raise ValueError(f"values must have shape ({num_colors},), got {tuple(values_shape)}")
 
 
+def check_colors(colors: np.ndarray, num_colors: int) -> None:
+  """Raises `ValueError` unless every entry of `colors` lies in `[0, num_colors)` (every kernel's plan)."""
+  if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
+    raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
+
+
 def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int = MAX_TABLE, xp=np) -> MailmanPlan:
   """Plans the mailman matvec of a `(rows, cols)` coloring with entries in `[0, num_colors)`.
 
@@ -176,8 +183,7 @@ def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int
     raise ValueError(f"num_colors must be >= 1, got {num_colors}")
   if xp is np:
     colors = np.asarray(colors)
-    if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
-      raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
+    check_colors(colors, num_colors)
   block = block_size(num_colors, cols) if block is None else int(block)
   if block < 1 or num_colors**block > max_table:
     raise ValueError(f"block must be >= 1 with K^block <= {max_table}, got block={block} for K={num_colors}")
@@ -200,11 +206,15 @@ def prepare(colors, num_colors: int, block: int | None = None, *, max_table: int
   return MailmanPlan(rows, cols, num_colors, block, index)
 
 
-def _check(values, plan: MailmanPlan, x):
+def matvec_operands(values, plan, x) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+  """The checked operands of every chromatic kernel's `matvec` (this module's, `permute`'s and
+  `permute_avx2`'s): `values (K,)` as C-contiguous float32, `x (..., cols)` as float32 rows
+  `x2 (B, cols)`, and the leading dims of `x` (the product is `(*lead, rows)`).  Raises `ValueError`
+  unless the shapes fit `plan` (its `check_operands`)."""
   x = np.asarray(x, np.float32)
   values = np.ascontiguousarray(values, np.float32)
   plan.check_operands(values.shape, x.shape)
-  return values, x
+  return values, x.reshape(-1, plan.cols), x.shape[:-1]
 
 
 def _padded_inputs(plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
@@ -361,8 +371,8 @@ def _kernel_batch8(values, index, xt, block, y):
 _KERNELS = {"words": _kernel_words, "batch8": _kernel_batch8}
 _compiled: dict = {}
 _lock = threading.Lock()
-_numba = None  # the numba module once imported; False when unavailable
-_build_table_nb = None  # the compiled table builder, a global the kernels call
+_numba: Any = None  # the numba module once imported; False when unavailable
+_build_table_nb: Any = None  # the compiled table builder, a global the kernels call
 
 
 def _import_numba():
@@ -453,14 +463,12 @@ def matvec(values, plan: MailmanPlan, x, use: str | None = None) -> np.ndarray:
   `values (K,)`, `x (cols,)` or `(..., cols)` -> `y (..., rows)`, float32.  `use`: the kernel,
   'numba' or 'numpy' (default: `backend()`).
   """
-  values, x = _check(values, plan, x)
+  values, x2, lead = matvec_operands(values, plan, x)
   use = backend() if use is None else use
   if use not in ("numba", "numpy"):
     raise ValueError(f"use must be 'numba' or 'numpy', got {use!r}")
   if use == "numba" and not _import_numba():
     raise RuntimeError("numba is not available (not installed, or CHROMNAS_NO_NUMBA is set)")
-  lead = x.shape[:-1]
-  x2 = x.reshape(-1, plan.cols)
   if x2.shape[0] == 0 or plan.rows == 0:
     return np.zeros((*lead, plan.rows), np.float32)
   y = _matvec_numba(values, plan, x2) if use == "numba" else _matvec_numpy(values, plan, x2)

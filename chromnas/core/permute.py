@@ -78,20 +78,43 @@ def available() -> bool:
   return mailman.backend() == "numba" and _state["cpu"]
 
 
-def prepare(colors, num_colors: int) -> PermutePlan:
-  """The byte plan of a `(rows, cols)` coloring with entries in `[0, num_colors)`, `num_colors <= 32`."""
+def checked_coloring(colors, num_colors: int, max_colors: int, kernel: str) -> tuple[np.ndarray, int]:
+  """`(colors, num_colors)` as a `(rows, cols)` NumPy array and an int, checked for a kernel that
+  holds the values in registers: `1 <= num_colors <= max_colors`, entries in `[0, num_colors)`
+  (`kernel` names it in the `ValueError`)."""
   colors = np.asarray(colors)
   if colors.ndim != 2:
     raise ValueError(f"colors must be a (rows, cols) matrix, got shape {colors.shape}")
   num_colors = int(num_colors)
-  if not 1 <= num_colors <= MAX_COLORS:
-    raise ValueError(f"the permute kernel holds 1 to {MAX_COLORS} colors, got num_colors={num_colors}")
-  if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
-    raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
+  if not 1 <= num_colors <= max_colors:
+    raise ValueError(f"{kernel} holds 1 to {max_colors} colors, got num_colors={num_colors}")
+  mailman.check_colors(colors, num_colors)
+  return colors, num_colors
+
+
+def prepare(colors, num_colors: int) -> PermutePlan:
+  """The byte plan of a `(rows, cols)` coloring with entries in `[0, num_colors)`, `num_colors <= 32`."""
+  colors, num_colors = checked_coloring(colors, num_colors, MAX_COLORS, "the permute kernel")
   rows, cols = colors.shape
   padded = np.zeros((rows, max(COL_PAD, -(-cols // COL_PAD) * COL_PAD)), np.uint8)
   padded[:, :cols] = colors
   return PermutePlan(rows, cols, num_colors, padded)
+
+
+def horizontal_sum(builder, accs):
+  """Emits the float sum of every lane of the vectors held in the stack slots `accs`: first
+  `((a_0 + a_1) + a_2) + ...` lanewise, then lanes `0, 1, ...` added in order.  The order is fixed,
+  so each kernel's result is reproducible to the bit (the epilogue of every permute kernel)."""
+  from llvmlite import ir  # pylint: disable=g-import-not-at-top
+
+  i32 = ir.IntType(32)
+  total = builder.load(accs[0])
+  for acc in accs[1:]:
+    total = builder.fadd(total, builder.load(acc))
+  out = builder.extract_element(total, ir.Constant(i32, 0))
+  for lane in range(1, total.type.count):
+    out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
+  return out
 
 
 def _row_intrinsic():
@@ -130,13 +153,7 @@ def _row_intrinsic():
         w = builder.call(permute, [low, builder.zext(codes, vi), high])
         xv = builder.load(builder.bitcast(builder.gep(x.data, [col]), vf.as_pointer()), align=4)
         builder.store(builder.call(fma, [w, xv, builder.load(acc)]), acc)
-    total = builder.load(accs[0])
-    for acc in accs[1:]:
-      total = builder.fadd(total, builder.load(acc))
-    out = builder.extract_element(total, ir.Constant(i32, 0))
-    for lane in range(1, LANES):
-      out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
-    return out
+    return horizontal_sum(builder, accs)
 
   def typer(typingctx, table, colors, row, x):
     return types.float32(table, colors, types.int64, x), codegen
@@ -184,11 +201,7 @@ def matvec(values, plan: PermutePlan, x) -> np.ndarray:
   """`y = x @ values[colors].T`: `values (K,)`, `x (cols,)` or `(..., cols)` -> `y (..., rows)`, float32."""
   if not available():
     raise RuntimeError("the permute kernel needs numba and a CPU with AVX-512F (see permute.available())")
-  x = np.asarray(x, np.float32)
-  values = np.asarray(values, np.float32)
-  plan.check_operands(values.shape, x.shape)
-  lead = x.shape[:-1]
-  x2 = x.reshape(-1, plan.cols)
+  values, x2, lead = mailman.matvec_operands(values, plan, x)
   batch, width = x2.shape[0], plan.colors.shape[1]
   if batch == 0 or plan.rows == 0:
     return np.zeros((*lead, plan.rows), np.float32)

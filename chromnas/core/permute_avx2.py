@@ -63,7 +63,7 @@ import threading
 
 import numpy as np
 
-from chromnas.core import mailman, row_threads
+from chromnas.core import mailman, permute, row_threads
 
 MAX_COLORS = 32  # four 8-float registers of values
 LANES = 8  # float32 per 256-bit register: columns per permute
@@ -127,14 +127,7 @@ def prepare(colors, num_colors: int, scheme: str | None = None) -> Avx2Plan:
   'permute': `codes[i, 8t + l] = sum_g colors[i, 8G t + 8g + l] << (g * bits)`.
   'shuffle': `codes[i, 32t + 16h + 4r + m] = e(colors[i, 32t + 8r + 4h + m])`, `e(c) = (c & 15) |
   (c & 16) << 3` (color bit 4 moved to bit 7, which makes `vpshufb` return zero)."""
-  colors = np.asarray(colors)
-  if colors.ndim != 2:
-    raise ValueError(f"colors must be a (rows, cols) matrix, got shape {colors.shape}")
-  num_colors = int(num_colors)
-  if not 1 <= num_colors <= MAX_COLORS:
-    raise ValueError(f"the AVX2 kernel holds 1 to {MAX_COLORS} colors, got num_colors={num_colors}")
-  if colors.size and (colors.min() < 0 or colors.max() >= num_colors):
-    raise ValueError(f"colors must lie in [0, {num_colors}), found [{colors.min()}, {colors.max()}]")
+  colors, num_colors = permute.checked_coloring(colors, num_colors, MAX_COLORS, "the AVX2 kernel")
   scheme = default_scheme(num_colors) if scheme is None else scheme
   if scheme not in SCHEMES:
     raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -215,30 +208,55 @@ def _accumulate(builder, fma, w, x_rows, col, accs, slot: int) -> None:
     builder.store(builder.call(fma, [w, xv, builder.load(acc)]), acc)
 
 
-def _store_sums(builder, accs, ys_data, yrows, row) -> None:
-  """Emits `ys[b, row] = sum of input b's accumulators over their 8 lanes` for every input `b`
-  (the epilogue shared by both AVX2 kernels)."""
+def _row_kernel(nb: int, per_input: int, emit_row):
+  """An intrinsic `row(table, codes, i, xs, ys)` that stores `ys[b, i] = sum_j W[i, j] xs[b, j]` for
+  the `nb` inputs `b`: the frame both AVX2 kernels share.  `emit_row(builder, table, row_codes,
+  width, accumulate)` emits the loop over row `i`'s codes (`row_codes` points at the first of its
+  `width`, `table` at the table's data) that decodes 8 weights `w` at a time and calls
+  `accumulate(w, col, slot)` for them (see `_accumulate`; `slot < per_input`).  Each input's
+  `per_input` accumulators are then summed in a fixed order (`permute.horizontal_sum`)."""
   from llvmlite import ir  # pylint: disable=g-import-not-at-top
+  from numba import types  # pylint: disable=g-import-not-at-top
+  from numba.core import cgutils  # pylint: disable=g-import-not-at-top
+  from numba.extending import intrinsic  # pylint: disable=g-import-not-at-top
 
-  i32, i64 = ir.IntType(32), row.type
-  for b, input_accs in enumerate(accs):
-    total = builder.load(input_accs[0])
-    for acc in input_accs[1:]:
-      total = builder.fadd(total, builder.load(acc))
-    out = builder.extract_element(total, ir.Constant(i32, 0))
-    for lane in range(1, LANES):
-      out = builder.fadd(out, builder.extract_element(total, ir.Constant(i32, lane)))
-    where = builder.add(builder.mul(ir.Constant(i64, b), yrows), row)
-    builder.store(out, builder.gep(ys_data, [where]))
+  vf = ir.VectorType(ir.FloatType(), LANES)
+
+  def codegen(context, builder, signature, args):
+    tab_t, codes_t, _, xs_t, ys_t = signature.args
+    table = context.make_array(tab_t)(context, builder, args[0])
+    codes = context.make_array(codes_t)(context, builder, args[1])
+    xs = context.make_array(xs_t)(context, builder, args[3])
+    ys = context.make_array(ys_t)(context, builder, args[4])
+    row = args[2]
+    width = builder.extract_value(codes.shape, 1)
+    xwidth = builder.extract_value(xs.shape, 1)
+    yrows = builder.extract_value(ys.shape, 1)
+    i64 = width.type
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf, vf, vf]), "llvm.fma.v8f32")
+    row_codes = builder.gep(codes.data, [builder.mul(row, width)])
+    x_rows = [builder.gep(xs.data, [builder.mul(ir.Constant(i64, b), xwidth)]) for b in range(nb)]
+    zero = ir.Constant(vf, [0.0] * LANES)
+    accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(per_input)] for _ in range(nb)]
+    emit_row(
+      builder, table.data, row_codes, width, lambda w, col, slot: _accumulate(builder, fma, w, x_rows, col, accs, slot)
+    )
+    for b, input_accs in enumerate(accs):
+      where = builder.add(builder.mul(ir.Constant(i64, b), yrows), row)
+      builder.store(permute.horizontal_sum(builder, input_accs), builder.gep(ys.data, [where]))
+    return context.get_dummy_value()
+
+  def typer(typingctx, table, codes, row, xs, ys):
+    return types.none(table, codes, types.int64, xs, ys), codegen
+
+  return intrinsic(typer)
 
 
 def _row_intrinsic(bits: int, regs: int, nb: int):
   """An intrinsic `row(table, words, i, xs, ys)` that stores `ys[b, i] = sum_j W[i, j] xs[b, j]`
   for the `nb` inputs `b`, decoding 8 weights per group once for all of them."""
   from llvmlite import ir  # pylint: disable=g-import-not-at-top
-  from numba import types  # pylint: disable=g-import-not-at-top
   from numba.core import cgutils  # pylint: disable=g-import-not-at-top
-  from numba.extending import intrinsic  # pylint: disable=g-import-not-at-top
 
   f32, i32 = ir.FloatType(), ir.IntType(32)
   vf, vi = ir.VectorType(f32, LANES), ir.VectorType(i32, LANES)
@@ -257,33 +275,20 @@ def _row_intrinsic(bits: int, regs: int, nb: int):
     opaque = builder.asm(ir.FunctionType(vi, [vi]), "", "=x,0", [shifted], False)
     return builder.bitcast(opaque, vf)
 
-  def codegen(context, builder, signature, args):
-    tab_t, words_t, _, xs_t, ys_t = signature.args
-    table = context.make_array(tab_t)(context, builder, args[0])
-    words = context.make_array(words_t)(context, builder, args[1])
-    xs = context.make_array(xs_t)(context, builder, args[3])
-    ys = context.make_array(ys_t)(context, builder, args[4])
-    row = args[2]
-    width = builder.extract_value(words.shape, 1)  # uint32 words per row
-    xwidth = builder.extract_value(xs.shape, 1)
-    yrows = builder.extract_value(ys.shape, 1)
-    i64 = width.type
+  def emit_row(builder, table, row_codes, width, accumulate):
+    i64 = width.type  # `width`: uint32 words per row
     mod = builder.module
-    permute = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vi]), "llvm.x86.avx2.permps")
+    permps = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vi]), "llvm.x86.avx2.permps")
     blend = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vf, vf]), "llvm.x86.avx.blendv.ps.256")
-    fma = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vf, vf]), "llvm.fma.v8f32")
-    tab_ptr = builder.bitcast(table.data, vf.as_pointer())
+    tab_ptr = builder.bitcast(table, vf.as_pointer())
     tabs = [builder.load(builder.gep(tab_ptr, [ir.Constant(i32, r)]), align=4) for r in range(regs)]
-    row_words = builder.bitcast(builder.gep(words.data, [builder.mul(row, width)]), vi.as_pointer())
-    x_rows = [builder.gep(xs.data, [builder.mul(ir.Constant(i64, b), xwidth)]) for b in range(nb)]
-    zero = ir.Constant(vf, [0.0] * LANES)
-    accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(per_input)] for _ in range(nb)]
+    row_words = builder.bitcast(row_codes, vi.as_pointer())
     with cgutils.for_range(builder, builder.sdiv(width, ir.Constant(i64, LANES))) as loop:
       packed = builder.load(builder.gep(row_words, [loop.index]), align=4)
       base = builder.mul(loop.index, ir.Constant(i64, LANES * groups))
       for g in range(groups):
         index = builder.lshr(packed, splat(g * bits)) if g else packed
-        picked = [builder.call(permute, [t, index]) for t in tabs]
+        picked = [builder.call(permps, [t, index]) for t in tabs]
         if regs >= 2:  # color bit 3 into the sign bit: the odd register of a pair where it is set
           bit3 = sign_mask(builder, packed, 28 - g * bits)
           picked = [
@@ -293,15 +298,9 @@ def _row_intrinsic(bits: int, regs: int, nb: int):
         if regs >= 3:  # then color bit 4: the upper pair (or the third register alone)
           bit4 = sign_mask(builder, packed, 27 - g * bits)
           picked = [builder.call(blend, [picked[0], picked[1], bit4])]
-        w = picked[0]
-        _accumulate(builder, fma, w, x_rows, builder.add(base, ir.Constant(i64, LANES * g)), accs, g % per_input)
-    _store_sums(builder, accs, ys.data, yrows, row)
-    return context.get_dummy_value()
+        accumulate(picked[0], builder.add(base, ir.Constant(i64, LANES * g)), g % per_input)
 
-  def typer(typingctx, table, words, row, xs, ys):
-    return types.none(table, words, types.int64, xs, ys), codegen
-
-  return intrinsic(typer)
+  return _row_kernel(nb, per_input, emit_row)
 
 
 def shuffle_high(num_colors: int) -> int:
@@ -317,9 +316,7 @@ def _shuffle_intrinsic(high: int, nb: int):
   returns zero), or for K = 17 one `vpblendvb` from color 16's broadcast bytes; then two levels of
   byte / word unpacking assemble the four planes into 4 x 8 float32 weights."""
   from llvmlite import ir  # pylint: disable=g-import-not-at-top
-  from numba import types  # pylint: disable=g-import-not-at-top
   from numba.core import cgutils  # pylint: disable=g-import-not-at-top
-  from numba.extending import intrinsic  # pylint: disable=g-import-not-at-top
 
   i8, i16, i32, f32 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.FloatType()
   vb, vw, vf = ir.VectorType(i8, 32), ir.VectorType(i16, 16), ir.VectorType(f32, LANES)
@@ -336,26 +333,12 @@ def _shuffle_intrinsic(high: int, nb: int):
         mask += [src, n + src]
     return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, n), mask))
 
-  def codegen(context, builder, signature, args):
-    tab_t, codes_t, _, xs_t, ys_t = signature.args
-    planes_arr = context.make_array(tab_t)(context, builder, args[0])
-    codes = context.make_array(codes_t)(context, builder, args[1])
-    xs = context.make_array(xs_t)(context, builder, args[3])
-    ys = context.make_array(ys_t)(context, builder, args[4])
-    row = args[2]
-    width = builder.extract_value(codes.shape, 1)
-    xwidth = builder.extract_value(xs.shape, 1)
-    yrows = builder.extract_value(ys.shape, 1)
+  def emit_row(builder, planes_data, row_codes, width, accumulate):
     i64 = width.type
     pshufb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vb, [vb, vb]), "llvm.x86.avx2.pshuf.b")
     blendb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vb, [vb, vb, vb]), "llvm.x86.avx2.pblendvb")
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf, vf, vf]), "llvm.fma.v8f32")
-    tab_ptr = builder.bitcast(planes_arr.data, vb.as_pointer())
+    tab_ptr = builder.bitcast(planes_data, vb.as_pointer())
     tabs = [builder.load(builder.gep(tab_ptr, [ir.Constant(i32, r)]), align=1) for r in range(8 if high else 4)]
-    row_codes = builder.gep(codes.data, [builder.mul(row, width)])
-    x_rows = [builder.gep(xs.data, [builder.mul(ir.Constant(i64, b), xwidth)]) for b in range(nb)]
-    zero = ir.Constant(vf, [0.0] * LANES)
-    accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(per_input)] for _ in range(nb)]
     flip = ir.Constant(vb, [-128] * 32)  # bit 7: the other half's colors
     with cgutils.for_range(builder, builder.sdiv(width, ir.Constant(i64, SHUFFLE_TILE))) as loop:
       base = builder.mul(loop.index, ir.Constant(i64, SHUFFLE_TILE))
@@ -376,15 +359,9 @@ def _shuffle_intrinsic(high: int, nb: int):
         unpack(builder, high01, high23, True),
       ]
       for r, w in enumerate(weights):  # weights r: columns base + 8r .. base + 8r + 7
-        w = builder.bitcast(w, vf)
-        _accumulate(builder, fma, w, x_rows, builder.add(base, ir.Constant(i64, LANES * r)), accs, r % per_input)
-    _store_sums(builder, accs, ys.data, yrows, row)
-    return context.get_dummy_value()
+        accumulate(builder.bitcast(w, vf), builder.add(base, ir.Constant(i64, LANES * r)), r % per_input)
 
-  def typer(typingctx, planes, codes, row, xs, ys):
-    return types.none(planes, codes, types.int64, xs, ys), codegen
-
-  return intrinsic(typer)
+  return _row_kernel(nb, per_input, emit_row)
 
 
 def _kernel(scheme: str, bits: int, regs: int, nb: int):
@@ -408,6 +385,8 @@ def _kernel(scheme: str, bits: int, regs: int, nb: int):
         row(table, codes, i, xs, ys)
 
     array = numba.types.Array
+    table_t: numba.types.Array  # element types and ranks differ between the two schemes
+    codes_t: numba.types.Array
     if scheme == "permute":
       table_t, codes_t = array(numba.float32, 1, "C", readonly=True), array(numba.uint32, 2, "C", readonly=True)
     else:
@@ -437,11 +416,7 @@ def matvec(values, plan: Avx2Plan, x) -> np.ndarray:
   """`y = x @ values[colors].T`: `values (K,)`, `x (cols,)` or `(..., cols)` -> `y (..., rows)`, float32."""
   if not available():
     raise RuntimeError("the AVX2 kernel needs numba and a CPU with AVX2 and FMA (see permute_avx2.available())")
-  x = np.asarray(x, np.float32)
-  values = np.asarray(values, np.float32)
-  plan.check_operands(values.shape, x.shape)
-  lead = x.shape[:-1]
-  x2 = x.reshape(-1, plan.cols)
+  values, x2, lead = mailman.matvec_operands(values, plan, x)
   batch = x2.shape[0]
   if batch == 0 or plan.rows == 0:
     return np.zeros((*lead, plan.rows), np.float32)

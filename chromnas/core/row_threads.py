@@ -25,6 +25,7 @@ import concurrent.futures
 import itertools
 import os
 import threading
+from typing import Any
 
 CHUNKS_PER_THREAD = 4  # small enough that a stalled helper holds up little, large enough that the
 #                        per-chunk call (~2-5 us) stays a small share of a chunk
@@ -88,7 +89,7 @@ def run(kernel, rows: int, *args) -> None:
   bounds = [rows * c // chunks for c in range(chunks + 1)]
   counter = itertools.count()  # next() on it is atomic under the GIL: each chunk is claimed once
   finished = threading.Event()
-  state = {"done": 0, "error": None}
+  state: dict[str, Any] = {"done": 0, "error": None}  # chunks finished; the exception a chunk raised
   done_lock = threading.Lock()
 
   def work():

@@ -23,6 +23,9 @@ through the fastest of them for the CPU and the batch size (`matvec='auto'`, the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from chromnas.core import families, forward, mailman, permute, permute_avx2, policy_file
@@ -170,7 +173,7 @@ class Policy:
     # Per layer: its path -> prepared operand (a dense (out, in) float32 matrix, or a kernel's
     # plan), filled at load for one observation and on first use for other batch sizes.
     self._plans: list[dict] = [{} for _ in exported.layer_shapes]
-    self._products: dict[tuple[int, str], object] = {}  # (layer, path) -> `h -> h W^T`
+    self._products: dict[tuple[int, str], Callable[[np.ndarray], np.ndarray]] = {}  # (layer, path) -> `h -> h W^T`
     self.layer_paths = self.paths_for(1)
     for layer, path in enumerate(self.layer_paths):
       if path == "dense":
@@ -204,7 +207,12 @@ class Policy:
         plans[path] = np.ascontiguousarray(self.weight_matrices()[layer], np.float32)
       else:
         colors = self.exported.structure[edge : edge + rows * cols].reshape(rows, cols)
-        prepare = {"permute": permute.prepare, "avx2": permute_avx2.prepare, "mailman": mailman.prepare}[path]
+        preparers: dict[str, Callable[[np.ndarray, int], Any]] = {
+          "permute": permute.prepare,
+          "avx2": permute_avx2.prepare,
+          "mailman": mailman.prepare,
+        }
+        prepare = preparers[path]
         plans[path] = prepare(colors, self.exported.num_colors)
     return path, plans[path]
 
@@ -224,7 +232,7 @@ class Policy:
     """`clip((obs - mean) / std, -clip, clip)` in float32."""
     return forward.normalize(obs, self.obs_mean, self.obs_std, self.obs_clip)
 
-  def _product(self, layer: int, batch: int):
+  def _product(self, layer: int, batch: int) -> Callable[[np.ndarray], np.ndarray]:
     """Layer `layer`'s product `h -> h W^T` for `batch` inputs per call, on its path's operand."""
     path, operand = self._operand(layer, self._path(layer, batch))
     key = (layer, path)
@@ -232,7 +240,12 @@ class Policy:
       if path == "dense":
         self._products[key] = lambda h: h @ operand.T
       else:
-        kernel = {"permute": permute.matvec, "avx2": permute_avx2.matvec, "mailman": mailman.matvec}[path]
+        kernels: dict[str, Callable[[Any, Any, np.ndarray], np.ndarray]] = {
+          "permute": permute.matvec,
+          "avx2": permute_avx2.matvec,
+          "mailman": mailman.matvec,
+        }
+        kernel = kernels[path]
         self._products[key] = lambda h: kernel(self._values, operand, h)
     return self._products[key]
 

@@ -27,7 +27,7 @@ def run_episode(
   """
   act = forward.PreparedPolicy(*policy, *obs_norm)
   total, length, diverged = 0.0, 0, False
-  buf = None
+  buf: np.ndarray | None = None
 
   def observe(t, obs):
     nonlocal buf, length
@@ -56,6 +56,7 @@ def run_episode(
     if buf is None:
       raise
     diverged = True
+  assert buf is not None, "every episode observes its first observation"
   seen = buf[:length]
   finite_rows = np.all(np.isfinite(seen), axis=1)
   if not finite_rows.all():

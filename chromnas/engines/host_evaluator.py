@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -16,6 +17,9 @@ from chromnas.engines.host_messages import EpisodeJob, SetCenter, WorkerConfig
 from chromnas.envs import tasks
 from chromnas.es import normalizer
 from chromnas.es.ask_tell import EvalResult
+
+if TYPE_CHECKING:  # imported where the ray backend is chosen: ray is optional
+  from chromnas.engines import ray_pool
 
 
 class HostEvaluator(Evaluator):
@@ -81,6 +85,7 @@ class HostEvaluator(Evaluator):
       action_repeat=action_repeat,
       obs_clip=obs_clip,
     )
+    self.pool: host_pool.HostPool | ray_pool.RayPool
     if backend == "local":
       self.pool = host_pool.HostPool(
         cfg, num_workers or os.cpu_count() or 1, job_timeout=job_timeout, max_retries=max_retries

@@ -72,7 +72,7 @@ class EpisodeJob(NamedTuple):
   `params` is `None`, else the explicit `params (D,)` float32 (`offset` and `sign` unused).
   """
 
-  index: int
+  index: int  # type: ignore[assignment]  # the field shadows tuple.index on purpose; that method is unused
   offset: int
   sign: float
   params: np.ndarray | None
@@ -86,7 +86,7 @@ class EpisodeResult(NamedTuple):
 
   ret: float
   length: int
-  count: float
+  count: float  # type: ignore[assignment]  # the field shadows tuple.count on purpose; that method is unused
   obs_sum: np.ndarray
   obs_sq_sum: np.ndarray
 

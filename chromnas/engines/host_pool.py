@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection, wait
+from typing import cast
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class HostPool:
     self.max_start_failures = max_start_failures
     self.workers: list[_Worker] = []
     self.broadcast_msg: SetCenter | None = None
-    self.stats = collections.Counter()
+    self.stats: collections.Counter[str] = collections.Counter()
     try:
       for _ in range(num_workers):
         self.workers.append(_Worker(init_cfg, start_timeout))
@@ -151,7 +152,7 @@ class HostPool:
             pending.appendleft((job, tries))
             self._replace(i)
       conns = {self.workers[i].conn: i for i in busy}
-      ready = wait(list(conns), timeout=1.0)
+      ready = cast("list[Connection]", wait(list(conns), timeout=1.0))  # `wait` returns some of the objects it is given
       for conn in ready:
         i = conns[conn]
         job, tries = busy[i]

@@ -34,13 +34,19 @@ class WorkerState:
 
   def ready(self) -> Ready:
     """The environment's sizes."""
-    return Ready(int(self.env.observation_space.shape[0]), int(self.env.action_space.shape[0]))
+    obs_shape, act_shape = self.env.observation_space.shape, self.env.action_space.shape
+    assert obs_shape is not None and act_shape is not None, "host environments have Box spaces"
+    return Ready(int(obs_shape[0]), int(act_shape[0]))
 
   def run_job(self, job: EpisodeJob) -> EpisodeResult:
     """One episode of the job's policy (see `EpisodeJob`), normalised by the last `SetCenter`."""
     cfg, c = self.cfg, self.center
+    if c is None:
+      raise RuntimeError("an EpisodeJob came before any SetCenter")
     params = job.params
     if params is None:
+      if c.center is None:
+        raise RuntimeError("an EpisodeJob without params came after a SetCenter without a center")
       params = c.center + (job.sign * c.sigma) * self.table[job.offset : job.offset + c.center.shape[0]]
     policy = families.weight_matrices(cfg.family, cfg.layer_sizes, cfg.num_colors, params, np.asarray(job.structure))
     return host_episode.run_episode(
@@ -57,7 +63,7 @@ class WorkerState:
 def serve(conn: Connection) -> None:
   """Answers messages until `Shutdown` or the parent goes away; exits after sending `Failed`."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and closes us
-  state = None
+  state: WorkerState | None = None
   while True:
     try:
       msg = conn.recv()
@@ -72,6 +78,9 @@ def serve(conn: Connection) -> None:
       except Exception:  # pylint: disable=broad-except
         conn.send(Failed(traceback.format_exc()))
         return
+    elif state is None:
+      conn.send(Failed(f"{type(msg).__name__} before the WorkerConfig"))
+      return
     elif isinstance(msg, SetCenter):
       state.center = msg
     elif isinstance(msg, EpisodeJob):

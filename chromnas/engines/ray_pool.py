@@ -259,9 +259,9 @@ class RayPool:
     self.max_start_failures = max_start_failures
     self.max_batch = max_batch
     self.num_cpus_per_worker = num_cpus_per_worker
-    self.stats = collections.Counter()
-    self.node_episodes = collections.Counter()  # node id -> episodes it ran since the pool started
-    self.last_run_nodes = collections.Counter()  # node id -> episodes of the last `run`
+    self.stats: collections.Counter[str] = collections.Counter()
+    self.node_episodes: collections.Counter[str] = collections.Counter()  # node id -> episodes since the pool started
+    self.last_run_nodes: collections.Counter[str] = collections.Counter()  # node id -> episodes of the last `run`
     self._slots: list[_Slot] = []
     self._broadcast_ref = None
     self._start_failures = 0
@@ -529,6 +529,7 @@ class RayPool:
       self._replace(slot, f"{type(e).__name__} on {what}: {summary}", str(e))
       return
     if slot.state == _BUSY:
+      assert slot.node is not None, "an actor takes jobs only after it said where it runs"
       for (job, _), result in zip(slot.jobs, value):
         results[job.index] = result
         self._solo.discard(job.index)

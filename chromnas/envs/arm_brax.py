@@ -64,6 +64,13 @@ class _BraxArmEnv(PipelineEnv):
     sites = mjx.kinematics(self.sys, pipeline_state).site_xpos
     return sites[self._tip], sites[self._ball], goal
 
+  def _arm_start(self, key: jax.Array, qvel_noise: float) -> tuple[jax.Array, jax.Array]:
+    """`(qpos, qvel)` of a new episode: the model's rest pose, arm velocities `U(-noise, noise)`
+    (from `key`) and the ball at rest."""
+    qpos = jp.asarray(self._qpos0, jp.float32)
+    noise = jax.random.uniform(key, (ARM_DOF,), minval=-qvel_noise, maxval=qvel_noise)
+    return qpos, jp.zeros(self._nv).at[:ARM_DOF].set(noise)
+
   def _obs(self, pipeline_state, goal):
     tip, ball, goal = self.positions(pipeline_state, goal)
     return jp.concatenate([pipeline_state.qpos[:ARM_DOF], pipeline_state.qvel[:ARM_DOF], tip, ball, goal])
@@ -104,12 +111,7 @@ class BraxStriker(_BraxArmEnv):
   def sample_initial_state(self, rng):
     """`(qpos, qvel, goal)`: arm velocities `U(-0.1, 0.1)`, goal uniform in its box."""
     k1, k2 = jax.random.split(rng)
-    qpos = jp.asarray(self._qpos0, jp.float32)
-    qvel = (
-      jp.zeros(self._nv)
-      .at[:ARM_DOF]
-      .set(jax.random.uniform(k1, (ARM_DOF,), minval=-STRIKER_QVEL_NOISE, maxval=STRIKER_QVEL_NOISE))
-    )
+    qpos, qvel = self._arm_start(k1, STRIKER_QVEL_NOISE)
     goal_xy = jax.random.uniform(k2, (2,), minval=jp.array(STRIKER_GOAL_LOW), maxval=jp.array(STRIKER_GOAL_HIGH))
     return qpos, qvel, jp.concatenate([goal_xy, jp.array([STRIKER_BALL_START[2]])])
 
@@ -132,12 +134,7 @@ class BraxThrower(_BraxArmEnv):
   def sample_initial_state(self, rng):
     """`(qpos, qvel, goal)`: arm velocities `U(-0.005, 0.005)`, goal uniform in its square."""
     k1, k2 = jax.random.split(rng)
-    qpos = jp.asarray(self._qpos0, jp.float32)
-    qvel = (
-      jp.zeros(self._nv)
-      .at[:ARM_DOF]
-      .set(jax.random.uniform(k1, (ARM_DOF,), minval=-THROWER_QVEL_NOISE, maxval=THROWER_QVEL_NOISE))
-    )
+    qpos, qvel = self._arm_start(k1, THROWER_QVEL_NOISE)
     goal_xy = jp.array(THROWER_GOAL_CENTER) + jax.random.uniform(
       k2, (2,), minval=-THROWER_GOAL_SPREAD, maxval=THROWER_GOAL_SPREAD
     )

@@ -122,17 +122,7 @@ def build_spec(name: str) -> mujoco.MjSpec:
         armature=0.0,
         damping=STRIKER_BALL_DAMPING,
       )
-    ball.add_geom(
-      name="ball",
-      type=mujoco.mjtGeom.mjGEOM_SPHERE,
-      size=[STRIKER_BALL_RADIUS, 0, 0],
-      mass=STRIKER_BALL_MASS,
-      contype=2,
-      conaffinity=2,
-      condim=1,
-      rgba=[1, 1, 1, 1],
-    )
-    ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
+    _add_ball(ball, STRIKER_BALL_RADIUS, STRIKER_BALL_MASS, collision=2, condim=1)
     return spec
   # Thrower: gravity, gravity-compensated arm, a tray under the fingers and a free ball on it.
   spec.option.gravity = [0.0, 0.0, -9.81]
@@ -171,18 +161,23 @@ def build_spec(name: str) -> mujoco.MjSpec:
   hold = data.site_xpos[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "hold")].copy()
   ball = spec.worldbody.add_body(name="ball", pos=hold.tolist())
   ball.add_freejoint(name="ball_free")
-  ball.add_geom(
+  _add_ball(ball, THROWER_BALL_RADIUS, THROWER_BALL_MASS, collision=1, condim=3)
+  return spec
+
+
+def _add_ball(body, radius: float, mass: float, *, collision: int, condim: int) -> None:
+  """The ball's white sphere geom (`contype = conaffinity = collision`) and its site on `body`."""
+  body.add_geom(
     name="ball",
     type=mujoco.mjtGeom.mjGEOM_SPHERE,
-    size=[THROWER_BALL_RADIUS, 0, 0],
-    mass=THROWER_BALL_MASS,
-    contype=1,
-    conaffinity=1,
-    condim=3,
+    size=[radius, 0, 0],
+    mass=mass,
+    contype=collision,
+    conaffinity=collision,
+    condim=condim,
     rgba=[1, 1, 1, 1],
   )
-  ball.add_site(name="ball", size=[0.01, 0.01, 0.01])
-  return spec
+  body.add_site(name="ball", size=[0.01, 0.01, 0.01])
 
 
 @functools.cache
@@ -250,6 +245,14 @@ class _HostArmEnv(gymnasium.Env):
     """`(qpos (nq,), qvel (nv,), goal (3,))` of a new episode."""
     raise NotImplementedError
 
+  def _init_latches(self) -> None:
+    """Sets the task's per-episode latches from the state `reset_to` just made."""
+    raise NotImplementedError
+
+  def _reward(self, torque: np.ndarray) -> tuple[float, dict[str, float]]:
+    """`(reward, info terms)` of the step just taken with `torque (7,)`; updates the latches."""
+    raise NotImplementedError
+
   def _arm_velocities(self, rng: np.random.Generator, noise: float) -> np.ndarray:
     """Joint velocities of a fresh episode: `U(-noise, noise)` on the arm's joints, 0 elsewhere."""
     qvel = np.zeros(self.model.nv)
@@ -272,7 +275,7 @@ class _HostArmEnv(gymnasium.Env):
     self._init_latches()
     return self._obs(), {}
 
-  def positions(self):
+  def positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tip, ball and goal positions `(3,), (3,), (3,)` at the current state."""
     return self.data.site_xpos[self._tip].copy(), self.data.site_xpos[self._ball].copy(), self._goal.copy()
 

@@ -25,7 +25,5 @@ def patch_fluid_clip() -> None:
   if "a_min" in inspect.signature(jnp.clip).parameters or getattr(fluid.jp, "_chromnas_compat", False):
     return
   compat = types.ModuleType("jax.numpy (chromnas compat for brax.fluid)")
-  compat.__dict__.update(jnp.__dict__)
-  compat.clip = _clip
-  compat._chromnas_compat = True  # pylint: disable=protected-access
+  compat.__dict__.update(jnp.__dict__, clip=_clip, _chromnas_compat=True)
   fluid.jp = compat

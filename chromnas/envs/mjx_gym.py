@@ -242,7 +242,7 @@ class GymMjxEnv(PipelineEnv):
     self._nq, self._nv, self._nu = mj.nq, mj.nv, mj.nu
     body = lambda b: mujoco.mj_name2id(mj, mujoco.mjtObj.mjOBJ_BODY, b)
     if name == "reacher":
-      self._bodies = (body("fingertip"), body("target"))
+      self._bodies: tuple[int, ...] = (body("fingertip"), body("target"))
     elif name == "pusher":
       self._bodies = (body("tips_arm"), body("object"), body("goal"))
 
@@ -440,7 +440,7 @@ class GymMjxEnv(PipelineEnv):
       return ("reward_dist", "reward_ctrl")
     if self.name == "pusher":
       return ("reward_dist", "reward_ctrl", "reward_near")
-    names = ("x_velocity", "reward_forward", "reward_ctrl")
+    names: tuple[str, ...] = ("x_velocity", "reward_forward", "reward_ctrl")
     if self.rules.healthy_reward:
       names += ("reward_survive",)
     if self.rules.contact_cost_weight:
@@ -467,10 +467,12 @@ class GymMjxEnv(PipelineEnv):
 
   def _healthy(self, ps) -> jax.Array:
     r = self.rules
+    assert r.healthy_z is not None, "only tasks with a healthy height range terminate"
     if r.healthy_inclusive:  # Ant: z in [lo, hi] and every qpos, qvel finite
       z = ps.qpos[2]
       finite = jp.all(jp.isfinite(ps.qpos)) & jp.all(jp.isfinite(ps.qvel))
       return finite & (r.healthy_z[0] <= z) & (z <= r.healthy_z[1])
+    assert r.healthy_angle is not None, "the planar walkers' healthy range bounds the torso angle too"
     z, angle = ps.qpos[1], ps.qpos[2]
     ok = (r.healthy_z[0] < z) & (z < r.healthy_z[1]) & (r.healthy_angle[0] < angle) & (angle < r.healthy_angle[1])
     if r.healthy_state is not None:

@@ -98,7 +98,7 @@ class MujocoTask(gymnasium.Env):
     self.init_qvel = self.data.qvel.copy()
     self.dt = self.model.opt.timestep * r.frame_skip
     self.max_episode_steps = max_episode_steps
-    obs_dim = self.model.nq - r.skip_qpos + self.model.nv
+    obs_dim = self._obs_dim = self.model.nq - r.skip_qpos + self.model.nv
     self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
     low, high = self.model.actuator_ctrlrange.T.astype(np.float32)
     self.action_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
@@ -115,12 +115,13 @@ class MujocoTask(gymnasium.Env):
     return out
 
   def _obs(self) -> np.ndarray:
-    return self._write_obs(np.empty(self.observation_space.shape[0]))
+    return self._write_obs(np.empty(self._obs_dim))
 
   def _healthy(self) -> bool:
     r, qpos = self.rules, self.data.qpos
     if r.healthy_z is None:
       return True
+    assert r.healthy_angle is not None, "the walkers' healthy range bounds the torso angle too"
     z, angle = qpos[1], qpos[2]
     ok = r.healthy_z[0] < z < r.healthy_z[1] and r.healthy_angle[0] < angle < r.healthy_angle[1]
     if ok and r.healthy_state is not None:

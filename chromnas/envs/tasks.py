@@ -56,6 +56,25 @@ def _native(name, obs, act, length=1000):
   return EngineTask(obs, act, length, f"chromnas.envs.mujoco_tasks:make_host:{name}")
 
 
+def _arm(name: str) -> Task:
+  """Striker or thrower: the same arm, sizes and episode length on both engines."""
+  return Task(
+    name,
+    (23, 7),
+    {
+      "host": EngineTask(23, 7, 100, f"chromnas.envs.arm_tasks:make_host:{name}"),
+      "brax": EngineTask(23, 7, 100, f"chromnas.envs.arm_brax:make_brax:{name}", ("mjx",)),
+    },
+    note=f"Rebuilt on Gymnasium's Pusher arm (gym's {name.capitalize()}-v2 no longer exists); "
+    "see chromnas.envs.arm_tasks.",
+  )
+
+
+def _debug(name: str, note: str) -> Task:
+  """A test task of `chromnas.envs.debug_envs`: host engine only, 20 steps, no poster row."""
+  return Task(name, None, {"host": EngineTask(4, 2, 20, f"chromnas.envs.debug_envs:make_host:{name}")}, note=note)
+
+
 TASKS: dict[str, Task] = {
   t.name: t
   for t in [
@@ -72,24 +91,8 @@ TASKS: dict[str, Task] = {
       note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2).",
     ),
     Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
-    Task(
-      "striker",
-      (23, 7),
-      {
-        "host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:striker"),
-        "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:striker", ("mjx",)),
-      },
-      note="Rebuilt on Gymnasium's Pusher arm (gym's Striker-v2 no longer exists); see chromnas.envs.arm_tasks.",
-    ),
-    Task(
-      "thrower",
-      (23, 7),
-      {
-        "host": EngineTask(23, 7, 100, "chromnas.envs.arm_tasks:make_host:thrower"),
-        "brax": EngineTask(23, 7, 100, "chromnas.envs.arm_brax:make_brax:thrower", ("mjx",)),
-      },
-      note="Rebuilt on Gymnasium's Pusher arm (gym's Thrower-v2 no longer exists); see chromnas.envs.arm_tasks.",
-    ),
+    _arm("striker"),
+    _arm("thrower"),
     Task(
       "minitaur",
       (7, 13),
@@ -97,24 +100,9 @@ TASKS: dict[str, Task] = {
       note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
       "base quaternion), 8 leg-model actions; the poster lists (7, 13).",
     ),
-    Task(
-      "debug_target",
-      None,
-      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_target")},
-      note="Test task with a known optimum (return 0); see chromnas.envs.debug_envs.",
-    ),
-    Task(
-      "debug_nan",
-      None,
-      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_nan")},
-      note="Test task whose odd-seeded episodes diverge to NaN.",
-    ),
-    Task(
-      "debug_crash",
-      None,
-      {"host": EngineTask(4, 2, 20, "chromnas.envs.debug_envs:make_host:debug_crash")},
-      note="Test task whose worker process dies on some episodes (pass env_kwargs crash_every).",
-    ),
+    _debug("debug_target", "Test task with a known optimum (return 0); see chromnas.envs.debug_envs."),
+    _debug("debug_nan", "Test task whose odd-seeded episodes diverge to NaN."),
+    _debug("debug_crash", "Test task whose worker process dies on some episodes (pass env_kwargs crash_every)."),
     Task(
       "ant",
       (111, 8),

@@ -11,6 +11,7 @@ pairs excluded: they never reach the parameters.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -131,14 +132,14 @@ def ask(state: TrainState, cfg: StepConfig, source, num_params: int):
     else:
       structures = source.ask(state.source_state, k_src, 2 * t)
     structures = jnp.concatenate([structures, source.current(state.source_state)[None].astype(structures.dtype)])
-    return state.replace(key=key), Request(offsets, structures, k_ep)
+    return dataclasses.replace(state, key=key), Request(offsets, structures, k_ep)
   offsets = noise_offsets.sample_offsets(k_off, t, num_params, cfg.noise_size)
   if k:
     structures = jnp.repeat(source.ask(state.source_state, k_src, t // k), k, axis=0)
     structures = jnp.concatenate([structures, structures])
   else:
     structures = source.ask(state.source_state, k_src, 2 * t)
-  return state.replace(key=key), Request(offsets, structures, k_ep)
+  return dataclasses.replace(state, key=key), Request(offsets, structures, k_ep)
 
 
 def forward_fd_population(center: jax.Array, offsets: jax.Array, table: jax.Array, sigma: float) -> jax.Array:
@@ -215,7 +216,12 @@ def tell(
     "episode_steps": jnp.sum(jnp.asarray(result.lengths, jnp.int32)),
     **source_metrics,
   }
-  new_state = state.replace(
-    params=params, opt_state=opt_state, obs_stats=obs_stats, source_state=source_state, iteration=state.iteration + 1
+  new_state = dataclasses.replace(
+    state,
+    params=params,
+    opt_state=opt_state,
+    obs_stats=obs_stats,
+    source_state=source_state,
+    iteration=state.iteration + 1,
   )
   return new_state, metrics

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class RunningStats(NamedTuple):
   """Summary `(n, mean, m2)` of `n` observation vectors `x_k (dim,)`: `mean = sum_k x_k / n`,
-  `m2 = sum_k (x_k - mean)^2` (elementwise)."""
+  `m2 = sum_k (x_k - mean)^2` (elementwise).  JAX arrays, or NumPy ones where a host evaluator
+  summed the observations."""
 
-  count: jnp.ndarray  # () float32, number of observations seen
-  mean: jnp.ndarray  # (dim,)
-  m2: jnp.ndarray  # (dim,) sum of squared deviations from the mean
+  count: jax.Array | np.ndarray  # type: ignore[assignment]  # () float32, observations seen (shadows tuple.count, unused)
+  mean: jax.Array | np.ndarray  # (dim,)
+  m2: jax.Array | np.ndarray  # (dim,) sum of squared deviations from the mean
 
 
 def init_stats(dim: int) -> RunningStats:

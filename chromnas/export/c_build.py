@@ -108,7 +108,7 @@ class Footprint:
 
 def parse_size_sections(output: str) -> dict[str, int]:
   """Section sizes from binutils' `size -A` output (`name size addr` lines)."""
-  sections = {}
+  sections: dict[str, int] = {}
   for line in output.splitlines():
     fields = line.split()
     if len(fields) >= 2 and fields[0].startswith(".") and fields[1].isdigit():

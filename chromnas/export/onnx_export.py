@@ -33,7 +33,7 @@ try:
   import onnx
   from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # the package is optional: `pip install "chromnas[onnx]"`
-  onnx = None
+  onnx = None  # type: ignore[assignment]  # an optional module: None says it is not installed
 
 OPSET = 17
 IR_VERSION = 8  # the oldest IR with opset 17: readable by every onnxruntime since 1.13

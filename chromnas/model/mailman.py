@@ -46,6 +46,7 @@ it costs ~0.15 ms per call, so it loses below ~1024x1024, and it has no gradient
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -79,7 +80,8 @@ def prepare(colors, num_colors: int, block: int | None = None) -> host_mailman.M
   NumPy; a traced one (inside `jit` / `vmap`, `num_colors` and `block` static) by `jax.numpy`.
   """
   if block is None and jnp.ndim(colors) == 2:  # (other shapes: core.mailman names the problem)
-    block = block_size(*jnp.shape(colors), num_colors)
+    rows, cols = jnp.shape(colors)
+    block = block_size(rows, cols, num_colors)
   xp = jnp if isinstance(colors, jax.core.Tracer) else np
   plan = host_mailman.prepare(colors, num_colors, block, max_table=MAX_TABLE, xp=xp)
   return dataclasses.replace(plan, index=jnp.asarray(plan.index))  # on the device once, not per call
@@ -141,7 +143,10 @@ def host_matvec(values: jax.Array, plan, x: jax.Array) -> jax.Array:
   x = jnp.asarray(x, jnp.float32)
   values = jnp.asarray(values, jnp.float32)
   plan.check_operands(values.shape, x.shape)
-  kernels = {permute.PermutePlan: permute.matvec, permute_avx2.Avx2Plan: permute_avx2.matvec}
+  kernels: dict[type, Callable[..., np.ndarray]] = {
+    permute.PermutePlan: permute.matvec,
+    permute_avx2.Avx2Plan: permute_avx2.matvec,
+  }
   kernel = kernels.get(type(plan), host_mailman.matvec)
 
   def callback(v, xs):

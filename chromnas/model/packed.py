@@ -14,6 +14,7 @@ The padding of the last word holds color 0 against zero inputs, so it adds exact
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -109,5 +110,8 @@ def packed_matvec(values: jax.Array, packed: PackedColors, x: jax.Array, lookup:
   if lookup == "gather":
     w = values[codes]  # (rows, width): fused into the reduction, never stored
   else:
-    w = sum(jnp.where(codes == k, values[k], jnp.zeros((), values.dtype)) for k in range(packed.num_colors))
+    # A sum of at least one (K >= 1) array is an array, not the start value 0.
+    w = cast(
+      jax.Array, sum(jnp.where(codes == k, values[k], jnp.zeros((), values.dtype)) for k in range(packed.num_colors))
+    )
   return jnp.sum(w * x[..., None, :], axis=-1)

@@ -34,9 +34,13 @@ def layer_matrix(
   """One layer's `(rows, cols)` matrix as its family record says: `values[colors]` for shared
   values, else the dense or mapped values (`from_values`), times the keep mask for masked."""
   if record.shared_values:
+    assert structure is not None, "shared values are indexed by the structure"
     return chromatic(values, structure)
   w = from_values(values, shape, record.value_map)
-  return masked(w, structure) if record.masks else w
+  if not record.masks:
+    return w
+  assert structure is not None, "a masked layer's structure is its keep mask"
+  return masked(w, structure)
 
 
 def _checked(family: str, values: jnp.ndarray, shape: tuple[int, int]) -> jnp.ndarray:

@@ -71,57 +71,24 @@ REWARD_ROWS: tuple[Row, ...] = (
   Row("minitaur_h41_chromatic13", "rewards", "minitaur", "Minitaur (7,13) H41 K=13", 7.12, 9.34, _MINITAUR),
 )
 
-COMPARISON = {  # task -> (config prefix, label, {family: (config suffix, poster reward)})
-  "striker": (
-    "striker_h41",
-    "Striker",
-    _STRIKER,
-    {
-      "chromatic": ("chromatic23", -248),
-      "masked": ("masked25", -967),
-      "toeplitz": ("toeplitz", -129),
-      "circulant": ("circulant", -120),
-      "unstructured": ("unstructured", -117),
-    },
-  ),
-  "halfcheetah": (
-    "halfcheetah_h41",
-    "HalfCheetah",
-    "",
-    {
-      "chromatic": ("chromatic17", 3779),
-      "masked": ("masked40", 4806),
-      "toeplitz": ("toeplitz", 2525),
-      "circulant": ("circulant", 1728),
-      "unstructured": ("unstructured", 3614),
-    },
-  ),
-  "hopper": (
-    "hopper_h41",
-    "Hopper",
-    "",
-    {
-      "chromatic": ("chromatic11", 3408),
-      "masked": ("masked17", 2196),
-      "toeplitz": ("toeplitz", 2749),
-      "circulant": ("circulant", 2680),
-      "unstructured": ("unstructured", 2691),
-    },
-  ),
-  "walker2d": (
-    "walker2d_h41",
-    "Walker2d",
-    "",
-    {
-      "chromatic": ("chromatic17", 3695),
-      "masked": ("masked19", 1781),
-      "toeplitz": ("toeplitz", 1),
-      "circulant": ("circulant", 3),
-      "unstructured": ("unstructured", 2230),
-    },
-  ),
-}
 FAMILIES = ("chromatic", "masked", "toeplitz", "circulant", "unstructured")
+
+
+def _comparison(
+  prefix: str, label: str, note: str, colors: int, kept: int, rewards: tuple[float, ...]
+) -> tuple[str, str, str, dict[str, tuple[str, float]]]:
+  """One task of the family comparison: its configs are `<prefix>_<suffix>`, the suffixes
+  `chromatic<colors>`, `masked<kept>` and the other families' names; `rewards` in `FAMILIES` order."""
+  suffixes = (f"chromatic{colors}", f"masked{kept}", "toeplitz", "circulant", "unstructured")
+  return prefix, label, note, {family: (s, r) for family, s, r in zip(FAMILIES, suffixes, rewards)}
+
+
+COMPARISON = {  # task -> (config prefix, label, note, {family: (config suffix, poster reward)})
+  "striker": _comparison("striker_h41", "Striker", _STRIKER, 23, 25, (-248, -967, -129, -120, -117)),
+  "halfcheetah": _comparison("halfcheetah_h41", "HalfCheetah", "", 17, 40, (3779, 4806, 2525, 1728, 3614)),
+  "hopper": _comparison("hopper_h41", "Hopper", "", 11, 17, (3408, 2196, 2749, 2680, 2691)),
+  "walker2d": _comparison("walker2d_h41", "Walker2d", "", 17, 19, (3695, 1781, 1, 3, 2230)),
+}
 
 COMPARISON_CELLS: tuple[Row, ...] = tuple(
   Row(f"{prefix}_{suffix}", "comparison", task, f"{label} H41 {family}", None, reward, differs)

@@ -360,6 +360,7 @@ def reinforce_update(
     logp, ent = log_prob_and_entropy(config, params, choices)
     loss = -jnp.sum(adv * logp) / n_valid - entropy_coef * jnp.mean(ent)
     if elites is not None and elites.shape[0]:
+      assert elite_rewards is not None, "elites come with their elite_rewards"
       known = jnp.isfinite(elite_rewards)
       elite_logp = log_prob(config, params, elites)
       loss = loss - elite_weight * jnp.sum(jnp.where(known, elite_logp, 0.0)) / jnp.maximum(jnp.sum(known), 1)

@@ -18,6 +18,8 @@ import numpy as np
 
 from chromnas.search import partition_sources
 
+SETTINGS = {"learning_rate": 0.05, "tournament_size": 4, "entropy_coef": 1e-4}
+
 
 def make_problem(key, rows: int, cols: int, num_colors: int):
   """`(target (E,), hidden coloring (E,))` with well-separated levels `0, 1, .., K-1`."""
@@ -45,19 +47,16 @@ def run_synthetic(
   num_colors: int = 4,
   samples: int = 32,
   iterations: int = 150,
-  learning_rate: float = 0.05,
+  **settings,
 ) -> dict:
-  """Runs one method; returns final mean reward of its samples, the best reward, and the curve."""
+  """Runs one method; returns final mean reward of its samples, the best reward, and the curve.
+
+  `settings` override the partition source's (`partition_sources.make_source`; `SETTINGS` are the
+  defaults, the same for every method); each iteration draws `samples` colorings."""
   k_problem, k_init, k_run = jax.random.split(key, 3)
   target, _ = make_problem(k_problem, rows, cols, num_colors)
   source = partition_sources.make_source(
-    kind,
-    rows * cols,
-    num_colors,
-    learning_rate=learning_rate,
-    population_size=samples,
-    tournament_size=4,
-    entropy_coef=1e-4,
+    kind, rows * cols, num_colors, **{**SETTINGS, **settings, "population_size": samples}
   )
 
   def step(state, k):

@@ -88,7 +88,8 @@ class CheckpointStore:
     read, raises `RuntimeError` naming the directory (nothing is overwritten).
     """
     steps = self.steps()
-    errors, bad = [], []
+    errors: list[str] = []  # one line per unreadable checkpoint
+    bad: list[int] = []  # their steps
     for step in reversed(steps):
       try:
         state, meta = self.restore(step, like)

@@ -39,6 +39,7 @@ keys for `config.seed = k`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -207,9 +208,9 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
   def guarded(cs: CompiledState, table):
     new, m = es_iteration(cs.train, table)
     bad = (m["num_nonfinite"] >= all_bad) | ~jnp.all(jnp.isfinite(new.params))
-    kept = _tree_where(bad, cs.train.replace(key=new.key, iteration=new.iteration), new)
+    kept = _tree_where(bad, dataclasses.replace(cs.train, key=new.key, iteration=new.iteration), new)
     steps = m.pop("episode_steps") * run.action_repeat
-    cs = cs.replace(train=kept, env_steps=cs.env_steps + steps, num_skipped=cs.num_skipped + bad)
+    cs = dataclasses.replace(cs, train=kept, env_steps=cs.env_steps + steps, num_skipped=cs.num_skipped + bad)
     return cs, {**m, "skipped": bad, "iteration_env_steps": steps}
 
   def chunk_impl(cs: CompiledState, table, start):
@@ -227,7 +228,7 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
       stopping = jnp.bool_(False)
       if budget:
         stopping = active & (cs.env_steps >= budget)
-        cs = cs.replace(done=cs.done | stopping)
+        cs = dataclasses.replace(cs, done=cs.done | stopping)
       periodic = (it % sched.eval_every == 0) | (it == total)
       want = active & (periodic | stopping)  # the host loop evaluates this iteration
       point = periodic & (it <= total)
@@ -238,11 +239,14 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
       evaluated = point & need
       ts = cs.train
       improved = evaluated & jnp.isfinite(value) & (value > ts.best_return)
-      best = ts.replace(
-        best_return=value, best_params=ts.params, best_structure=structure_of(ts), best_obs_stats=ts.obs_stats
+      best = dataclasses.replace(
+        ts, best_return=value, best_params=ts.params, best_structure=structure_of(ts), best_obs_stats=ts.obs_stats
       )
-      cs = cs.replace(
-        train=_tree_where(improved, best, ts), pending_eval=(cs.pending_eval | want) & ~evaluated, steps=cs.steps + 1
+      cs = dataclasses.replace(
+        cs,
+        train=_tree_where(improved, best, ts),
+        pending_eval=(cs.pending_eval | want) & ~evaluated,
+        steps=cs.steps + 1,
       )
       metrics = {
         **m,

@@ -135,7 +135,7 @@ def _is_ray_address(address) -> bool:
   if address in ("auto", "local"):
     return True
   match = re.fullmatch(r"(?:ray://)?([A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", address)
-  return bool(match) and 1 <= int(match.group(2)) <= 65535
+  return match is not None and 1 <= int(match.group(2)) <= 65535
 
 
 def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:

@@ -7,6 +7,9 @@ returns the next state and host-side metrics, and every call compiles the same p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +40,8 @@ class Iteration:
     sigma = step_cfg.sigma
     self.forward_fd = step_cfg.forward_fd
     self._population = jax.jit(lambda center, offsets, table: forward_fd_population(center, offsets, table, sigma))
+    self._full: Callable[..., Any] | None  # the jitted whole iteration, for a jittable evaluator
+    self._eval: Callable[..., Any]
     if evaluator.jittable:
 
       def full(state, table):
