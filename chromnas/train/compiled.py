@@ -137,7 +137,6 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
   budget = int(sched.max_env_steps)
   if budget >= 2**31:
     raise ValueError(f"max_env_steps={budget}: a compiled run counts env steps in int32 (below 2**31)")
-  all_bad = 2 * step_cfg.num_directions  # the loop's "every return is non-finite"
 
   def init(key: jax.Array, eval_key: jax.Array | None = None) -> CompiledState:
     """The state before the first iteration.  From `key = PRNGKey(seed)` the `TrainState` equals
@@ -207,7 +206,7 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
 
   def guarded(cs: CompiledState, table):
     new, m = es_iteration(cs.train, table)
-    bad = (m["num_nonfinite"] >= all_bad) | ~jnp.all(jnp.isfinite(new.params))
+    bad = loop.every_return_nonfinite(m["num_nonfinite"], step_cfg.num_directions) | ~jnp.all(jnp.isfinite(new.params))
     kept = _tree_where(bad, dataclasses.replace(cs.train, key=new.key, iteration=new.iteration), new)
     steps = m.pop("episode_steps") * run.action_repeat
     cs = dataclasses.replace(cs, train=kept, env_steps=cs.env_steps + steps, num_skipped=cs.num_skipped + bad)
@@ -229,7 +228,7 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
       if budget:
         stopping = active & (cs.env_steps >= budget)
         cs = dataclasses.replace(cs, done=cs.done | stopping)
-      periodic = (it % sched.eval_every == 0) | (it == total)
+      periodic = loop.eval_due(it, sched.eval_every, total)
       want = active & (periodic | stopping)  # the host loop evaluates this iteration
       point = periodic & (it <= total)
       if budget:
@@ -415,8 +414,7 @@ def train_seeds_run(
       print(f"resuming {workdir} after {step} scan steps (seeds {seeds})", flush=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump({**run.config_json, "seeds": seeds}, f, indent=1)
-    source_names = sorted(loop._source_metric_names(run.source, run.initial_state))  # pylint: disable=protected-access
-    extra = ["best_return", "num_nonfinite", "grad_norm", "params_norm", "episodes_lost", "skipped"] + source_names
+    extra = loop.metric_fields(run.source, run.initial_state, ["skipped"])
     iterations = np.asarray(state.train.iteration)
     for i, s in enumerate(seeds):
       d = seed_workdir(workdir, s)
