@@ -7,9 +7,8 @@ work: one stderr line, no traceback, nothing left behind in the scratch folder.
 
 import os
 import pathlib
-import subprocess
-import sys
 
+import binaries
 import pytest
 
 from chromnas.train import build, config
@@ -76,25 +75,37 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def scratch(tmp_path):
-  (tmp_path / "notes.txt").write_text("not a policy, not a config\n")
-  (tmp_path / "dir.gif").mkdir()
-  broken = tmp_path / "broken_run"
+def _scratch(folder):
+  """An empty scratch folder as the cases expect it: a text file, a folder named like an output
+  file, a run folder with a broken `config.json`."""
+  (folder / "notes.txt").write_text("not a policy, not a config\n")
+  (folder / "dir.gif").mkdir()
+  broken = folder / "broken_run"
   broken.mkdir()
   (broken / "config.json").write_text("{not json")
-  return tmp_path
+  return folder
 
 
-@pytest.mark.parametrize("binary, args, words", CASES, ids=[f"{b}:{' '.join(a)}" for b, a, _ in CASES])
-def test_bad_path_is_one_line(scratch, binary, args, words):
-  before = sorted(os.listdir(scratch))
-  values = {"{D}": str(scratch), "{F}": str(scratch / "notes.txt"), "{W}": str(scratch / "broken_run")}
-  for key, value in values.items():
-    args = [a.replace(key, value) for a in args]
-  out = subprocess.run(
-    [sys.executable, "-m", f"experiments.{binary}", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
-  )
+@pytest.fixture(scope="module")
+def bad_path_results(tmp_path_factory):
+  """Every case of `CASES` run once, each in its own scratch folder (one server process,
+  `binaries.run_many`): (result, scratch folder, its listing before the run) by case index."""
+  runs, commands = [], []
+  for binary, args, _ in CASES:
+    scratch = _scratch(tmp_path_factory.mktemp("bad_path"))
+    values = {"{D}": str(scratch), "{F}": str(scratch / "notes.txt"), "{W}": str(scratch / "broken_run")}
+    for key, value in values.items():
+      args = [a.replace(key, value) for a in args]
+    runs.append((scratch, sorted(os.listdir(scratch))))
+    commands.append((binary, args))
+  results = binaries.run_many(commands, timeout=60)
+  return [(r, scratch, before) for r, (scratch, before) in zip(results, runs, strict=True)]
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{b}:{' '.join(a)}" for b, a, _ in CASES])
+def test_bad_path_is_one_line(bad_path_results, index):
+  words = CASES[index][2]
+  out, scratch, before = bad_path_results[index]
   lines = out.stderr.strip().splitlines()
   assert out.returncode == 2, out.stderr[-2000:]
   assert len(lines) == 1 and lines[0].startswith("error:"), out.stderr[-2000:]

@@ -9,9 +9,8 @@ supplies the policy's sizes.
 import csv
 import dataclasses
 import os
-import subprocess
-import sys
 
+import binaries
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -269,13 +268,7 @@ def test_host_engine_rejected():
 
 
 def test_cli_rejects_seeds_on_the_host_engine(tmp_path):
-  out = subprocess.run(
-    [sys.executable, "-m", "experiments.train", "--seeds=2", f"--workdir={tmp_path / 'w'}"],
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  (out,) = binaries.run_many([("train", ["--seeds=2", f"--workdir={tmp_path / 'w'}"])])
   assert out.returncode == 2
   assert out.stderr.strip().splitlines() == [
     "error: --seeds=2 (a compiled run) needs --config.engine=brax; the 'host' engine trains one seed per command"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import binaries
 import numpy as np
 import pytest
 
@@ -85,10 +86,11 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_identically(tmp_path)
   checkpoint: the rerun restarts at iteration 0 and recomputes the same rows."""
   reference = tmp_path / "reference"
   assert _train(reference, "--config.num_iterations=4", "--config.checkpoint_every=3").returncode == 0
-  killed = tmp_path / "killed"
-  assert _train(killed, "--config.num_iterations=4", "--config.checkpoint_every=3").returncode == 0
   import shutil
 
+  # The same command on a second workdir writes the same files; a copy stands for that run.
+  killed = tmp_path / "killed"
+  shutil.copytree(reference, killed)
   shutil.rmtree(killed / "checkpoints")  # what a kill -9 before iteration 3's save leaves
   os.remove(killed / "latest_policy.npz")
   lines = (killed / "metrics.csv").read_text().splitlines()
@@ -257,26 +259,43 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("binary, args, words", BAD_INPUTS, ids=[f"{b}:{' '.join(a)}" for b, a, _ in BAD_INPUTS])
-def test_bad_input_is_one_line(tmp_path, binary, args, words):
-  args = [a.replace("WORKDIR_IS_A_FILE", str(tmp_path / "file")) for a in args]
-  (tmp_path / "file").write_text("not a directory")
-  cmd = [sys.executable, "-m", f"experiments.{binary}"]
+def _bad_input_command(case, folder):
+  """The command of a `BAD_INPUTS` case run in `folder` (which holds a file named `file`)."""
+  binary, args, _ = case
+  args = [a.replace("WORKDIR_IS_A_FILE", str(folder / "file")) for a in args]
+  extra = []
   if binary == "train":
     if not any(a.startswith("--config=") for a in args):
-      cmd.append("--config=configs/default.py")
+      extra.append("--config=configs/default.py")
     if not any(a.startswith("--workdir") for a in args):
-      cmd.append(f"--workdir={tmp_path / 'w'}")
-  start = time.time()
-  out = subprocess.run(cmd + args, capture_output=True, text=True, timeout=60, cwd=ROOT)
-  elapsed = time.time() - start
+      extra.append(f"--workdir={folder / 'w'}")
+  return binary, extra + args
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory):
+  """Every `BAD_INPUTS` case run once (in one server process, `binaries.run_many`), each in its own
+  folder: the results and folders by case index."""
+  folders = []
+  for _ in BAD_INPUTS:
+    folder = tmp_path_factory.mktemp("bad_input")
+    (folder / "file").write_text("not a directory")
+    folders.append(folder)
+  results = binaries.run_many([_bad_input_command(c, f) for c, f in zip(BAD_INPUTS, folders)], timeout=60)
+  return list(zip(results, folders))
+
+
+@pytest.mark.parametrize("index", range(len(BAD_INPUTS)), ids=[f"{b}:{' '.join(a)}" for b, a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line(bad_input_results, index):
+  words = BAD_INPUTS[index][2]
+  out, folder = bad_input_results[index]
   assert out.returncode != 0
   lines = out.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error:"), out.stderr[-2000:]
   assert words in lines[0], lines[0]
   assert "Traceback" not in out.stderr
-  assert not os.path.exists(tmp_path / "w" / "checkpoints")  # nothing started
-  assert elapsed < 15  # generous for a loaded CI machine; about 2 s on a quiet one
+  assert not os.path.exists(folder / "w" / "checkpoints")  # nothing started
+  assert out.elapsed < 15  # the binary's own run, imports of the shared libraries aside
 
 
 @pytest.mark.slow

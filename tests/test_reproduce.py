@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import binaries
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -95,12 +96,13 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
 
 def test_reproduce_resumes_an_unfinished_seed(tmp_path):
   """A seed cut before its budget continues from its checkpoint (no iteration is redone)."""
-  first = _reproduce(tmp_path, "--set=max_env_steps=20", "--set=checkpoint_every=1")
+  # One row: the resume path is the same for every row (both rows run in the test above).
+  row = "swimmer_l_chromatic8"
+  first = _reproduce(tmp_path, "--set=max_env_steps=20", "--set=checkpoint_every=1", rows=row)
   assert first.returncode == 0, first.stderr[-3000:]
-  seed_dir = tmp_path / "runs" / "swimmer_l_chromatic8" / "seed0"
+  seed_dir = tmp_path / "runs" / row / "seed0"
   os.remove(seed_dir / "done.json")  # as if cut after training, before judging
-  os.remove(tmp_path / "runs" / "reacher_l_chromatic11" / "seed0" / "done.json")
-  second = _reproduce(tmp_path, "--set=max_env_steps=60", "--set=checkpoint_every=1")
+  second = _reproduce(tmp_path, "--set=max_env_steps=60", "--set=checkpoint_every=1", rows=row)
   assert second.returncode == 0, second.stderr[-3000:]
   assert "resuming" in second.stdout
   with open(seed_dir / "metrics.csv") as f:
@@ -108,33 +110,25 @@ def test_reproduce_resumes_an_unfinished_seed(tmp_path):
   assert its == [1, 2]  # iteration 1 from the first run, 2 after resuming
 
 
-def _one_line_error(*args):
-  out = subprocess.run(
-    [sys.executable, "-m", "experiments.reproduce", *args], capture_output=True, text=True, timeout=120
-  )
-  assert out.returncode == 2 and out.stderr.strip().count("\n") == 0, out.stderr[-2000:]
-  return out.stderr
-
-
 def test_bad_reproduce_input_is_one_line(tmp_path):
-  assert "unknown row 'nope'" in _one_line_error("--rows=nope", f"--runs_dir={tmp_path}")
-  assert "--source" in _one_line_error("--source=nope", f"--runs_dir={tmp_path}")
-  rows = "--rows=swimmer_l_chromatic8"
-  assert "config.controller.nope: unknown field" in _one_line_error(
-    rows, "--set=controller.nope=1", f"--runs_dir={tmp_path}"
+  rows, runs = "--rows=swimmer_l_chromatic8", f"--runs_dir={tmp_path}"
+  cases = [
+    (["--rows=nope", runs], "unknown row 'nope'"),
+    (["--source=nope", runs], "--source"),
+    ([rows, "--set=controller.nope=1", runs], "config.controller.nope: unknown field"),
+    ([rows, "--set=seed=1.5", runs], "config.seed: 1.5 is not"),
+    ([rows, "--set=sigma", runs], "--set expects field=value"),
+    ([rows, "--set=sigma=-1.0", runs], "config.sigma"),
+    ([rows, "--source=enas", "--set=partition_source=random", runs], "contradicts --source=enas"),
+  ]
+  # One server process runs them all (`binaries.run_many`), each as `python -m experiments.reproduce`.
+  results = binaries.run_many(
+    [("reproduce", args) for args, _ in cases] + [("evaluate", [f"--policy={tmp_path / 'x.chromnas'}"])]
   )
-  assert "config.seed: 1.5 is not" in _one_line_error(rows, "--set=seed=1.5", f"--runs_dir={tmp_path}")
-  assert "--set expects field=value" in _one_line_error(rows, "--set=sigma", f"--runs_dir={tmp_path}")
-  assert "config.sigma" in _one_line_error(rows, "--set=sigma=-1.0", f"--runs_dir={tmp_path}")
-  assert "contradicts --source=enas" in _one_line_error(
-    rows, "--source=enas", "--set=partition_source=random", f"--runs_dir={tmp_path}"
-  )
-  bad = subprocess.run(
-    [sys.executable, "-m", "experiments.evaluate", f"--policy={tmp_path / 'x.chromnas'}"],
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
+  for (args, words), out in zip(cases, results, strict=False):
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0, (args, out.stderr[-2000:])
+    assert words in out.stderr, (args, out.stderr)
+  bad = results[-1]
   assert bad.returncode == 2 and "no such file" in bad.stderr
 
 

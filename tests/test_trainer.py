@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import binaries
 import jax
 import numpy as np
 import pytest
@@ -182,21 +183,21 @@ def test_train_and_evaluate_binaries(tmp_path):
   out = subprocess.run(args, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   assert "it     2/2" in out.stdout and "ETA" in out.stdout
-  ev = subprocess.run(
-    [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}", "--episodes=3"],
-    capture_output=True,
-    text=True,
+  # The binaries that read the workdir, in one server process (`binaries.run_many`), each as
+  # `python -m experiments.<binary>`.
+  out_file, png, curves = tmp_path / "policy.chromnas", tmp_path / "partition.png", tmp_path / "curves.png"
+  ev, ex, draw, plot, missing = binaries.run_many(
+    [
+      ("evaluate", [f"--workdir={tmp_path}", "--episodes=3"]),
+      ("export", [f"--workdir={tmp_path}", f"--out={out_file}"]),
+      ("draw_partition", [f"--workdir={tmp_path}", f"--out={png}"]),
+      ("plot_curves", [f"--out={curves}", f"a={tmp_path},{tmp_path}"]),
+      ("evaluate", [f"--workdir={tmp_path / 'nope'}"]),
+    ],
     timeout=300,
   )
   assert ev.returncode == 0, ev.stderr[-2000:]
   assert "return" in ev.stdout and "+-" in ev.stdout and "over 3 episodes" in ev.stdout
-  out_file = tmp_path / "policy.chromnas"
-  ex = subprocess.run(
-    [sys.executable, "-m", "experiments.export", f"--workdir={tmp_path}", f"--out={out_file}"],
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
   assert ex.returncode == 0, ex.stderr[-2000:]
   from chromnas.core import runtime
   from chromnas.model import policies
@@ -209,33 +210,13 @@ def test_train_and_evaluate_binaries(tmp_path):
     policies.apply(bundle.spec, bundle.params, bundle.structure, normed),
     atol=1e-5,
   )
-  png = tmp_path / "partition.png"
-  draw = subprocess.run(
-    [sys.executable, "-m", "experiments.draw_partition", f"--workdir={tmp_path}", f"--out={png}"],
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
   assert draw.returncode == 0, draw.stderr[-2000:]
   assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  curves = tmp_path / "curves.png"
-  plot = subprocess.run(
-    [sys.executable, "-m", "experiments.plot_curves", f"--out={curves}", f"a={tmp_path},{tmp_path}"],
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
   assert plot.returncode == 0, plot.stderr[-2000:]
   assert curves.read_bytes()[:4] == b"\x89PNG"
   summary = plot.stdout.splitlines()
   assert summary[0].split()[:5] == ["label", "first", "reward_mean", "final", "reward_mean"] and summary[1].startswith(
     "a "
-  )
-  missing = subprocess.run(
-    [sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path / 'nope'}"],
-    capture_output=True,
-    text=True,
-    timeout=300,
   )
   assert missing.returncode == 2 and "training workdir" in missing.stderr
 
