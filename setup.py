@@ -27,7 +27,7 @@ ONNX = ["onnx>=1.14", "onnxruntime>=1.16"]  # ONNX export of policy files (chrom
 # imports arch, whose 7.x releases fail to import beside pandas 3 and whose 8.x rejects rliable's
 # bootstrap arguments; these ranges import and run together.
 STATS = ["rliable>=1.2", "arch>=7,<8", "pandas<3"]
-TEST = ["pytest>=8", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST + ONNX + STATS
+TEST = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6.100", "nbmake>=1.5.5"] + RENDER + FAST + ONNX + STATS
 
 setup(
   name="chromnas",
