@@ -228,8 +228,6 @@ class _Driver:
   evaluator (and its simulated pool) is made per worker count."""
 
   def __init__(self, cfg, directions: int):
-    from chromnas.es.ask_tell import StepConfig  # pylint: disable=import-outside-toplevel
-    from chromnas.search import partition_sources  # pylint: disable=import-outside-toplevel
     from chromnas.train import build as build_lib  # pylint: disable=import-outside-toplevel
     from chromnas.train import config as config_lib  # pylint: disable=import-outside-toplevel
 
@@ -237,24 +235,10 @@ class _Driver:
     cfg.num_directions = directions
     self.cfg = cfg
     self.spec = spec = config_lib.validate(cfg)
-    settings = {}
-    if cfg.partition_source in partition_sources.CONTROLLER_KINDS:
-      settings = dict(cfg.controller)
-    elif cfg.partition_source == "evolution":
-      settings = dict(cfg.evolution)
-    self.source = build_lib.make_source(cfg.partition_source, spec, settings, cfg.mask_budget)
+    self.source = build_lib.source_from_config(cfg, spec)
     self.optimizer = build_lib.make_optimizer(cfg.optimizer, cfg.learning_rate)
     self.state = build_lib.init_state(cfg.seed, spec, self.source, self.optimizer, cfg.init_scale)
-    self.step_cfg = StepConfig(
-      cfg.num_directions,
-      float(cfg.sigma),
-      cfg.fitness_shaping,
-      cfg.top_directions,
-      int(cfg.noise_size),
-      bool(cfg.normalize_observations),
-      int(cfg.pairs_per_partition),
-      float(cfg.reward_shift),
-    )
+    self.step_cfg = build_lib.step_config(cfg)
     self.iteration = None
     self.source_s = _source_seconds(self.source, spec, self.step_cfg)
 

@@ -257,23 +257,20 @@ def identity(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
   return out
 
 
-def build(cfg: ml_collections.ConfigDict, *, before_start: Callable[[dict[str, Any]], None] | None = None) -> Run:
-  """Validates `cfg` (`ValueError('config.<field>: ...')`) and builds its `Run`; starts the
-  evaluator last, so nothing is left running if an earlier step fails.  `before_start(identity)`
-  runs after validation and before the evaluator starts (the loop refuses a foreign workdir there)."""
-  spec = config_lib.validate(cfg)
-  run_identity = identity(cfg)
-  if before_start is not None:
-    before_start(run_identity)
+def source_from_config(cfg: ml_collections.ConfigDict, spec: policy_spec.PolicySpec) -> PartitionSource:
+  """The partition source `cfg.partition_source` names, with its settings block (`cfg.controller`
+  for the controller's kinds, `cfg.evolution` for evolution) and the masked family's budget."""
   settings = {}
   if cfg.partition_source in partition_sources.CONTROLLER_KINDS:
     settings = dict(cfg.controller)
   elif cfg.partition_source == "evolution":
     settings = dict(cfg.evolution)
-  source = make_source(cfg.partition_source, spec, settings, cfg.mask_budget)
-  optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
-  state = init_state(cfg.seed, spec, source, optimizer, cfg.init_scale)
-  step_cfg = StepConfig(
+  return make_source(cfg.partition_source, spec, settings, cfg.mask_budget)
+
+
+def step_config(cfg: ml_collections.ConfigDict) -> StepConfig:
+  """The ES step's static settings (directions, sigma, shaping, estimator, ...) from `cfg`."""
+  return StepConfig(
     cfg.num_directions,
     float(cfg.sigma),
     cfg.fitness_shaping,
@@ -284,6 +281,20 @@ def build(cfg: ml_collections.ConfigDict, *, before_start: Callable[[dict[str, A
     float(cfg.reward_shift),
     cfg.estimator,
   )
+
+
+def build(cfg: ml_collections.ConfigDict, *, before_start: Callable[[dict[str, Any]], None] | None = None) -> Run:
+  """Validates `cfg` (`ValueError('config.<field>: ...')`) and builds its `Run`; starts the
+  evaluator last, so nothing is left running if an earlier step fails.  `before_start(identity)`
+  runs after validation and before the evaluator starts (the loop refuses a foreign workdir there)."""
+  spec = config_lib.validate(cfg)
+  run_identity = identity(cfg)
+  if before_start is not None:
+    before_start(run_identity)
+  source = source_from_config(cfg, spec)
+  optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate)
+  state = init_state(cfg.seed, spec, source, optimizer, cfg.init_scale)
+  step_cfg = step_config(cfg)
   schedule = Schedule(
     cfg.num_iterations,
     cfg.max_env_steps,
