@@ -146,37 +146,6 @@ def test_rows_cover_both_tables():
     reproduction.rows_for("all", ["nope"])
 
 
-def test_report_marks_rows_against_the_poster():
-  row = reproduction.REWARD_ROWS[0]  # swimmer: poster 97 / 365
-  rec = dict(
-    config=row.config,
-    source="enas-v1",
-    seed=0,
-    task="swimmer",
-    env_steps=100,
-    budget_env_steps=100,
-    wall_s=60.0,
-    machine="m",
-    engine="host",
-    iterations=1,
-    final_reward_mean=50.0,
-    max_reward_max=400.0,
-    best_train_eval=120.0,
-    zoo_mean=120.0,
-    zoo_std=1.0,
-    zoo_max=121.0,
-    zoo_episodes=5,
-    judge_env="Swimmer-v5",
-    steps_to_poster_mean=50.0,
-    wall_to_poster_mean=30.0,
-    policy_bytes=151,
-  )
-  report = reproduction.render_report([rec], command="cmd")
-  line = next(x for x in report.splitlines() if x.startswith("| Swimmer"))
-  assert "| 120 | ✅ | 121 | ❌ |" in line
-  assert "reaches the poster's Mean Reward on **1**" in report
-
-
 def test_reward_shift_removes_the_per_step_bonus():
   returns, lengths = jnp.array([1000.0, 30.0, jnp.nan]), jnp.array([1000, 20, 5])
   np.testing.assert_allclose(ask_tell.training_returns(returns, lengths, 1.0), [0.0, 10.0, np.nan])

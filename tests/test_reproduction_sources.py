@@ -181,3 +181,12 @@ def test_collect_copies_the_best_policy_across_sources(tmp_path):
   assert zoo_file.read_bytes() == open(policies[1], "rb").read()
   records = reproduction.read_csv(csv_path, SOURCES)
   assert sorted((r["source"], r["zoo_mean"]) for r in records) == [("enas", 100.0), ("fixed", 150.0), ("random", 200.0)]
+
+
+def test_report_marks_rows_against_the_poster():
+  row = reproduction.REWARD_ROWS[0]  # swimmer: poster 97 / 365
+  rec = _record(config=row.config, source="enas-v1", zoo_mean=120.0, zoo_max=121.0)
+  report = reproduction.render_report([rec], command="cmd")
+  line = next(x for x in report.splitlines() if x.startswith("| Swimmer"))
+  assert "| 120 | ✅ | 121 | ❌ |" in line
+  assert "reaches the poster's Mean Reward on **1**" in report
