@@ -214,7 +214,6 @@ def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
       return True
 
   pool = ray_pool.RayPool(_cfg(), 2)
-  pool.start_timeout = 1.0
   blocker = None
   try:
     msg = _broadcast_msg([0.1, 0.1, 0.1])
@@ -227,7 +226,10 @@ def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
     _wait_until_dead(victim)
     blocker = Blocker.remote()
     assert ray.get(blocker.ready.remote(), timeout=60)
+    # The survivor's answer to this broadcast keeps the default deadline (a loaded machine may take
+    # seconds); only the replacement, started inside `run`, gets the short one it must outlive.
     pool.broadcast(msg)
+    pool.start_timeout = 1.0
     # The surviving actor runs everything, past the replacement's start_timeout.
     more = [EpisodeJob(100 + i, i, 1.0, None, jobs[0].structure, i) for i in range(1500)]
     with caplog.at_level(logging.WARNING, logger="chromnas.engines.ray_pool"):
