@@ -42,30 +42,22 @@ def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> 
   )
 
 
-# The standard tasks are judged on Gymnasium's own v5 environments, not on the lean copies the
-# host workers step (`chromnas.envs.mujoco_tasks`), so a zoo figure never depends on our own physics
-# loop.  Other tasks use the host environment of the task registry.
-GYMNASIUM_IDS = {
-  "halfcheetah": "HalfCheetah-v5",
-  "hopper": "Hopper-v5",
-  "walker2d": "Walker2d-v5",
-  "swimmer": "Swimmer-v5",
-}
-
-
 def make_judge_env(task: str, **env_kwargs):
-  """The environment a policy file of `task` is judged on: `(env, episode_length, description)`."""
+  """The environment a policy file of `task` is judged on: `(env, episode_length, description)`.
+
+  The registry's `Task.judge` names it: Gymnasium's own environment where one exists (not the
+  lean copy the host workers step), else the host engine's environment."""
   from chromnas.envs import (
     host_envs,  # pylint: disable=g-import-not-at-top
     tasks,  # pylint: disable=g-import-not-at-top
   )
 
+  t = tasks.get_task(task)
   et = tasks.engine_task(task, "host")
-  if task in GYMNASIUM_IDS:
+  if t.judge:
     import gymnasium  # pylint: disable=g-import-not-at-top
 
-    env_id = GYMNASIUM_IDS[task]
-    return gymnasium.make(env_id, max_episode_steps=et.episode_length, **env_kwargs), et.episode_length, env_id
+    return gymnasium.make(t.judge, max_episode_steps=et.episode_length, **env_kwargs), et.episode_length, t.judge
   kwargs = {"max_episode_steps": et.episode_length, **env_kwargs}
   return host_envs.make_host_env(et.make, **kwargs), et.episode_length, et.make.split(":")[-1]
 

@@ -16,10 +16,7 @@ import numpy as np
 
 from chromnas import deploy
 from chromnas.core import episode, runtime
-
-# The locomotion models ship a camera named "track" that follows the centre of mass; a fast
-# runner leaves the view of Gymnasium's default free camera within a few seconds.
-TRACKED = ("halfcheetah", "hopper", "walker2d", "swimmer", "ant")
+from chromnas.envs import tasks
 
 
 def _mujoco_camera_frame(env, renderer):
@@ -68,15 +65,15 @@ def render_frames(
   if width < 16 or height < 16 or every < 1:
     raise ValueError(f"need width, height >= 16 and every >= 1, got {width}x{height}, every={every}")
   policy = runtime.load_policy(policy_path)
-  task = policy.env
-  if task in deploy.GYMNASIUM_IDS or task in ("reacher", "pusher", "ant"):
+  task = tasks.get_task(policy.env)
+  if task.judge:
     kwargs = dict(render_mode="rgb_array", width=width, height=height)
-    if task in TRACKED:
-      kwargs["camera_name"] = "track"
-    env, length, _ = deploy.make_judge_env(task, **kwargs)
+    if task.camera:
+      kwargs["camera_name"] = task.camera
+    env, length, _ = deploy.make_judge_env(task.name, **kwargs)
     grab = env.render
   else:
-    env, length, _ = deploy.make_judge_env(task)
+    env, length, _ = deploy.make_judge_env(task.name)
     if hasattr(env, "_robot"):
       grab = lambda: _pybullet_frame(env, width, height)  # noqa: E731
     else:

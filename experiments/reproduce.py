@@ -39,6 +39,7 @@ import time
 from absl import app, flags
 
 from chromnas import reproduction
+from chromnas.envs import tasks
 from experiments import parse_flags_or_exit
 
 _TABLE = flags.DEFINE_enum(
@@ -67,21 +68,6 @@ _SET = flags.DEFINE_multi_string(
 )
 _PRINT_EVERY = flags.DEFINE_integer("print_every", 10, "Print a progress line every this many iterations.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only regenerate the report from the csv.")
-
-# A rough host env-steps/s per task on a small CPU, only for the ETA of rows not started yet
-# (replaced by the measured speed once a row runs).
-SPEED_GUESS = {
-  "halfcheetah": 45e3,
-  "hopper": 40e3,
-  "walker2d": 35e3,
-  "swimmer": 45e3,
-  "reacher": 20e3,
-  "pusher": 15e3,
-  "striker": 15e3,
-  "thrower": 15e3,
-  "ant": 8e3,
-  "minitaur": 1.5e3,
-}
 
 
 def machine() -> str:
@@ -263,7 +249,7 @@ def main(argv):
     def eta_rest(after_index):
       rest = 0.0
       for r, _ in pending[after_index + 1 :]:
-        rest += budget(r) / measured.get(r.task, SPEED_GUESS.get(r.task, 20e3))
+        rest += budget(r) / measured.get(r.task, tasks.get_task(r.task).host_steps_per_s)
       return rest
 
     t_row = time.time()

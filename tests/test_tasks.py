@@ -30,6 +30,32 @@ def test_host_task_sizes_and_episode(name):
     env.close()
 
 
+@pytest.mark.parametrize("name", [n for n, t in tasks.TASKS.items() if t.judge])
+def test_judge_env_matches_the_host_task(name):
+  from chromnas import deploy
+
+  t, et = tasks.get_task(name), tasks.engine_task(name, "host")
+  env, length, described = deploy.make_judge_env(name)
+  try:
+    assert env.spec.id == t.judge == described and length == et.episode_length
+    assert env.observation_space.shape == (et.obs_dim,) and env.action_space.shape == (et.act_dim,)
+    if t.camera:
+      assert t.camera in [env.unwrapped.model.camera(i).name for i in range(env.unwrapped.model.ncam)]
+  finally:
+    env.close()
+
+
+def test_registry_budgets_reach_the_poster_rows():
+  from configs import poster_row
+
+  for name, t in tasks.TASKS.items():
+    if t.row_budget:
+      assert poster_row.make(name, "L", "chromatic", num_colors=2).max_env_steps == t.row_budget
+      cells = poster_row.make(name, "H41", "toeplitz").max_env_steps
+      assert cells == (t.comparison_budget or t.row_budget)
+    assert poster_row.make(name, "L", "unstructured").reward_shift == t.reward_shift
+
+
 @pytest.mark.parametrize("name, backend", [b for b in BRAX_TASKS if b[1] != "mjx"])
 def test_brax_task_sizes(name, backend):
   from chromnas.envs import brax_envs

@@ -37,10 +37,26 @@ class EngineTask:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
+  """Every per-task fact, in one place: sizes per engine, how a policy is judged and trained.
+
+  `judge` is the Gymnasium id a policy file of this task is judged and rendered on ("" = the host
+  engine's own environment), `camera` the judge environment's camera that follows the body ("" =
+  its default view).  `reward_shift` is subtracted per step from the training signal only (ARS's
+  shift, against the healthy bonus).  `row_budget` is one seed's env-step budget on a poster row,
+  `comparison_budget` that of the comparison table's non-chromatic families (0: `row_budget`), and
+  `host_steps_per_s` a rough host-engine speed used only for ETAs before a row has run.
+  """
+
   name: str
   poster_dims: tuple[int, int] | None
   engines: dict
   note: str = ""
+  judge: str = ""
+  camera: str = ""
+  reward_shift: float = 0.0
+  row_budget: int = 0
+  comparison_budget: int = 0
+  host_steps_per_s: float = 20e3
 
 
 def _brax(name, obs, act, length=1000, backends=("positional", "generalized", "spring", "mjx")):
@@ -67,6 +83,9 @@ def _arm(name: str) -> Task:
     },
     note=f"Rebuilt on Gymnasium's Pusher arm (gym's {name.capitalize()}-v2 no longer exists); "
     "see chromnas.envs.arm_tasks.",
+    row_budget=1_500_000,
+    comparison_budget=1_500_000,
+    host_steps_per_s=15e3,
   )
 
 
@@ -75,22 +94,72 @@ def _debug(name: str, note: str) -> Task:
   return Task(name, None, {"host": EngineTask(4, 2, 20, f"chromnas.envs.debug_envs:make_host:{name}")}, note=note)
 
 
+# The locomotion models ship a camera named "track" that follows the centre of mass: a fast runner
+# leaves the view of Gymnasium's default free camera within seconds.  `reward_shift` on Hopper and
+# Walker2d: without it ES settles on standing still (return ~1000 = 1000 steps x healthy bonus 1).
+# The standard tasks are judged on Gymnasium's own v5 environments, not on the lean copies the host
+# workers step, so a zoo figure never depends on our physics loop.  Walker2d's comparison budget
+# stays below its chromatic row's, to keep the four cells affordable.
 TASKS: dict[str, Task] = {
   t.name: t
   for t in [
-    Task("halfcheetah", (17, 6), {"brax": _brax("halfcheetah", 17, 6), "host": _native("halfcheetah", 17, 6)}),
-    Task("hopper", (11, 3), {"brax": _brax("hopper", 11, 3), "host": _native("hopper", 11, 3)}),
-    Task("walker2d", (17, 6), {"brax": _brax("walker2d", 17, 6), "host": _native("walker2d", 17, 6)}),
     Task(
-      "swimmer", (8, 2), {"brax": _brax("swimmer", 8, 2, backends=("generalized",)), "host": _native("swimmer", 8, 2)}
+      "halfcheetah",
+      (17, 6),
+      {"brax": _brax("halfcheetah", 17, 6), "host": _native("halfcheetah", 17, 6)},
+      judge="HalfCheetah-v5",
+      camera="track",
+      row_budget=5_000_000,
+      comparison_budget=12_000_000,
+      host_steps_per_s=45e3,
+    ),
+    Task(
+      "hopper",
+      (11, 3),
+      {"brax": _brax("hopper", 11, 3), "host": _native("hopper", 11, 3)},
+      judge="Hopper-v5",
+      camera="track",
+      reward_shift=1.0,
+      row_budget=4_000_000,
+      comparison_budget=8_000_000,
+      host_steps_per_s=40e3,
+    ),
+    Task(
+      "walker2d",
+      (17, 6),
+      {"brax": _brax("walker2d", 17, 6), "host": _native("walker2d", 17, 6)},
+      judge="Walker2d-v5",
+      camera="track",
+      reward_shift=0.8,
+      row_budget=5_000_000,
+      comparison_budget=2_000_000,
+      host_steps_per_s=35e3,
+    ),
+    Task(
+      "swimmer",
+      (8, 2),
+      {"brax": _brax("swimmer", 8, 2, backends=("generalized",)), "host": _native("swimmer", 8, 2)},
+      judge="Swimmer-v5",
+      camera="track",
+      row_budget=3_000_000,
+      host_steps_per_s=45e3,
     ),
     Task(
       "reacher",
       (11, 2),
       {"brax": _brax("reacher", 11, 2), "host": _gym("Reacher-v5", 10, 2, 50)},
       note="Gymnasium's Reacher-v5 has 10 observations (the poster's 11 is the older v2).",
+      judge="Reacher-v5",
+      row_budget=1_000_000,
     ),
-    Task("pusher", (23, 7), {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)}),
+    Task(
+      "pusher",
+      (23, 7),
+      {"brax": _brax("pusher", 23, 7, 100), "host": _gym("Pusher-v5", 23, 7, 100)},
+      judge="Pusher-v5",
+      row_budget=1_500_000,
+      host_steps_per_s=15e3,
+    ),
     _arm("striker"),
     _arm("thrower"),
     Task(
@@ -99,6 +168,8 @@ TASKS: dict[str, Task] = {
       {"host": EngineTask(28, 8, 1000, "chromnas.envs.minitaur:make_host:minitaur")},
       note="PyBullet Minitaur with pybullet_envs' layout: 28 observations (8 motor angles, velocities, torques, "
       "base quaternion), 8 leg-model actions; the poster lists (7, 13).",
+      row_budget=250_000,
+      host_steps_per_s=1.5e3,
     ),
     _debug("debug_target", "Test task with a known optimum (return 0); see chromnas.envs.debug_envs."),
     _debug("debug_nan", "Test task whose odd-seeded episodes diverge to NaN."),
@@ -109,6 +180,10 @@ TASKS: dict[str, Task] = {
       {"brax": _brax("ant", 27, 8), "host": _gym("Ant-v5", 105, 8)},
       note="Brax's Ant has 27 observations (no contact forces) and Gymnasium's Ant-v5 105 (27 + 78 contact "
       "forces); the poster's 111 is the old gym Ant-v2 (27 + 84 contact forces).",
+      judge="Ant-v5",
+      camera="track",
+      row_budget=3_000_000,
+      host_steps_per_s=8e3,
     ),
   ]
 }
