@@ -59,7 +59,10 @@ class Task:
   host_steps_per_s: float = 20e3
 
 
-def _brax(name, obs, act, length=1000, backends=("positional", "generalized", "spring", "mjx")):
+_BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
+
+
+def _brax(name, obs, act, length=1000, backends=_BRAX_BACKENDS):
   return EngineTask(obs, act, length, f"brax:{name}", tuple(backends))
 
 
@@ -89,6 +92,13 @@ def _arm(name: str) -> Task:
   )
 
 
+def _locomotion(name: str, judge: str, obs: int, act: int, backends=_BRAX_BACKENDS, **facts) -> Task:
+  """A Gymnasium v5 locomotion task: Brax's model and our lean host copy, judged on Gymnasium's own
+  environment `judge` with its tracking camera."""
+  engines = {"brax": _brax(name, obs, act, backends=backends), "host": _native(name, obs, act)}
+  return Task(name, (obs, act), engines, judge=judge, camera="track", **facts)
+
+
 def _debug(name: str, note: str) -> Task:
   """A test task of `chromnas.envs.debug_envs`: host engine only, 20 steps, no poster row."""
   return Task(name, None, {"host": EngineTask(4, 2, 20, f"chromnas.envs.debug_envs:make_host:{name}")}, note=note)
@@ -103,47 +113,30 @@ def _debug(name: str, note: str) -> Task:
 TASKS: dict[str, Task] = {
   t.name: t
   for t in [
-    Task(
-      "halfcheetah",
-      (17, 6),
-      {"brax": _brax("halfcheetah", 17, 6), "host": _native("halfcheetah", 17, 6)},
-      judge="HalfCheetah-v5",
-      camera="track",
-      row_budget=5_000_000,
-      comparison_budget=12_000_000,
-      host_steps_per_s=45e3,
+    _locomotion(
+      "halfcheetah", "HalfCheetah-v5", 17, 6, row_budget=5_000_000, comparison_budget=12_000_000, host_steps_per_s=45e3
     ),
-    Task(
+    _locomotion(
       "hopper",
-      (11, 3),
-      {"brax": _brax("hopper", 11, 3), "host": _native("hopper", 11, 3)},
-      judge="Hopper-v5",
-      camera="track",
+      "Hopper-v5",
+      11,
+      3,
       reward_shift=1.0,
       row_budget=4_000_000,
       comparison_budget=8_000_000,
       host_steps_per_s=40e3,
     ),
-    Task(
+    _locomotion(
       "walker2d",
-      (17, 6),
-      {"brax": _brax("walker2d", 17, 6), "host": _native("walker2d", 17, 6)},
-      judge="Walker2d-v5",
-      camera="track",
+      "Walker2d-v5",
+      17,
+      6,
       reward_shift=0.8,
       row_budget=5_000_000,
       comparison_budget=2_000_000,
       host_steps_per_s=35e3,
     ),
-    Task(
-      "swimmer",
-      (8, 2),
-      {"brax": _brax("swimmer", 8, 2, backends=("generalized",)), "host": _native("swimmer", 8, 2)},
-      judge="Swimmer-v5",
-      camera="track",
-      row_budget=3_000_000,
-      host_steps_per_s=45e3,
-    ),
+    _locomotion("swimmer", "Swimmer-v5", 8, 2, backends=("generalized",), row_budget=3_000_000, host_steps_per_s=45e3),
     Task(
       "reacher",
       (11, 2),

@@ -198,10 +198,22 @@ def init_state(
   optimizer: optax.GradientTransformation,
   init_scale: float = 0.0,
 ) -> TrainState:
-  """The state before the first iteration, deterministic in `seed`: params `(num_params,)` from
-  key 1 (weight values of std `init_scale`; 0 = `policies.init_params`'s default), the source's
-  state from key 2, the run's key 3 of `PRNGKey(seed)`."""
-  root = jax.random.PRNGKey(seed)
+  """The state before the first iteration, deterministic in `seed`: `init_state_from_key` of
+  `PRNGKey(seed)`."""
+  return init_state_from_key(jax.random.PRNGKey(seed), spec, source, optimizer, init_scale)
+
+
+def init_state_from_key(
+  root: jax.Array,
+  spec: policy_spec.PolicySpec,
+  source: PartitionSource,
+  optimizer: optax.GradientTransformation,
+  init_scale: float = 0.0,
+) -> TrainState:
+  """The state before the first iteration from the key `root` (traceable, so vmappable over keys):
+  params `(num_params,)` from `fold_in(root, 1)` (weight values of std `init_scale`; 0 =
+  `policies.init_params`'s default), the source's state from `fold_in(root, 2)`, the run's key
+  `fold_in(root, 3)`."""
   params = policies.init_params(spec, jax.random.fold_in(root, 1), float(init_scale) or None)
   source_state = source.init(jax.random.fold_in(root, 2))
   stats = normalizer.init_stats(spec.obs_dim)

@@ -56,9 +56,7 @@ from flax import struct
 
 from chromnas.core import bundle as bundle_lib
 from chromnas.core import noise as noise_lib
-from chromnas.es import normalizer
 from chromnas.es.ask_tell import TrainState, ask, forward_fd_population, tell
-from chromnas.model import policies
 from chromnas.train import build as build_lib
 from chromnas.train import loop
 from chromnas.train.checkpointing import CheckpointStore
@@ -143,20 +141,7 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
     `build.init_state(seed, ...)`: params from `fold_in(key, 1)`, the source's state from
     `fold_in(key, 2)`, the run's key `fold_in(key, 3)`.  `eval_key` (default `fold_in(key, 4)`) is
     the evaluation episodes' root."""
-    params = policies.init_params(spec, jax.random.fold_in(key, 1), float(run.config_json["init_scale"]) or None)
-    stats = normalizer.init_stats(spec.obs_dim)
-    ts = TrainState(
-      params=params,
-      opt_state=optimizer.init(params),
-      obs_stats=stats,
-      source_state=source.init(jax.random.fold_in(key, 2)),
-      key=jax.random.fold_in(key, 3),
-      iteration=jnp.int32(0),
-      best_return=jnp.float32(-jnp.inf),
-      best_params=params,
-      best_structure=jnp.zeros((spec.structure_size,), jnp.int32),
-      best_obs_stats=stats,
-    )
+    ts = build_lib.init_state_from_key(key, spec, source, optimizer, run.config_json["init_scale"])
     return CompiledState(
       train=ts,
       eval_key=jax.random.fold_in(key, 4) if eval_key is None else eval_key,
@@ -313,16 +298,7 @@ def make_train_for_run(run: build_lib.Run, num_iterations_per_chunk: int) -> Com
     return jitted_chunk(place(cs), table, start)
 
   run_chunk.__doc__ = run_chunk_fn.__doc__
-  return CompiledTrain(
-    init=init,
-    run_chunk=run_chunk,
-    noise_table=noise_table,
-    train=train,
-    train_batch=train_batch,
-    chunk_size=n,
-    num_chunks=num_chunks,
-    run=run,
-  )
+  return CompiledTrain(init, run_chunk, noise_table, train, train_batch, n, num_chunks, run)  # the fields' order
 
 
 # ----------------------------------------------------------------------------------------------
