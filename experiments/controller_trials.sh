@@ -61,6 +61,9 @@ for trial in "$@"; do
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
     enas_elite_s4w) flags=("${shipped_v1[@]}" --config.controller.elite_size=32
                            --config.controller.elite_weight=3.0) ;;
+    enas_decay09) flags=(--config.partition_source=enas --config.controller.elite_decay=0.9) ;;
+    enas_decay07) flags=(--config.partition_source=enas --config.controller.elite_decay=0.7) ;;
+    enas_t15) flags=(--config.partition_source=enas --config.controller.temperature=1.5) ;;
     row) flags=() ;;
     row_fd) flags=(--config.estimator=forward_fd) ;;
     enas_slow) flags=("${shipped_v1[@]}" --config.controller.learning_rate=0.005) ;;

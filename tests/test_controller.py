@@ -169,6 +169,7 @@ def test_training_defaults_have_one_home():
     "optimizer": "adam",
     "elite_size": 16,
     "elite_weight": 1.0,
+    "elite_decay": 1.0,
   }
   assert partition_sources.CONTROLLER_DEFAULTS == expected
   assert config.default_config().controller.to_dict() == expected

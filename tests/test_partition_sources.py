@@ -212,3 +212,25 @@ def test_enas_elite_memory_keeps_the_best_partitions_and_pulls_towards_them():
   assert float(after[0]) > float(before[0])
   random_src = partition_sources.make_source("random", 12, 3, hidden_size=4, elite_size=3)
   assert random_src.init(jax.random.PRNGKey(0)).elite_structures.shape == (0, 12)  # never trained: no memory
+
+
+def test_elite_decay_pulls_remembered_rewards_to_the_batch_mean():
+  """`elite_decay` d: before a batch is merged, each remembered reward r becomes m + d (r - m), m
+  the batch's mean finite reward, so a plateaued batch can replace elites scored under old
+  weights; d = 1 keeps them as measured."""
+  kw = dict(hidden_size=4, elite_size=2, init_logit_scale=0.0)
+  keep, decay = (partition_sources.make_source("enas", 6, 3, elite_decay=d, **kw) for d in (1.0, 0.5))
+  s1 = jnp.asarray(np.arange(12).reshape(2, 6) % 3, jnp.int32)
+  s2 = jnp.asarray((np.arange(12).reshape(2, 6) + 1) % 3, jnp.int32)
+  out = {}
+  for name, src in (("keep", keep), ("decay", decay)):
+    state = src.init(jax.random.PRNGKey(0))
+    state, _ = src.tell(state, s1, jnp.array([10.0, 6.0]))
+    state, _ = src.tell(state, s2, jnp.array([5.0, jnp.nan]))  # batch mean 5 (the NaN is ignored)
+    out[name] = state
+  np.testing.assert_allclose(out["keep"].elite_rewards, [10.0, 6.0])
+  np.testing.assert_allclose(out["decay"].elite_rewards, [7.5, 5.5])  # 5 + 0.5 * (10 - 5), 5 + 0.5 * 1
+  np.testing.assert_array_equal(out["decay"].elite_structures, s1)
+  state, _ = decay.tell(out["decay"], s2, jnp.array([6.0, 7.0]))  # mean 6.5: 7.0 now beats the decayed 5.5 -> 6.0
+  np.testing.assert_allclose(state.elite_rewards, [7.0, 7.0])
+  np.testing.assert_array_equal(state.elite_structures[1], s2[1])

@@ -81,7 +81,8 @@ class ReinforceConfig:
   Adam rescales every parameter's step to about `learning_rate`).  `elite_size` k > 0 keeps the
   k best partitions seen so far and adds `elite_weight` times their mean log-likelihood to the
   objective (priority-queue training, Abolafia et al. 2018): the controller keeps a memory of
-  what worked, where plain REINFORCE forgets a good sample after one step."""
+  what worked, where plain REINFORCE forgets a good sample after one step.  `elite_decay` d < 1
+  moves each remembered reward to `m + d (r - m)` per update, `m` the batch's mean reward."""
 
   learning_rate: float = 0.1
   # No entropy bonus: with the elite memory the controller should concentrate on what scored
@@ -93,6 +94,11 @@ class ReinforceConfig:
   optimizer: str = "adam"
   elite_size: int = 16
   elite_weight: float = 1.0
+  # 1 keeps an elite's reward as it was measured.  Below 1, every update pulls the elites'
+  # rewards towards the batch's mean by this factor, so that partitions which scored well under
+  # old weights make room for new ones when the returns plateau (a soft form of the aging that
+  # regularized evolution uses).
+  elite_decay: float = 1.0
 
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:

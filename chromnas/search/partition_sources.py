@@ -78,6 +78,15 @@ def _merge_elites(elite_s, elite_r, structures, rewards):
   return all_s[idx], top_r
 
 
+def _decay_elites(elite_r, rewards, decay):
+  """`m + decay * (elite_r - m)` for the remembered rewards, `m` the mean of the batch's finite
+  `rewards`; empty slots (-inf) stay empty, and a batch with no finite reward changes nothing."""
+  finite = jnp.isfinite(rewards)
+  n = jnp.sum(finite)
+  m = jnp.sum(jnp.where(finite, rewards, 0.0)) / jnp.maximum(n, 1)
+  return jnp.where(jnp.isfinite(elite_r) & (n > 0), m + decay * (elite_r - m), elite_r)
+
+
 @struct.dataclass
 class EvolutionState:
   population: jax.Array  # (P, E)
@@ -203,6 +212,8 @@ def _controller(num_positions: int, num_choices: int, *, trained: bool, budget: 
     elite_s, elite_r = state.elite_structures, state.elite_rewards
     if trained:
       learn = _budget_penalty(structures, rewards, c, budget)
+      if o["elite_decay"] < 1.0:
+        elite_r = _decay_elites(elite_r, learn, o["elite_decay"])
       elite_s, elite_r = _merge_elites(elite_s, elite_r, structures, learn)
       rs, metrics = ctrl.reinforce_update(
         config,

@@ -215,6 +215,8 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     _fail(
       "controller.elite_size", f"must be an integer in [0, 4096] (0 = no elite memory), got {c.controller.elite_size!r}"
     )
+  if not (isinstance(c.controller.elite_decay, (int, float)) and 0.0 <= c.controller.elite_decay <= 1.0):
+    _fail("controller.elite_decay", f"must be a number in [0, 1] (1 = no decay), got {c.controller.elite_decay!r}")
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:
