@@ -229,11 +229,15 @@ def test_replacement_waiting_for_cpus_does_not_stall_the_pool(caplog):
     # The survivor's answer to this broadcast keeps the default deadline (a loaded machine may take
     # seconds); only the replacement, started inside `run`, gets the short one it must outlive.
     pool.broadcast(msg)
-    pool.start_timeout = 1.0
-    # The surviving actor runs everything, past the replacement's start_timeout.
-    more = [EpisodeJob(100 + i, i, 1.0, None, jobs[0].structure, i) for i in range(1500)]
+    pool.start_timeout = 0.5
+    # The surviving actor runs everything, past the replacement's start_timeout: short runs until
+    # the pool reports the replacement overdue, so the test costs about that long on any machine.
+    more = [EpisodeJob(100 + i, i, 1.0, None, jobs[0].structure, i) for i in range(100)]
+    deadline = time.monotonic() + 120
     with caplog.at_level(logging.WARNING, logger="chromnas.engines.ray_pool"):
       second = pool.run(jobs + more)
+      while "has not started within start_timeout" not in caplog.text and time.monotonic() < deadline:
+        assert len(pool.run(more)) == len(more)
     assert "has not started within start_timeout" in caplog.text
     assert len(second) == len(jobs) + len(more)
     _assert_same({i: second[i] for i in first}, first)
