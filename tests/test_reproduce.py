@@ -93,21 +93,18 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
   assert (results / "zoo" / zoo[1]).read_bytes() == (tmp_path / best["workdir"] / "policy.chromnas").read_bytes()
   assert f"| {best['source']}, seed 0 |" in (results / "REPRODUCTION.md").read_text()
 
-
-def test_reproduce_resumes_an_unfinished_seed(tmp_path):
-  """A seed cut before its budget continues from its checkpoint (no iteration is redone)."""
-  # One row: the resume path is the same for every row (both rows run in the test above).
-  row = "swimmer_l_chromatic8"
-  first = _reproduce(tmp_path, "--set=max_env_steps=20", "--set=checkpoint_every=1", rows=row)
-  assert first.returncode == 0, first.stderr[-3000:]
-  seed_dir = tmp_path / "runs" / row / "seed0"
-  os.remove(seed_dir / "done.json")  # as if cut after training, before judging
-  second = _reproduce(tmp_path, "--set=max_env_steps=60", "--set=checkpoint_every=1", rows=row)
-  assert second.returncode == 0, second.stderr[-3000:]
-  assert "resuming" in second.stdout
-  with open(seed_dir / "metrics.csv") as f:
+  # A seed judged at a smaller budget than its row's current one trains on from its checkpoint (no
+  # iteration is redone) and is judged again.
+  reacher_metrics = tmp_path / "runs" / "reacher_l_chromatic11" / "seed0" / "metrics.csv"
+  with open(reacher_metrics) as f:
     its = [int(r["iteration"]) for r in csv.DictReader(f)]
-  assert its == [1, 2]  # iteration 1 from the first run, 2 after resuming
+  more = _reproduce(tmp_path, "--set=max_env_steps=100", rows="reacher_l_chromatic11")
+  assert more.returncode == 0, more.stderr[-3000:]
+  assert "resuming" in more.stdout
+  with open(reacher_metrics) as f:
+    assert [int(r["iteration"]) for r in csv.DictReader(f)] == [*its, its[-1] + 1]
+  reacher = [r for r in reproduction.read_csv(str(results / "reproduction.csv"), {}) if r["task"] == "reacher"]
+  assert [int(r["budget_env_steps"]) for r in reacher] == [100]
 
 
 def test_bad_reproduce_input_is_one_line(tmp_path):
