@@ -280,7 +280,7 @@ def main(argv):
       loop.train(cfg, workdir, progress_fn=progress)
       policy_path = os.path.join(workdir, "policy.chromnas")
       print("  " + deploy.export_workdir(workdir, policy_path), flush=True)
-      returns, judge = deploy.evaluate_policy_file(policy_path, _EPISODES.value, seed=1_000_000 + 1000 * seed)
+      returns, judge = deploy.evaluate_policy_file(policy_path, _EPISODES.value, seed=reproduction.judge_seed(seed))
     except KeyboardInterrupt:
       print("interrupted; rerun the same command to resume", file=sys.stderr)
       sys.exit(130)

@@ -91,7 +91,7 @@ def test_reproduce_writes_csv_report_zoo_and_resumes(tmp_path):
   assert sorted((r["source"], r["seed"]) for r in swimmer) == [("enas", 0), ("fixed", 0)]
   best = max(swimmer, key=lambda r: r["zoo_mean"])
   assert (results / "zoo" / zoo[1]).read_bytes() == (tmp_path / best["workdir"] / "policy.chromnas").read_bytes()
-  assert f"| {best['source']}, seed 0 |" in (results / "REPRODUCTION.md").read_text()
+  assert f"| {best['source']}, seed 0 (`--seed=1000000`) |" in (results / "REPRODUCTION.md").read_text()
 
   # A seed judged at a smaller budget than its row's current one trains on from its checkpoint (no
   # iteration is redone) and is judged again.

@@ -27,6 +27,16 @@ ROW = "row"
 LEGACY_ENAS = "enas-v1"
 NO_SOURCE = "none"
 
+
+def judge_seed(seed: int) -> int:
+  """Seed of the first judged episode of training seed `seed`: 1_000_000 + 1000 * seed.
+
+  Far from `experiments.evaluate`'s default (12345) and from the training seeds, so the judge never
+  replays an episode the run saw; `evaluate --policy=... --seed=judge_seed(k)` repeats the judgement.
+  """
+  return 1_000_000 + 1000 * int(seed)
+
+
 FIELDS = (
   "config",
   "source",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chromnas.reproduction.poster import ALL_ROWS, COMPARISON, FAMILIES, Row
+from chromnas.reproduction.records import judge_seed
 
 # The partition sources with a column of their own in the reward table, and their headings.
 SOURCE_COLUMNS = (("enas", "ENAS"), ("evolution", "evolution"))
@@ -176,7 +177,8 @@ statistic.
 **Ours.** Each row trains on a fixed budget of environment steps (column *budget*) and then
 judges the best policy it evaluated during training, exported to the compact `.chromnas`
 file of `results/zoo/`, with the NumPy runtime on fresh episodes:
-`python -m experiments.evaluate --policy=results/zoo/<row>.chromnas --episodes=N`. The
+`python -m experiments.evaluate --policy=results/zoo/<row>.chromnas --episodes=N --seed=S`, with
+the episode seed S that *zoo from* gives (seed k's policy is judged from `--seed=1000000+1000k`). The
 standard tasks are judged on Gymnasium's own v5 environments, the others on ours.
 *zoo mean* is the mean return over those episodes; where a row has several seeds, the mean ±
 spread of the seeds' figures, then the figure of the zoo file itself. The zoo file is the row's
@@ -271,7 +273,8 @@ def render_report(
     lines.append(
       f"| {r.label} (`{r.config}`) | {_fmt(r.poster_mean)} | {_fmt(r.poster_max)} | {_zoo_cell(a)} | "
       f"{_mark(a['zoo_best_mean'], r.poster_mean)} | {_fmt(a['zoo_max'])} | {_mark(a['zoo_max'], r.poster_max)} | "
-      f"{a['source']}, seed {a['best_seed']} | {sources} | {a['train_mean']} | {_fmt(a['train_max'])} | "
+      f"{a['source']}, seed {a['best_seed']} (`--seed={judge_seed(a['best_seed'])}`) | {sources} | "
+      f"{a['train_mean']} | {_fmt(a['train_max'])} | "
       f"{_steps(_budget(records, r))} | {_steps(a['env_steps'])} | "
       f"{_minutes(a['wall_s'])} | {_steps(a['steps_to'])}, {_minutes(a['wall_to'])} ({a['reached']}) | "
       f"{a['seeds']} | {a['machine']} | {settings.get(r.config, '')} | {'yes' if r.differs else ''} |"
