@@ -147,7 +147,8 @@ def test_zoo_is_the_best_policy_over_all_sources():
   assert (best["source"], best["seed"]) == ("evolution", 1)
   report = reproduction.render_report(records, command="cmd")
   cells = dict(zip(_header(report), _line(report, "| Swimmer")))
-  assert cells["zoo from"] == "evolution, seed 1 (`--seed=1001000`)" and cells["zoo mean"] == "300" and cells["seeds"] == "1"
+  assert cells["zoo from"] == "evolution, seed 1 (`--seed=1001000`)"
+  assert cells["zoo mean"] == "300" and cells["seeds"] == "1"
 
 
 def _fake_run(runs, config, source, seed, zoo_mean, policy):
