@@ -20,6 +20,47 @@ def _quiet_unless_asked() -> None:
 app.call_after_init(_quiet_unless_asked)
 
 
+class _ClosedPipeSafe:
+  """A text stream whose writes survive a reader that has gone (`... | head`): the first
+  `BrokenPipeError` points the file descriptor at /dev/null, and the run goes on quietly
+  (a training run must not die, nor end in a traceback, because its progress lines lost a reader)."""
+
+  def __init__(self, stream):
+    self._stream = stream
+
+  def _drop(self) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+      os.dup2(devnull, self._stream.fileno())
+    finally:
+      os.close(devnull)
+
+  def write(self, text):
+    try:
+      return self._stream.write(text)
+    except BrokenPipeError:
+      self._drop()
+      return len(text)
+
+  def flush(self):
+    try:
+      self._stream.flush()
+    except BrokenPipeError:
+      self._drop()
+
+  def __getattr__(self, name):
+    return getattr(self._stream, name)
+
+
+def _survive_closed_pipes() -> None:
+  if not isinstance(sys.stdout, _ClosedPipeSafe) and hasattr(sys.stdout, "fileno"):
+    try:
+      sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (captured by a test harness): nothing to guard
+      return
+    sys.stdout = _ClosedPipeSafe(sys.stdout)
+
+
 class _ConfigFileError(Exception):
   """A `--config` file that exists but does not load (a folder, not Python, no `get_config`)."""
 
@@ -27,7 +68,9 @@ class _ConfigFileError(Exception):
 def parse_flags_or_exit(argv):
   """absl's flag parsing with every failure (a missing or broken config file, an unknown
   `--config.` field, a bad value) reported as one line `error: ...` and exit status 2,
-  instead of a traceback.  Pass as `app.run(main, flags_parser=parse_flags_or_exit)`."""
+  instead of a traceback.  Pass as `app.run(main, flags_parser=parse_flags_or_exit)`.  Also makes
+  stdout survive a closed pipe (`python -m experiments.list_tasks | head -1`)."""
+  _survive_closed_pipes()
   try:
     rest = flags.FLAGS(argv)
     if "config" in flags.FLAGS and hasattr(flags.FLAGS["config"], "config_filename"):

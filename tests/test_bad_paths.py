@@ -53,6 +53,11 @@ CASES = [
   ("train", ["--config=configs/default.py", "--workdir={F}"], "File exists"),
   ("train", ["--config=configs/default.py", "--workdir=/proc/w"], "cannot write"),
   ("train", ["--config=configs/default.py", "--workdir={D}/w", "--config.ray_address=host:99999"], "ray_address"),
+  (
+    "train",
+    ["--config=configs/default.py", "--workdir={D}/w", "--config.host_backend=ray", "--config.ray_address=127.0.0.1:1"],
+    "no Ray cluster answers at 127.0.0.1:1",
+  ),
   # draw_partition, plot_curves
   ("draw_partition", ["--workdir={D}/missing", "--out={D}/p.png"], "no such directory"),
   ("draw_partition", ["--workdir={D}", "--out={D}/p.txt"], "write a .png"),
@@ -151,3 +156,36 @@ def test_load_config_reads_files_modules_and_saved_runs(tmp_path):
   assert (by_path.seed, by_path.controller.hidden_size) == (3, 8)
   (tmp_path / "config.json").write_text(by_path.to_json())
   assert build.load_config(str(tmp_path / "config.json")).to_dict() == by_path.to_dict()
+
+
+def test_unreachable_ray_address_is_named_at_once():
+  import socket
+  import time
+
+  from chromnas.engines import ray_pool
+
+  start = time.perf_counter()
+  with pytest.raises(ConnectionError, match=r"no Ray cluster answers at ray://127\.0\.0\.1:1 "):
+    ray_pool.check_reachable("ray://127.0.0.1:1")
+  assert time.perf_counter() - start < 5.0
+  with socket.socket() as listener:  # something that answers: the check passes, in every address form
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}", "auto", "local"):
+      ray_pool.check_reachable(address)
+
+
+def test_progress_survives_a_reader_that_went_away():
+  import subprocess
+  import sys
+
+  # The reader closes before the binary prints anything: its writes (and the flush at exit) hit a
+  # closed pipe.  `| head -1` does the same after the first line.
+  proc = subprocess.Popen(
+    [sys.executable, "-m", "experiments.list_tasks"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+  )
+  proc.stdout.close()
+  err = proc.stderr.read().decode()
+  assert proc.wait(timeout=120) == 0, err[-2000:]
+  assert "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]

@@ -206,6 +206,26 @@ class _Slot:
     self.node: str | None = None  # the Ray node it runs on, once it answered
 
 
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+  """Raises `ConnectionError` naming `address` unless something accepts a TCP connection at its
+  HOST:PORT (also for `ray://HOST:PORT`; 'auto' and 'local' are left to Ray).  Why: `ray.init`
+  retries an address nobody answers for minutes before it gives up."""
+  import socket
+
+  if address in ("auto", "local"):
+    return
+  host, _, port = address.removeprefix("ray://").rpartition(":")
+  host = host.strip("[]")
+  try:
+    with socket.create_connection((host, int(port)), timeout=timeout_s):
+      pass
+  except (OSError, ValueError) as e:
+    reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    raise ConnectionError(
+      f"no Ray cluster answers at {address} ({reason}); start one there with `ray start --head` or fix ray_address"
+    ) from None
+
+
 class RayPool:
   """Ray actors running episodes; see the module docstring.
 
@@ -272,6 +292,7 @@ class RayPool:
     if not ray.is_initialized():
       address = address or os.environ.get("RAY_ADDRESS") or None
       if address:
+        check_reachable(address)
         ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING)
       else:
         # A watchdog stops the local instance if this process dies without closing it (kill -9).
