@@ -133,7 +133,7 @@ TASKS: dict[str, Task] = {
       6,
       reward_shift=0.8,
       row_budget=5_000_000,
-      comparison_budget=2_000_000,
+      comparison_budget=25_000_000,
       host_steps_per_s=35e3,
     ),
     _locomotion("swimmer", "Swimmer-v5", 8, 2, backends=("generalized",), row_budget=3_000_000, host_steps_per_s=45e3),
