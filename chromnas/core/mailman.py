@@ -13,7 +13,7 @@ values[c] x[blk*b + j]` (one add per entry), and `y[i] = sum_blk T_blk[p(i, blk)
 lookups and `cols/b * K^b` adds, against `rows*cols` multiply-adds for the dense product.
 
 Why it beats a dense GEMV on a CPU.  A float32 GEMV streams `4 rows cols` bytes and is bound by
-memory bandwidth (about 25 GB/s on one core of the development machine: 2.6 ms at 4096x4096).
+memory bandwidth.
 Here the matrix is `rows*cols/b` pattern indices of 1 or 2 bytes (for K = 2, b = 8 they are exactly
 the bit-packed colors), i.e. 16-32x less to read, and each table is small enough to stay in L1,
 so the cost is one L1 load and one add per lookup (about 0.25-0.35 ns on that machine).  Measured

@@ -11,9 +11,8 @@ by one `vpermi2ps` (a permute, not a memory gather), and one fused multiply-add 
 `W[i, j:j+16] * x[j:j+16]` into an accumulator.  That is `rows * cols / 16` permutes and FMAs,
 against the dense GEMV's `rows * cols / 16` FMAs: the same arithmetic, but the matrix read is
 the byte-wide colors, 4x less than float32 weights (and small enough to stay in a large last-level
-cache, 16 MiB at 4096x4096), where a dense GEMV is bound by memory bandwidth.  Measured at
-4096x4096, one vector, one thread on the development machine (AMD EPYC, Zen 4): about 0.7-1.0 ms
-for K = 2 to 32, against 2.6-3.0 ms for NumPy's dense product (`experiments/bench_inference.py`).
+cache, 16 MiB at 4096x4096), where a dense GEMV is bound by memory bandwidth
+(`experiments/bench_inference.py` compares the two).
 It is exact float32 arithmetic (relative error ~1e-7 against float64).
 
 Rows are split over all cores (`chromnas.core.row_threads`); a batch runs

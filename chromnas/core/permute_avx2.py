@@ -33,10 +33,8 @@ lookup schemes (`default_scheme`: 'permute' for K <= 8, 'shuffle' above):
   and cost about the same.
 
 Reads at 4096x4096: 2 MiB (K = 2), 4 MiB (K = 4), 6.5 MiB (K = 8), 16 MiB (K > 8, one byte per
-color), against 64 MiB of float32.  One core (`experiments/bench_inference.py
---isa=avx2 --numpy_threads=1 --kernel_threads=1`, 2-core AMD EPYC Zen 4 compiled without AVX-512,
-fastest repeats on a busy machine): 0.57-0.70 ms for K <= 8, 0.85 ms for K = 9..16, 1.23 ms for
-K = 17, 1.4-1.5 ms for K = 24..32, against 2.7-2.9 ms for a one-thread dense GEMV.
+color), against 64 MiB of float32, so one core's product beats a one-thread dense GEMV at every
+K <= 32 (`experiments/bench_inference.py --isa=avx2 --numpy_threads=1 --kernel_threads=1` measures it).
 
 Rows run in parallel on every core (`chromnas.core.row_threads`: chunks of rows claimed by the
 caller and helper threads, robust to cores busy with other work).  Batches run in chunks of up to

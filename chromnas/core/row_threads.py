@@ -11,10 +11,9 @@ returns once every claimed chunk is done.  `kernel` must be a numba function com
 
 Why not a static split (numba `prange`, OpenMP): there every thread must finish its share, so on a
 machine whose cores are busy with other work a helper that is not scheduled for a few
-milliseconds stalls the whole product (measured on the shared 2-core development machine: 2-thread
-`prange` matvecs of ~1 ms taking 8-20 ms under load, as did 2-thread BLAS).  Here a helper that
-has not started yet claims nothing, and the caller does the rest itself, so the product never
-takes much longer than on one core.
+milliseconds stalls the whole product (a ~1 ms product then takes several times as long, as a
+two-thread BLAS call does).  Here a helper that has not started yet claims nothing, and the caller
+does the rest itself, so the product never takes much longer than on one core.
 
 Stdlib only.
 """

@@ -39,8 +39,8 @@ flat gather + sum over blocks (`promise_in_bounds`, with or without an optimizat
 the tables): 5.4 / 10.5 / 64; scan over groups of 4-64 blocks: 8.5 / 13 / 34; K = 2 as
 bits, unpack fused into a reduce: 68, or unpacked to bf16 + dot: 52.  What does beat it from
 JAX is calling the compiled NumPy-side kernel, `host_matvec` (a `jax.pure_callback` into
-`chromnas.core.mailman`): 0.7 ms for K = 2 (5.6x faster than `jnp.dot`), about even for K = 17;
-it costs ~0.15 ms per call, so it loses below ~1024x1024, and it has no gradient.
+`chromnas.core.mailman`), for small K on large layers; its fixed cost per call makes it lose on
+small layers, and it has no gradient.
 """
 
 from __future__ import annotations
