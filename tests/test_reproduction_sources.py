@@ -151,6 +151,25 @@ def test_zoo_is_the_best_policy_over_all_sources():
   assert cells["zoo mean"] == "300" and cells["seeds"] == "1"
 
 
+def test_report_lists_where_enas_falls_short():
+  pytest.importorskip("rliable")
+  # Swimmer (poster 97 / 365): seeds at 150 and 140 reach the Mean, their best episode (151) not the Max.
+  records = [_record(source="enas", seed=0, zoo_mean=150.0), _record(source="enas", seed=1, zoo_mean=140.0)]
+  report = reproduction.render_report(records, command="cmd")
+  section = report.split("### Where ENAS falls short", 1)[1].split("## Comparisons", 1)[0]
+  swimmer = next(x for x in section.splitlines() if "`swimmer_l_chromatic8`" in x)
+  assert "best episode 151 below the poster's Max 365" in swimmer and "Mean" not in swimmer
+  assert "- Hopper (11,3) L K=11 (`hopper_l_chromatic11`): no ENAS seed yet." in section
+  assert "What was tried for the ENAS controller" in section
+  # A row that reaches both is not listed; below the Mean it says so with the interval.
+  records = [_record(source="enas", seed=k, zoo_mean=400.0) for k in range(3)]
+  section = reproduction.render_report(records, command="cmd").split("### Where ENAS falls short", 1)[1]
+  assert "`swimmer_l_chromatic8`" not in section.split("What was tried", 1)[0]
+  records = [_record(source="enas", seed=k, zoo_mean=50.0 + k) for k in range(3)]
+  section = reproduction.render_report(records, command="cmd").split("### Where ENAS falls short", 1)[1]
+  assert "mean over seeds 51.0 [50.0, 52.0] below the poster's Mean 97.0" in section
+
+
 def _fake_run(runs, config, source, seed, zoo_mean, policy):
   where = reproduction.workdir(str(runs), config, source, seed)
   os.makedirs(where)
