@@ -64,6 +64,8 @@ for trial in "$@"; do
     enas_decay09) flags=(--config.partition_source=enas --config.controller.elite_decay=0.9) ;;
     enas_decay07) flags=(--config.partition_source=enas --config.controller.elite_decay=0.7) ;;
     enas_t15) flags=(--config.partition_source=enas --config.controller.temperature=1.5) ;;
+    # Twice as many controller samples as ES directions: each member of a pair its own partition.
+    enas_member_samples) flags=(--config.partition_source=enas --config.pairs_per_partition=0) ;;
     row) flags=() ;;
     row_fd) flags=(--config.estimator=forward_fd) ;;
     enas_slow) flags=("${shipped_v1[@]}" --config.controller.learning_rate=0.005) ;;
