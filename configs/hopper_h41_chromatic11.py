@@ -4,7 +4,7 @@ from configs import poster_row
 
 
 def get_config():
-  return poster_row.make(
+  c = poster_row.make(
     "hopper",
     "H41",
     "chromatic",
@@ -13,3 +13,7 @@ def get_config():
     # Evolution: ENAS's partitions settle on one hopping gait early.
     partition_source="evolution",
   )
+  # Under ENAS (`--config.partition_source=enas`): a hotter controller keeps sampling away from the
+  # standing / early-hopping partitions that the default settles on for this task.
+  c.controller.temperature = 1.5
+  return c
