@@ -20,14 +20,18 @@ enas_paper=(--config.controller.hidden_size=64 --config.controller.learning_rate
 # change one thing against it, as they did when they were first run.
 shipped_v1=(--config.partition_source=enas --config.controller.init_logit_scale=4.0
             --config.controller.init_logit_peak=0.0 --config.controller.learning_rate=0.05
-            --config.controller.entropy_coef=0.001 --config.controller.elite_size=0)
+            --config.controller.entropy_coef=0.001 --config.controller.elite_size=0
+            --config.controller.temperature=1.0)
+# The default controller's temperature, pinned: some rows' configs set their own for their ENAS runs,
+# and the trials below compare against the default.
+default_t=(--config.controller.temperature=1.0)
 for trial in "$@"; do
   case "${trial}" in
     evolution) flags=(--config.partition_source=evolution) ;;
     fixed) flags=(--config.partition_source=fixed) ;;
-    random) flags=(--config.partition_source=random) ;;  # the default controller's start, never trained
+    random) flags=(--config.partition_source=random "${default_t[@]}") ;;  # the default controller's start, never trained
     random_v1) flags=("${shipped_v1[@]}" --config.partition_source=random) ;;
-    enas) flags=(--config.partition_source=enas) ;;  # today's default controller
+    enas) flags=(--config.partition_source=enas "${default_t[@]}") ;;  # today's default controller
     enas_v1) flags=("${shipped_v1[@]}") ;;
     enas_paper) flags=("${shipped_v1[@]}" "${enas_paper[@]}") ;;
     enas_pointer) flags=("${shipped_v1[@]}" --config.controller.head=pointer) ;;
@@ -61,11 +65,11 @@ for trial in "$@"; do
                              --config.controller.learning_rate=0.1 --config.controller.elite_size=16) ;;
     enas_elite_s4w) flags=("${shipped_v1[@]}" --config.controller.elite_size=32
                            --config.controller.elite_weight=3.0) ;;
-    enas_decay09) flags=(--config.partition_source=enas --config.controller.elite_decay=0.9) ;;
-    enas_decay07) flags=(--config.partition_source=enas --config.controller.elite_decay=0.7) ;;
+    enas_decay09) flags=(--config.partition_source=enas "${default_t[@]}" --config.controller.elite_decay=0.9) ;;
+    enas_decay07) flags=(--config.partition_source=enas "${default_t[@]}" --config.controller.elite_decay=0.7) ;;
     enas_t15) flags=(--config.partition_source=enas --config.controller.temperature=1.5) ;;
     # Twice as many controller samples as ES directions: each member of a pair its own partition.
-    enas_member_samples) flags=(--config.partition_source=enas --config.pairs_per_partition=0) ;;
+    enas_member_samples) flags=(--config.partition_source=enas "${default_t[@]}" --config.pairs_per_partition=0) ;;
     row) flags=() ;;
     row_fd) flags=(--config.estimator=forward_fd) ;;
     enas_slow) flags=("${shipped_v1[@]}" --config.controller.learning_rate=0.005) ;;

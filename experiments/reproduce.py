@@ -154,6 +154,8 @@ def row_settings() -> tuple[dict, dict]:
       for f in SETTING_FIELDS
       if cfg[f] != defaults[f] and not (f == "partition_source" and cfg[f] in ("enas", "none"))
     ]
+    # The controller's own fields (used when the row trains with ENAS), e.g. its temperature.
+    changed += [f"controller.{k}={v}" for k, v in sorted(cfg.controller.items()) if v != defaults.controller.get(k)]
     settings[row.config] = ", ".join(changed)
     sources[row.config] = cfg.partition_source
   return settings, sources
