@@ -6,8 +6,10 @@
 
 The rows are cut into `CHUNKS_PER_THREAD` chunks per thread; the calling thread and `threads() - 1`
 helper threads claim chunks one at a time from a shared counter until none is left, and the call
-returns once every claimed chunk is done.  `kernel` must be a numba function compiled with
-`nogil=True` (it then runs in parallel with the others).
+returns once every claimed chunk is done.  `kernel` should be a numba function compiled with
+`nogil=True`: chunks of such a kernel are claimed with atomic adds inside one numba loop, so no
+thread needs the GIL during a product.  Any other callable works too, with chunks claimed under
+the GIL (correct, but the threads then take turns with it).
 
 Why not a static split (numba `prange`, OpenMP): there every thread must finish its share, so on a
 machine whose cores are busy with other work a helper that is not scheduled for a few
@@ -15,8 +17,11 @@ milliseconds stalls the whole product (a ~1 ms product then takes several times 
 two-thread BLAS call does).  Here a helper that has not started yet claims nothing, and the caller
 does the rest itself, so the product never takes much longer than on one core.
 
-Why the helpers poll: waking a sleeping thread costs 50-100 us on a virtual machine (the idle
-virtual CPU must be rescheduled), which is a quarter of a 4096x4096 product.  So after each product
+Why the helpers poll: waking a sleeping thread costs 40-100 us on a virtual machine (the idle
+virtual CPU must be rescheduled), which is a quarter of a 4096x4096 product, and a thread that
+asks for the GIL while another holds it goes to sleep the same way.  A helper therefore takes the
+GIL only once the caller has marked that it is inside numba, and at the end of a product it waits
+(in numba) for the next caller's mark before it returns to Python.  So after each product
 the helpers, and the caller waiting for the last chunks, poll a shared counter for `spin_us()`
 microseconds (default 200, `CHROMNAS_SPIN_US`; 0 turns polling off) before they sleep.  The poll
 runs in numba without the GIL, with the CPU's `pause` hint between reads, so it does not slow the
