@@ -156,16 +156,16 @@ def _compile_sync() -> dict[str, Any] | None:
 
   pause: Any = intrinsic(pause_typer)
 
-  @numba.njit(nogil=True)
-  def poll(counter, index, target, iterations):
+  def poll_counter(counter, index, target, iterations):
     for _ in range(iterations):
       if load_acquire(counter, index) >= target:
         return True
       pause()
     return load_acquire(counter, index) >= target
 
+  # Compiled once, eagerly: called from Python (`spin`) and from `work` alike.
   sig = numba.types.boolean(numba.types.Array(numba.int64, 1, "C"), int64, int64, int64)
-  spin = numba.njit([sig], nogil=True)(poll.py_func)
+  poll = numba.njit([sig], nogil=True)(poll_counter)
 
   @numba.njit(nogil=True)
   def work(kernel, counters, bounds, entered, generation, caller, iterations, *args):
@@ -183,7 +183,7 @@ def _compile_sync() -> dict[str, Any] | None:
     else:  # return (and take the GIL) once the next product's caller has let it go
       poll(entered, 0, generation + 1, iterations)
 
-  return {"spin": spin, "work": work}
+  return {"spin": poll, "work": work}
 
 
 def _sync() -> tuple[dict[str, Any] | None, float]:
@@ -211,8 +211,8 @@ def _spin_iterations() -> int:
 
 def _wait_for(counter: np.ndarray, index: int, target: int) -> bool:
   """Polls `counter[index] >= target` for `spin_us()`; whether it got there (else the caller sleeps)."""
-  fns, _ = _sync()
-  iterations = _spin_iterations()
+  fns, rate = _sync()
+  iterations = int(spin_us() * 1e-6 * rate)
   if fns is None or iterations <= 0:
     return bool(counter[index] >= target)
   return bool(fns["spin"](counter, index, target, iterations))
