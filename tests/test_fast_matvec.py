@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chromnas.core import families, mailman, permute, policy_file, runtime
+from chromnas.core import families, mailman, permute, policy_file, row_threads, runtime
 
 HAVE_NUMBA = mailman.backend() == "numba"
 USES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"))]
@@ -45,6 +45,27 @@ def test_random_shapes_equal_dense(rows, cols, num_colors, block, batch, seed):
   plan = mailman.prepare(colors, num_colors, block)
   for use in ["numpy"] + (["numba"] if HAVE_NUMBA else []):
     _assert_close(mailman.matvec(values, plan, x, use=use), expected, scale)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("num_colors,cols", [(2, 4099), (4, 2000), (17, 700)])
+def test_one_vector_kernel_split_over_threads(threads, num_colors, cols):
+  # Wide enough for several parts (runs of block groups, each with its own partial sums, handed to
+  # the threads): every split, one thread's included, gives the same bits.
+  colors, values, x, expected, scale = _problem(cols + threads, 37, cols, num_colors, (2,))
+  plan = mailman.prepare(colors, num_colors)
+  assert plan.index.shape[0] // mailman.GROUP >= 2 * mailman.MIN_PART_GROUPS  # two parts or more
+  row_threads.set_threads(1)
+  one = mailman.matvec(values, plan, x, use="numba")
+  row_threads.set_threads(threads)
+  try:
+    outs = [mailman.matvec(values, plan, x, use="numba") for _ in range(5)]
+  finally:
+    row_threads.set_threads(None)
+  for out in outs:
+    _assert_close(out, expected, scale)
+    np.testing.assert_array_equal(out, one)  # partial sums fixed by the plan: the same bits on any split
 
 
 @pytest.mark.parametrize("use", USES)

@@ -32,9 +32,12 @@ pattern 0 against zero inputs / discarded outputs, so it adds nothing.  A ragged
 (`cols % b != 0`) is padded the same way.  `MailmanPlan` is the one plan of every mailman kernel:
 the JAX kernel (`chromnas.model.mailman`, blocks `b ~ log_K rows`) reads the same index.
 
-Kernels (numba, `fastmath`, one thread): one vector: `GROUP = 4` blocks per pass, indices read as
-uint64 words; a batch `(B, cols)`: tables of `(K^b, 8)` entries (8 inputs per entry, one 256-bit
-vector) so one lookup serves 8 inputs; `B <= 2` loops over the one-vector kernel instead.
+Kernels (numba, `fastmath`): one vector: `GROUP = 4` blocks per pass, indices read as uint64
+words, on every core (`chromnas.core.row_threads`): the blocks are cut into at most `MAX_PARTS`
+parts, each summed into its own partial `y` by whichever thread takes it, then the parts are added
+in order (so the bits do not depend on the thread count); a batch `(B, cols)`, one thread: tables
+of `(K^b, 8)` entries (8 inputs per entry, one 256-bit vector) so one lookup serves 8 inputs;
+`B <= 2` loops over the one-vector kernel instead.
 The NumPy fallback computes the same sums with `np.take` (correct, but slower than a dense BLAS
 product: use dense where numba is missing, as `chromnas.core.runtime.Policy` does with `matvec='auto'`).
 
@@ -51,10 +54,14 @@ from typing import Any
 
 import numpy as np
 
+from chromnas.core import row_threads
+
 GROUP = 4  # tables added per pass over y (8 ran out of registers, fewer costs y loads/stores); the
 #           kernels below are written for 4
 ROW_PAD = 8  # rows padded to a multiple of this (8 uint8 or 4 uint16 indices per uint64 word)
 BATCH_LANES = 8  # inputs per table entry in the batched kernel (8 float32 = one AVX register)
+MIN_PART_GROUPS = 8  # fewest block groups per part (32 blocks: 256 columns at K = 2)
+MAX_PARTS = 8  # partial sums of one vector's product, the units handed to threads (fixed by the plan)
 MAX_TABLE = 1 << 16  # K^b cap of `prepare`: tables beyond 64K entries (256 KiB) no longer sit in cache
 
 
@@ -291,19 +298,23 @@ def _build_table(table, scratch, values, xpad, j0, block, num_colors):
     n *= num_colors
 
 
-def _kernel_words(values, index, xpad, block, y):
-  """y[i] += sum_blk T_blk[index[blk, i]], the indices read as uint64 words (8 uint8, 4 uint16 or
-  2 uint32 per word).  numba compiles it per index dtype, where `np.iinfo` is a constant: the
-  loop over a word's indices has a constant trip count, is unrolled and its shifts are immediates."""
+def _kernel_words(values, index, xpad, block, yparts, part_groups, lo, hi):
+  """yparts[p, i] = sum_blk T_blk[index[blk, i]] for the parts `p` in `[lo, hi)`, part `p` being
+  the blocks of groups `[p * part_groups, (p + 1) * part_groups)` (`GROUP` blocks per group).
+  Parts let a product be split over threads by blocks (`chromnas.core.row_threads` hands out
+  whole parts), and since they are fixed by the plan, the caller's sum over them is the same
+  whatever the split.  The indices are read as uint64 words (8 uint8, 4
+  uint16 or 2 uint32 per word).  numba compiles it per index dtype, where `np.iinfo` is a constant:
+  the loop over a word's indices has a constant trip count, is unrolled and its shifts are immediates."""
   num_colors = values.shape[0]
-  blocks = index.shape[0]
   bits = np.iinfo(index.dtype).bits
   per_word = 64 // bits
   m = np.uint64(np.iinfo(index.dtype).max)
   words = index.view(np.uint64)
   tables = np.empty((4, num_colors**block), np.float32)
   scratch = np.empty(num_colors ** (block - 1), np.float32)
-  for g in range(0, blocks, 4):
+  for g in range(4 * part_groups * lo, min(4 * part_groups * hi, words.shape[0]), 4):
+    y = yparts[g // (4 * part_groups)]
     for t in range(4):
       _build_table_nb(tables[t], scratch, values, xpad, (g + t) * block, block, num_colors)
     w0, w1, w2, w3 = words[g], words[g + 1], words[g + 2], words[g + 3]
@@ -426,7 +437,8 @@ def _kernel(name: str, dtype):
       if name == "batch8":
         sig = (values_t, index_t, numba.float32[:, ::1], numba.int64, numba.float32[:, :, ::1])
       else:
-        sig = (values_t, index_t, numba.float32[::1], numba.int64, numba.float32[::1])
+        i64 = numba.int64
+        sig = (values_t, index_t, numba.float32[::1], i64, numba.float32[:, ::1], i64, i64, i64)
       fn = numba.njit([sig], **opts)(_KERNELS[name])
     finally:
       if old is None:
@@ -442,11 +454,19 @@ def _matvec_numba(values, plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
   blocks, rows_padded = plan.index.shape
   xpad = _padded_inputs(plan, x2)
   if batch <= 2:
-    # One vector at a time: the word kernel reads 8 (uint8) or 4 (uint16) indices per load.
+    # One vector at a time: the word kernel reads 8 (uint8) or 4 (uint16) indices per load.  The
+    # blocks, not the rows, are split over the cores: a split by rows would build every table on
+    # every core (as many adds as a K = 2 chunk's lookups); by blocks each core builds its own
+    # tables into its own partial sums.
     kernel = _kernel("words", plan.index.dtype)
-    y = np.zeros((batch, rows_padded), np.float32)
+    groups = blocks // GROUP
+    part_groups = max(MIN_PART_GROUPS, -(-groups // MAX_PARTS))
+    y = np.empty((batch, rows_padded), np.float32)
     for k in range(batch):
-      kernel(values, plan.index, xpad[k], plan.block, y[k])
+      parts = np.zeros((-(-groups // part_groups), rows_padded), np.float32)
+      args = (values, plan.index, xpad[k], plan.block, parts, part_groups)
+      row_threads.run(kernel, len(parts), *args, min_chunk=1)
+      np.sum(parts, axis=0, out=y[k])
     return y[:, : plan.rows]
   lanes = BATCH_LANES
   batch_padded = -(-batch // lanes) * lanes

@@ -278,11 +278,11 @@ def _is_numba(kernel) -> bool:
   return isinstance(kernel, CPUDispatcher)
 
 
-def run(kernel, rows: int, *args) -> None:
+def run(kernel, rows: int, *args, min_chunk: int = MIN_CHUNK_ROWS) -> None:
   """Calls `kernel(*args, lo, hi)` on row ranges `[lo, hi)` that cover `[0, rows)` once each,
-  on up to `threads()` threads (the caller among them)."""
+  on up to `threads()` threads (the caller among them), in chunks of at least `min_chunk` rows."""
   n = threads()
-  chunks = min(n * CHUNKS_PER_THREAD, rows // MIN_CHUNK_ROWS)
+  chunks = min(n * CHUNKS_PER_THREAD, rows // max(1, min_chunk))
   if n == 1 or chunks <= 1 or not _run_lock.acquire(blocking=False):
     kernel(*args, 0, rows)
     return
