@@ -114,14 +114,15 @@ def toy(toy_engine):
 
 def assert_same_run(a, b):
   """Two `TrainState`s of the same run computed by differently batched programs: parameters,
-  optimiser, structures and best returns bit-identical; the normaliser's sums to 1e-7 (XLA sums
-  observations in another order: one-ulp differences seen); the partition source's state to 2e-3
+  optimiser and structures bit-identical; the normaliser's sums to 1e-7 and the best return to
+  1e-6 relative (XLA sums observations and an evaluation's rewards in another order: one-ulp
+  differences seen, the best return's on an AVX2-only Zen 3); the partition source's state to 2e-3
   (the ENAS controller's REINFORCE gradient runs through LSTM matmuls that XLA batches otherwise,
   and Adam at learning rate 0.1 turns their roundoff into weight differences, up to 6e-4 seen after
   five iterations)."""
   for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b), strict=True):
     name = jax.tree_util.keystr(path)
-    if "obs_stats" in name:
+    if "obs_stats" in name or name == ".best_return":
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=name)
     elif "source_state" in name:
       np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), atol=2e-3, err_msg=name)
