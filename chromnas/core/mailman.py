@@ -434,10 +434,11 @@ def _kernel(name: str, dtype):
       array = numba.types.Array
       values_t = array(numba.float32, 1, "C", readonly=True)
       index_t = array(numba.from_dtype(np.dtype(dtype)), 2, "C", readonly=True)
+      i64 = numba.int64
+      sig: tuple  # the two kernels take different arguments
       if name == "batch8":
-        sig = (values_t, index_t, numba.float32[:, ::1], numba.int64, numba.float32[:, :, ::1])
-      else:
-        i64 = numba.int64
+        sig = (values_t, index_t, numba.float32[:, ::1], i64, numba.float32[:, :, ::1])
+      else:  # the partial sums, the groups per part and the range of parts [lo, hi)
         sig = (values_t, index_t, numba.float32[::1], i64, numba.float32[:, ::1], i64, i64, i64)
       fn = numba.njit([sig], **opts)(_KERNELS[name])
     finally:
