@@ -50,12 +50,13 @@ def test_random_shapes_equal_dense(rows, cols, num_colors, block, batch, seed):
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("num_colors,cols", [(2, 4099), (4, 2000), (17, 700)])
-def test_one_vector_kernel_split_over_threads(threads, num_colors, cols):
-  # Wide enough for several parts (runs of block groups, each with its own partial sums, handed to
-  # the threads): every split, one thread's included, gives the same bits.
+def test_one_vector_kernel_split_over_threads(threads, num_colors, cols, monkeypatch):
+  # Several parts (runs of block groups, each with its own partial sums, handed to the threads):
+  # every split, one thread's included, gives the same bits.
+  monkeypatch.setattr(mailman, "MIN_SPLIT_LOOKUPS", 1000)  # parts of this small matrix
   colors, values, x, expected, scale = _problem(cols + threads, 37, cols, num_colors, (2,))
   plan = mailman.prepare(colors, num_colors)
-  assert plan.index.shape[0] // mailman.GROUP >= 2 * mailman.MIN_PART_GROUPS  # two parts or more
+  assert plan.index.size >= mailman.MIN_SPLIT_LOOKUPS and plan.index.shape[0] >= 2 * mailman.GROUP  # 2+ parts
   row_threads.set_threads(1)
   one = mailman.matvec(values, plan, x, use="numba")
   row_threads.set_threads(threads)

@@ -60,8 +60,13 @@ GROUP = 4  # tables added per pass over y (8 ran out of registers, fewer costs y
 #           kernels below are written for 4
 ROW_PAD = 8  # rows padded to a multiple of this (8 uint8 or 4 uint16 indices per uint64 word)
 BATCH_LANES = 8  # inputs per table entry in the batched kernel (8 float32 = one AVX register)
-MIN_PART_GROUPS = 8  # fewest block groups per part (32 blocks: 256 columns at K = 2)
 MAX_PARTS = 8  # partial sums of one vector's product, the units handed to threads (fixed by the plan)
+# Fewest lookups (about 1.2 ms of them on one core) for which a product is split into parts at
+# all; smaller ones are one part, on the caller.  On a 2-core Zen 3 virtual machine: 1024^2 K = 17
+# in two parts took 272-300 us against 211-214 us on one thread, and 2048^2 K = 4 in two or four
+# parts gained nothing; 4096^2 K = 2 gained in eight parts (429-593 us against 667-700) but lost
+# in two (785-1051): a helper that starts late then holds up half the product.
+MIN_SPLIT_LOOKUPS = 1 << 21
 MAX_TABLE = 1 << 16  # K^b cap of `prepare`: tables beyond 64K entries (256 KiB) no longer sit in cache
 
 
@@ -461,7 +466,7 @@ def _matvec_numba(values, plan: MailmanPlan, x2: np.ndarray) -> np.ndarray:
     # tables into its own partial sums.
     kernel = _kernel("words", plan.index.dtype)
     groups = blocks // GROUP
-    part_groups = max(MIN_PART_GROUPS, -(-groups // MAX_PARTS))
+    part_groups = groups if plan.index.size < MIN_SPLIT_LOOKUPS else -(-groups // MAX_PARTS)
     y = np.empty((batch, rows_padded), np.float32)
     for k in range(batch):
       parts = np.zeros((-(-groups // part_groups), rows_padded), np.float32)
