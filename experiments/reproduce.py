@@ -22,6 +22,8 @@ from the csv, and the row's best policy over every source and seed becomes
 Rerunning the same command resumes: finished seeds (a `done.json` in their workdir) are
 skipped, unfinished ones continue from their newest checkpoint, and a seed judged at a smaller
 budget than its row's current `max_env_steps` trains on to the new budget and is judged again.
+On another machine, where the workdirs are not, `--skip_recorded` also skips the seeds the csv
+already holds at their row's budget.
 Progress lines give the row, its env steps against the budget, and an ETA for the row and for
 the whole set.
 """
@@ -68,6 +70,12 @@ _SET = flags.DEFINE_multi_string(
 )
 _PRINT_EVERY = flags.DEFINE_integer("print_every", 10, "Print a progress line every this many iterations.")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Only regenerate the report from the csv.")
+_SKIP_RECORDED = flags.DEFINE_bool(
+  "skip_recorded",
+  False,
+  "Also skip the seeds whose record is in <results_dir>/reproduction.csv at the row's budget, where "
+  "their workdir is not here (a set continued on another machine); their zoo files stay as they are.",
+)
 
 
 def machine() -> str:
@@ -228,10 +236,13 @@ def main(argv):
 
   measured = {}  # task -> env-steps/s seen in this invocation
 
+  on_record = reproduction.read_csv(csv_path, config_sources) if _SKIP_RECORDED.value else []
+
   def finished(r, s):
     """Judged at a budget at least the row's current one (a raised budget resumes training)."""
     if not os.path.exists(done_path(r, s)):
-      return False
+      source = reproduction.source_used(r.config, configs[r.config].partition_source)
+      return reproduction.recorded(on_record, r.config, source, s, budget(r))
     with open(done_path(r, s)) as f:
       return int(json.load(f).get("budget_env_steps", 0)) >= budget(r)
 

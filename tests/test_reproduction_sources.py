@@ -93,6 +93,17 @@ def test_new_records_name_the_source_used():
   assert [r.family for r in reproduction.ALL_ROWS[:1] + reproduction.ARS_ROWS[:1]] == ["chromatic", "unstructured"]
 
 
+def test_recorded_seeds_count_as_finished_at_their_budget():
+  records = [
+    {"config": "walker2d_h41_chromatic17", "source": "enas", "seed": 1, "budget_env_steps": 25_000_000},
+    {"config": "walker2d_h41_chromatic17", "source": "evolution", "seed": 2, "budget_env_steps": 25_000_000},
+  ]
+  assert reproduction.recorded(records, "walker2d_h41_chromatic17", "enas", 1, 25_000_000)
+  assert not reproduction.recorded(records, "walker2d_h41_chromatic17", "enas", 1, 30_000_000)  # budget raised
+  assert not reproduction.recorded(records, "walker2d_h41_chromatic17", "enas", 2, 25_000_000)  # another source
+  assert not reproduction.recorded([], "walker2d_h41_chromatic17", "enas", 1, 1)
+
+
 def test_workdir_layout_by_source():
   assert reproduction.workdir("runs", "hopper_l_chromatic11", "row", 2) == os.path.join(
     "runs", "hopper_l_chromatic11", "seed2"

@@ -69,6 +69,12 @@ def key(record: Mapping) -> tuple[str, str, int]:
   return record["config"], record["source"], int(record["seed"])
 
 
+def recorded(records: Iterable[Mapping], config: str, source: str, seed: int, budget: int) -> bool:
+  """Whether `records` hold `(config, source, seed)` judged at a budget of at least `budget` env
+  steps: a finished seed, even where its workdir is not on this machine."""
+  return any(key(r) == (config, source, seed) and int(r.get("budget_env_steps") or 0) >= budget for r in records)
+
+
 def source_used(config: str, partition_source: str) -> str:
   """The `source` of a new record: the config's `partition_source` for a chromatic row, else `NO_SOURCE`."""
   return partition_source if family_of(config) == "chromatic" else NO_SOURCE
