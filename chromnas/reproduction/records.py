@@ -183,8 +183,14 @@ def write_csv(path: str, records: Iterable[dict]) -> None:
     w = csv.DictWriter(f, fieldnames=FIELDS)
     w.writeheader()
     for rec in records:
-      w.writerow({k: rec.get(k, "") for k in FIELDS})
+      w.writerow({k: _cell(rec.get(k, "")) for k in FIELDS})
   os.replace(tmp, path)
+
+
+def _cell(value):
+  """A csv cell: whole floats as integers (`read_csv` parses every number to float, and a rewrite
+  must not turn `10000000` into `10000000.0`)."""
+  return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def read_csv(path: str, config_sources: Mapping[str, str]) -> list[dict]:
