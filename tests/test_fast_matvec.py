@@ -252,12 +252,10 @@ def test_auto_thresholds(monkeypatch):
     runtime.auto_path(4096, 4096, 17, cpu="none") == "mailman"
     and runtime.auto_path(2048, 2048, 17, cpu="none") == "dense"
   )
-  # AVX2: the AVX2 kernel for every 2 < K <= 32 once the layer is large enough, one or two inputs;
-  # the mailman kernel for K <= 2 (one lookup per 8 weights), from the same size on.
+  # AVX2: the AVX2 kernel for every K <= 32 once the layer is large enough, one or two inputs.
   for k in (1, 2, 4, 7, 8, 9, 16, 17, 32):
-    path = "mailman" if k <= runtime.AVX2_MAILMAN_MAX_COLORS else "avx2"
-    assert runtime.auto_path(4096, 4096, k, cpu="avx2") == path
-    assert runtime.auto_path(4096, 4096, k, batch=2, cpu="avx2") == path
+    assert runtime.auto_path(4096, 4096, k, cpu="avx2") == "avx2"
+    assert runtime.auto_path(4096, 4096, k, batch=2, cpu="avx2") == "avx2"
   assert (
     runtime.auto_path(1536, 1536, 4, cpu="avx2") == "avx2" and runtime.auto_path(1024, 1024, 4, cpu="avx2") == "dense"
   )

@@ -191,14 +191,15 @@ import numpy as np
 from chromnas.core import permute, permute_avx2, runtime
 assert not permute.available() and runtime.cpu_kind() == "avx2"
 rng = np.random.default_rng(0)
-for k in (2, 9, 32):
+for k in (2, 7, 9, 32):
   colors = rng.integers(0, k, (37, 301)); values = rng.standard_normal(k).astype(np.float32)
   x = rng.standard_normal((3, 301)).astype(np.float32)
   out = permute_avx2.matvec(values, permute_avx2.prepare(colors, k), x)
   ref = x.astype(np.float64) @ values.astype(np.float64)[colors].T
   assert np.max(np.abs(out - ref)) < 1e-4 * np.max(np.abs(x) @ np.abs(values[colors]).T)
 asm = "".join("".join(k.inspect_asm().values()) for key, k in permute_avx2._state.items() if key != "cpu")
-assert "vpermps" in asm or "vpermd" in asm
+assert "vpermps" in asm or "vpermd" in asm  # K = 7: the lane-crossing permute
+assert "vpermilps" in asm  # K = 2: the in-lane one
 assert "zmm" not in asm and "%k1" not in asm and "vpermt2" not in asm and "vpermi2" not in asm, "AVX-512 code"
 print("ok")
 """

@@ -12,16 +12,17 @@ multiply-add adds `W[i, j:j+8] * x[j:j+8]` into an accumulator.  It is exact flo
 lookup schemes (`default_scheme`: 'permute' for K <= 8, 'shuffle' above):
 
 * 'permute': the values in `ceil(K / 8)` registers of 8 floats; `vpermps` turns 8 colors' low three
-  bits into 8 weights from one register, and for K > 8 one `vblendvps` per level picks between
-  two registers by color bit 3 (K <= 16: two permutes, one blend) and then bit 4 (K <= 24: three
-  permutes, two blends; K <= 32: four and three).  Colors are bit-packed at `bits = ceil(log2 K)`
-  (1 for K <= 2): a row is cut into tiles of 8 uint32 words (one register); word `l` of a tile
-  holds `G = 32 // bits` colors, group `g` at bits `[g*bits, (g+1)*bits)` being the color of
-  column `tile*8G + 8g + l`.  So group `g` is 8 consecutive columns (`x` stays in natural order),
-  its permute index is `words >> (g*bits)` (`vpermps` reads only the low three bits, so for
-  bits < 3 the table is the values repeated with period `2^bits`, which makes the neighbouring
-  groups' bits irrelevant), and the blend masks are `words << (28 - g*bits)` (color bit 3 into the
-  sign bit `vblendvps` reads) and `words << (27 - g*bits)` (bit 4).
+  bits into 8 weights from one register (for K <= 4 the in-lane `vpermilps`, which reads two bits
+  and is faster on Zen 3; the table repeats within each 128-bit lane there), and for K > 8 one
+  `vblendvps` per level picks between two registers by color bit 3 (K <= 16: two permutes, one
+  blend) and then bit 4 (K <= 24: three permutes, two blends; K <= 32: four and three). Colors are
+  bit-packed at `bits = ceil(log2 K)` (1 for K <= 2): a row is cut into tiles of 8 uint32 words (one
+  register); word `l` of a tile holds `G = 32 // bits` colors, group `g` at bits `[g*bits,
+  (g+1)*bits)` being the color of column `tile*8G + 8g + l`. So group `g` is 8 consecutive columns
+  (`x` stays in natural order), its permute index is `words >> (g*bits)` (the permute reads only the
+  low three bits, or two, so for bits < 3 the table is the values repeated with period `2^bits`,
+  which makes the neighbouring groups' bits irrelevant), and the blend masks are `words << (28 -
+  g*bits)` (color bit 3 into the sign bit `vblendvps` reads) and `words << (27 - g*bits)` (bit 4).
 * 'shuffle': the values split into their 4 bytes, byte `p` of all 16 values of a half in one
   128-bit table (doubled across the register's lanes); `vpshufb` looks up 32 one-byte colors at
   once per byte plane (K > 16: a second table for colors 16..31, selected by color bit 4 stored in
@@ -43,8 +44,8 @@ caller and helper threads, robust to cores busy with other work).  Batches run i
 
 The kernel is LLVM IR emitted through numba (`numba.extending.intrinsic`), as in
 `chromnas.core.permute` (the AVX-512 kernel), with AVX2 intrinsics only
-(`llvm.x86.avx2.permps`, `llvm.x86.avx.blendv.ps.256`, `llvm.x86.avx2.pshuf.b`, `llvm.fma.v8f32`,
-and vector shuffles LLVM lowers to `vpunpck*`): it runs on every x86-64
+(`llvm.x86.avx2.permps`, `llvm.x86.avx.vpermilvar.ps.256`, `llvm.x86.avx.blendv.ps.256`,
+`llvm.x86.avx2.pshuf.b`, `llvm.fma.v8f32`, and vector shuffles LLVM lowers to `vpunpck*`): it runs on every x86-64
 CPU with AVX2 and FMA (Haswell, Zen 1 and later), and on AVX-512 CPUs too (forced there with
 `chromnas.core.runtime.Policy(matvec='avx2')`, or `CHROMNAS_NO_AVX512=1` for the automatic choice).
 numba compiles for the host CPU, so there LLVM may use AVX-512VL encodings (masked permutes for
@@ -276,7 +277,12 @@ def _row_intrinsic(bits: int, regs: int, nb: int):
   def emit_row(builder, table, row_codes, width, accumulate):
     i64 = width.type  # `width`: uint32 words per row
     mod = builder.module
-    permps = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vi]), "llvm.x86.avx2.permps")
+    # K <= 4: the table repeats with period 2^bits <= 4, so each 128-bit lane holds all the values
+    # and the in-lane `vpermilps` (low two index bits) picks the same weights as `vpermps`, at
+    # about two thirds of the time on Zen 3, where the lane-crossing permute is the slow op (a
+    # Zen 4 and Intel cores run both at one per cycle).
+    name = "llvm.x86.avx.vpermilvar.ps.256" if bits <= 2 else "llvm.x86.avx2.permps"
+    permps = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vi]), name)
     blend = cgutils.get_or_insert_function(mod, ir.FunctionType(vf, [vf, vf, vf]), "llvm.x86.avx.blendv.ps.256")
     tab_ptr = builder.bitcast(table, vf.as_pointer())
     tabs = [builder.load(builder.gep(tab_ptr, [ir.Constant(i32, r)]), align=4) for r in range(regs)]

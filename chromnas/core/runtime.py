@@ -59,11 +59,6 @@ PERMUTE_MIN_ELEMENTS = 1 << 22
 # `AVX2_ON_AVX512_MAX_COLORS` colors (1-3 bits per color read less memory than permute's byte).
 AVX2_MIN_ELEMENTS = ((3, 1 << 21), (4, 1 << 22), (5, 1 << 23))  # (largest bits, smallest rows*cols)
 AVX2_ON_AVX512_MAX_COLORS = 8
-# On AVX2-only CPUs, K <= 2 (one color bit) runs the mailman kernel instead, on every core, from
-# the AVX2 kernel's size on: one table lookup per 8 weights against a shift, a lane-crossing
-# permute and an FMA.  Measured on a 2-core Zen 3 (AVX2, no AVX-512) at 4096^2, three runs of
-# `experiments/bench_inference.py`: 540-728 us against 722-878 us.
-AVX2_MAILMAN_MAX_COLORS = 2
 # Batches of `BATCH_MIN` inputs and more: the mailman batch kernel (one table lookup serves 8
 # inputs) up to `BATCH_MAILMAN_MAX_COLORS` (tables of K^b <= 289 entries), else the AVX2 kernel's
 # batched form (each decoded weight vector serves 8 inputs, all cores).  Batch 8 at 4096^2, one
@@ -96,8 +91,7 @@ def auto_path(rows: int, cols: int, num_colors: int, batch: int = 1, cpu: str | 
   `batch` inputs per product, on a CPU of kind `cpu` (default `cpu_kind()`):
 
   * batch <= 2, K <= 32, large enough (`AVX2_MIN_ELEMENTS`, `PERMUTE_MIN_ELEMENTS`): 'avx2'
-    on AVX2 CPUs ('mailman', on every core, for K <= `AVX2_MAILMAN_MAX_COLORS`); on AVX-512 CPUs
-    'avx2' for K <= `AVX2_ON_AVX512_MAX_COLORS`, else 'permute';
+    on AVX2 CPUs; on AVX-512 CPUs 'avx2' for K <= `AVX2_ON_AVX512_MAX_COLORS`, else 'permute';
   * batch >= `BATCH_MIN`: 'mailman' (its batch kernel) for K <= 17, 'avx2' for K = 18..32;
   * otherwise 'mailman' (numba, above `AUTO_MIN_ELEMENTS`) or 'dense' (policy-sized layers,
     K > 64, no numba)."""
@@ -116,11 +110,7 @@ def auto_path(rows: int, cols: int, num_colors: int, batch: int = 1, cpu: str | 
     return "avx2" if rows * cols >= avx2_min else mailman_path
   if cpu == "avx512" and num_colors > AVX2_ON_AVX512_MAX_COLORS:
     return "permute" if rows * cols >= PERMUTE_MIN_ELEMENTS else mailman_path
-  if rows * cols < avx2_min:
-    return mailman_path
-  if cpu == "avx2" and num_colors <= AVX2_MAILMAN_MAX_COLORS and mailman.backend() == "numba":
-    return "mailman"
-  return "avx2"
+  return "avx2" if rows * cols >= avx2_min else mailman_path
 
 
 def auto_uses_kernel(rows: int, cols: int, num_colors: int) -> bool:
