@@ -308,9 +308,9 @@ def _kernel_words(values, index, xpad, block, yparts, part_groups, lo, hi):
   the blocks of groups `[p * part_groups, (p + 1) * part_groups)` (`GROUP` blocks per group).
   Parts let a product be split over threads by blocks (`chromnas.core.row_threads` hands out
   whole parts), and since they are fixed by the plan, the caller's sum over them is the same
-  whatever the split.  The indices are read as uint64 words (8 uint8, 4
-  uint16 or 2 uint32 per word).  numba compiles it per index dtype, where `np.iinfo` is a constant:
-  the loop over a word's indices has a constant trip count, is unrolled and its shifts are immediates."""
+  whatever the split.  The indices are read as uint64 words (8 uint8, 4 uint16 or 2 uint32 per
+  word).  numba compiles it per index dtype, where `np.iinfo` is a constant: the loop over a word's
+  indices has a constant trip count, is unrolled and its shifts are immediates."""
   num_colors = values.shape[0]
   bits = np.iinfo(index.dtype).bits
   per_word = 64 // bits
