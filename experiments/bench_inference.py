@@ -18,12 +18,13 @@ figures least disturbed by other processes on a shared machine):
              fallback of `chromnas.core.mailman` (`np.take`): the O(rows*cols / log_K rows)
              lookup paths without a compiler;
 * `fast`     `chromnas.core.mailman.matvec`, engine `numba` (or `numpy` where numba is missing):
-             one-byte pattern indices, tables in L1, compiled lookups, single-threaded;
+             one-byte pattern indices, tables in L1, compiled lookups, all cores from 2^21 lookups;
 * `permute`  `chromnas.core.permute.matvec`: one byte per weight, the K <= 32 values in two
              AVX-512 registers, one permute + one FMA per 16 weights, all cores (AVX-512 CPUs only);
 * `avx2`     `chromnas.core.permute_avx2.matvec`: the K <= 32 values in AVX2 registers; K <= 8 colors
-             bit-packed and one `vpermps` per 8 weights, K > 8 one-byte colors and `vpshufb` on the
-             values' byte planes; one FMA per 8 weights, all cores (every AVX2 + FMA CPU;
+             bit-packed and one `vpermilps` (K <= 4) or `vpermps` per 8 weights, K > 8 one-byte
+             colors and `vpshufb` on the values' byte planes; one FMA per 8 weights, all cores
+             (every AVX2 + FMA CPU;
              `--isa=avx2` measures it as on an AVX2-only CPU);
 * `host`     (JAX) the runtime's choice of `fast` or `permute` (`chromnas.core.runtime.auto_path`)
              called from jitted JAX through `jax.pure_callback` (`chromnas.model.mailman.host_matvec`);
