@@ -24,8 +24,7 @@ figures least disturbed by other processes on a shared machine):
 * `avx2`     `chromnas.core.permute_avx2.matvec`: the K <= 32 values in AVX2 registers; K <= 8 colors
              bit-packed and one `vpermilps` (K <= 4) or `vpermps` per 8 weights, K > 8 one-byte
              colors and `vpshufb` on the values' byte planes; one FMA per 8 weights, all cores
-             (every AVX2 + FMA CPU;
-             `--isa=avx2` measures it as on an AVX2-only CPU);
+             (every AVX2 + FMA CPU; `--isa=avx2` measures it as on an AVX2-only CPU);
 * `host`     (JAX) the runtime's choice of `fast` or `permute` (`chromnas.core.runtime.auto_path`)
              called from jitted JAX through `jax.pure_callback` (`chromnas.model.mailman.host_matvec`);
 * `packed`   (JAX) `chromnas.model.packed.packed_matvec`: colors bit-packed in uint32 words
