@@ -13,6 +13,11 @@ import numpy as np
 from chromnas.core import bundle as bundle_lib
 from chromnas.core import episode, families, forward, policy_file, runtime
 
+# How judged policies multiply: in a fixed order, so that a zoo file's judged return is the same
+# on every CPU (with BLAS, the kernel a CPU gets can change the actions' last bits, and so the
+# return of a chaotic episode).
+JUDGE_MATVEC = "ordered"
+
 
 def export_workdir(workdir: str, out: str, which: str = "best", loader=None) -> str:
   """Writes the `which` policy of `workdir` to `out`, checks it, and returns a summary line.
@@ -92,11 +97,11 @@ def episode_returns(act, task: str, episodes: int, seed: int = 0) -> tuple[np.nd
 
 def evaluate_policy_file(path: str, episodes: int, seed: int = 0, task: str | None = None) -> tuple[np.ndarray, str]:
   """Returns `(returns (episodes,), env description)` of the compact policy at `path`, run by
-  the NumPy runtime (`runtime.Policy.act`) on `episodes` fresh episodes seeded `seed, seed+1, ...`
-  (`episode_returns`)."""
+  the NumPy runtime (`runtime.Policy.act`, `JUDGE_MATVEC`) on `episodes` fresh episodes seeded
+  `seed, seed+1, ...` (`episode_returns`)."""
   if not (isinstance(episodes, int) and episodes >= 1):
     raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-  policy = runtime.load_policy(path)
+  policy = runtime.load_policy(path, matvec=JUDGE_MATVEC)
   task = task or policy.env
   if not task:
     raise ValueError(f"{path} does not name its task; pass task=")

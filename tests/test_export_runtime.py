@@ -92,6 +92,52 @@ def test_runtime_matches_policies_apply(cases, family, arch):
 
 @pytest.mark.parametrize("family", families.NAMES)
 @pytest.mark.parametrize("arch", ARCHS)
+def test_ordered_matvec_is_the_policy_with_rows_independent_of_the_batch(cases, family, arch):
+  _, data, obs, expected = cases[family, arch]
+  policy = runtime.load_policy(data, matvec="ordered")
+  assert policy.layer_paths == ("ordered",) * len(policy.layer_paths)
+  batch = policy.act(obs)
+  np.testing.assert_allclose(batch, expected, atol=1e-5, rtol=1e-5)
+  # One observation or a batch: the same bits per row, as the judge needs.
+  np.testing.assert_array_equal(np.stack([policy.act(o) for o in obs]), batch)
+
+
+_ORDERED_BITS = """
+import sys, zlib, numpy as np
+from chromnas.core import forward
+rng = np.random.default_rng(0)
+w = rng.standard_normal((41, 111)).astype(np.float32)
+h = rng.standard_normal((64, 111)).astype(np.float32)
+print(zlib.crc32(forward.ordered_product(w)(h).tobytes()))
+"""
+
+
+def test_ordered_product_has_the_same_bits_without_numpy_simd():
+  """`forward.ordered_product` with every NumPy SIMD extension this CPU dispatches to, and with
+  none of them (`NPY_DISABLE_CPU_FEATURES`) and OpenBLAS on its AVX2 kernels: the same bits (a
+  BLAS product of these shapes differs between OpenBLAS's AVX-512 and AVX2 kernels)."""
+  from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__, __cpu_features__
+
+  dispatched = [f for f in __cpu_dispatch__ if __cpu_features__.get(f) and f not in __cpu_baseline__]
+  if not dispatched:
+    pytest.skip("NumPy dispatches to no SIMD extension beyond its baseline here")
+
+  def crc(env_extra):
+    env = {**os.environ, **env_extra}
+    out = subprocess.run(
+      [sys.executable, "-c", _ORDERED_BITS], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+  plain = {"NPY_DISABLE_CPU_FEATURES": " ".join(dispatched)}
+  if "X86_V3" in dispatched:  # an AVX2 CPU: OpenBLAS can be held to its Haswell kernels
+    plain["OPENBLAS_CORETYPE"] = "Haswell"
+  assert crc({}) == crc(plain)
+
+
+@pytest.mark.parametrize("family", families.NAMES)
+@pytest.mark.parametrize("arch", ARCHS)
 def test_payload_is_the_footprint(cases, family, arch):
   bundle, data, _, _ = cases[family, arch]
   spec = bundle.spec

@@ -46,6 +46,16 @@ def _dense(w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
   return lambda h: h @ w.T
 
 
+def ordered_product(w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+  """`h -> h W^T` for `w (out, in)`, `h (..., in) -> (..., out)`, with the same float32 bits on
+  every CPU: the products `h_j W_ij` rounded one by one, then summed over `j` by NumPy's pairwise
+  summation, whose order its own code fixes.  A BLAS product's order depends on the kernel the
+  library picks for the CPU, and a policy's return on a chaotic task can move by several percent
+  with the last bit of its actions.  It builds an `(..., out, in)` temporary: for policy-sized
+  layers."""
+  return lambda h: np.multiply(h[..., None, :], w).sum(axis=-1)
+
+
 def forward(mats: Sequence[np.ndarray], biases: Sequence[np.ndarray], obs: np.ndarray) -> np.ndarray:
   """`tanh(W_L tanh(... tanh(W_1 s + b_1)))` for `obs (..., n)` -> `(..., m)`, float32 (with
   float32 `mats (out, in)` and `biases`, as `families.weight_matrices` returns them)."""

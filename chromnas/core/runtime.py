@@ -30,7 +30,7 @@ import numpy as np
 
 from chromnas.core import families, forward, mailman, permute, permute_avx2, policy_file
 
-MATVECS = ("auto", "dense", "mailman", "permute", "avx2")
+MATVECS = ("auto", "dense", "ordered", "mailman", "permute", "avx2")
 
 # `matvec='auto'`: smallest `rows * cols` at which a chromatic layer runs through the
 # `core.mailman` kernel instead of a dense BLAS product, by the kernel's block width `b`.
@@ -130,6 +130,8 @@ class Policy:
     compiled `core.mailman` kernel (its batched form for batches of 3 and more).  Without numba:
     all dense.
   * 'dense': every weight matrix materialised once at load time, one BLAS product per layer.
+  * 'ordered': the dense matrices, multiplied in a fixed order (`forward.ordered_product`), so
+    that the actions have the same bits on every CPU; what `chromnas.deploy` judges policies with.
   * 'mailman': chromatic policies only; every layer keeps its `core.mailman` plan plus the K
     shared values (least memory), compiled kernel if numba is installed, else the NumPy fallback.
   * 'permute': chromatic policies with K <= 32 on an AVX-512 CPU with numba; every layer runs
@@ -137,7 +139,7 @@ class Policy:
   * 'avx2': chromatic policies with K <= 32 on a CPU with AVX2 and FMA (AVX-512 CPUs included:
     this forces the AVX2 kernel there) and numba; every layer runs `core.permute_avx2`.
 
-  `layer_paths` says what runs per layer for one observation: 'dense', 'permute', 'avx2', or the
+  `layer_paths` says what runs per layer for one observation: 'dense', 'ordered', 'permute', 'avx2', or the
   mailman kernel's engine, 'numba' or 'numpy'; `paths_for(batch)` for a batch of that size.
   """
 
@@ -176,7 +178,7 @@ class Policy:
     self._products: dict[tuple[int, str], Callable[[np.ndarray], np.ndarray]] = {}  # (layer, path) -> `h -> h W^T`
     self.layer_paths = self.paths_for(1)
     for layer, path in enumerate(self.layer_paths):
-      if path == "dense":
+      if path in ("dense", "ordered"):
         self._plans[layer]["dense"] = np.ascontiguousarray(mats[layer], np.float32)
       else:
         self._operand(layer, path)
@@ -186,6 +188,8 @@ class Policy:
 
   def _path(self, layer: int, batch: int) -> str:
     rows, cols = self.exported.layer_shapes[layer]
+    if self.matvec == "ordered":
+      return "ordered"
     if not self._shared:
       return "dense"
     if self.matvec == "auto":
@@ -193,12 +197,14 @@ class Policy:
     return self.matvec
 
   def paths_for(self, batch: int) -> tuple[str, ...]:
-    """What runs per layer for `batch` inputs per call: 'dense', 'permute', 'avx2', 'numba' or 'numpy'."""
+    """What runs per layer for `batch` inputs per call: 'dense', 'ordered', 'permute', 'avx2', 'numba' or 'numpy'."""
     names = {"mailman": mailman.backend()}
     return tuple(names.get(p, p) for p in (self._path(layer, batch) for layer in range(len(self._plans))))
 
   def _operand(self, layer: int, path: str):
     path = "mailman" if path in ("numba", "numpy") else path
+    if path == "ordered":  # the dense matrix, multiplied in a fixed order
+      return path, self._operand(layer, "dense")[1]
     plans = self._plans[layer]
     if path not in plans:
       rows, cols = self.exported.layer_shapes[layer]
@@ -239,6 +245,8 @@ class Policy:
     if key not in self._products:
       if path == "dense":
         self._products[key] = lambda h: h @ operand.T
+      elif path == "ordered":
+        self._products[key] = forward.ordered_product(operand)
       else:
         kernels: dict[str, Callable[[Any, Any, np.ndarray], np.ndarray]] = {
           "permute": permute.matvec,

@@ -124,6 +124,19 @@ def first_reaching(metrics: list[dict], target: float | None) -> tuple[float, fl
   return math.nan, math.nan
 
 
+def judged_figures(zoo_returns: Sequence[float]) -> dict:
+  """`zoo_mean`, `zoo_std` (population) and `zoo_max` over the finite judged returns, rounded to
+  3 decimals as the csv holds them (NaN if none is finite)."""
+  finite = [x for x in zoo_returns if math.isfinite(x)]
+  if not finite:
+    return {"zoo_mean": math.nan, "zoo_std": math.nan, "zoo_max": math.nan}
+  return {
+    "zoo_mean": round(statistics.fmean(finite), 3),
+    "zoo_std": round(statistics.pstdev(finite), 3),
+    "zoo_max": round(max(finite), 3),
+  }
+
+
 def summarize_seed(
   row: Row,
   seed: int,
@@ -141,7 +154,6 @@ def summarize_seed(
   metrics = read_metrics(workdir)
   last = metrics[-1]
   tail = metrics[-max(1, len(metrics) // 10) :]
-  finite = [x for x in zoo_returns if math.isfinite(x)]
   target = row.poster_mean if row.poster_mean is not None else row.poster_max
   steps_to, wall_to = first_reaching(metrics, target)
   return {
@@ -160,9 +172,7 @@ def summarize_seed(
     "best_train_eval": round(
       max((r["eval_return"] for r in metrics if math.isfinite(r["eval_return"])), default=math.nan), 3
     ),
-    "zoo_mean": round(statistics.fmean(finite), 3) if finite else math.nan,
-    "zoo_std": round(statistics.pstdev(finite), 3) if finite else math.nan,
-    "zoo_max": round(max(finite), 3) if finite else math.nan,
+    **judged_figures(zoo_returns),
     "zoo_episodes": len(zoo_returns),
     "judge_env": judge_env,
     "steps_to_poster_mean": steps_to,

@@ -217,7 +217,11 @@ judges the best policy it evaluated during training, exported to the compact `.c
 file of `results/zoo/`, with the NumPy runtime on fresh episodes:
 `python -m experiments.evaluate --policy=results/zoo/<row>.chromnas --episodes=N --seed=S`, with
 the episode seed S that *zoo from* gives (seed k's policy is judged from `--seed=1000000+1000k`). The
-standard tasks are judged on Gymnasium's own v5 environments, the others on ours.
+standard tasks are judged on Gymnasium's own v5 environments, the others on ours. The judge's
+products run in a fixed order, so the zoo files judge the same on every CPU
+(`python -m experiments.verify_zoo` checks them); seeds recorded before that judge existed
+(December 2026) and whose policy is not a zoo file keep the figure BLAS products gave on their
+machine: the same policy and episodes, other rounding.
 *zoo mean* is the mean return over those episodes; where a row has several seeds, the mean ±
 spread of the seeds' figures, then the figure of the zoo file itself. The zoo file is the row's
 best policy over every partition source and seed, the one `results/zoo/` ships; *zoo from*
