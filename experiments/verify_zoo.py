@@ -54,6 +54,12 @@ def judge(record: dict, path: str) -> dict:
   return {**figures, "env": env, "seconds": time.perf_counter() - start}
 
 
+def workdir_policy(record: dict) -> str | None:
+  """`<workdir>/policy.chromnas` of `record` if that file is on this machine, else None."""
+  path = os.path.join(str(record.get("workdir") or ""), "policy.chromnas")
+  return path if record.get("workdir") and os.path.isfile(path) else None
+
+
 def agrees(new: float, old: float, rtol: float) -> bool:
   """Whether two judged means agree: both finite and `|new - old| <= rtol |old|`."""
   return math.isfinite(new) and math.isfinite(old) and abs(new - old) <= rtol * abs(old)
@@ -84,8 +90,8 @@ def main(argv):
     targets = [(zoo_rec, zoo_path)]
     if _WORKDIRS.value:
       for rec in records:
-        path = os.path.join(str(rec.get("workdir") or ""), "policy.chromnas")
-        if rec["config"] == row.config and rec is not zoo_rec and rec.get("workdir") and os.path.isfile(path):
+        path = workdir_policy(rec)
+        if rec["config"] == row.config and rec is not zoo_rec and path:
           targets.append((rec, path))
     for rec, path in targets:
       if not os.path.isfile(path):
@@ -108,8 +114,8 @@ def main(argv):
     if _UPDATE.value:
       best = reproduction.zoo_record(row, records)
       if best is not zoo_rec:  # another record judges higher now: its policy becomes the zoo file
-        path = os.path.join(str(best.get("workdir") or ""), "policy.chromnas")
-        if best.get("workdir") and os.path.isfile(path):
+        path = workdir_policy(best)
+        if path:
           shutil.copyfile(path, zoo_path)
           print(f"zoo   {row.config}: now {best['source']} seed {best['seed']} ({best['zoo_mean']:.3f}), from {path}")
         else:
