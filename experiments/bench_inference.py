@@ -6,9 +6,12 @@
   python -m experiments.bench_inference --format=json
   python -m experiments.bench_inference --deploy  # zoo policies exported to C: flash, stack, time per action
 
-Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block_until_ready`;
-median of repeats; JSON rows also carry the fastest repeat, `us_min` and `ratio_to_dense_min`, the
-figures least disturbed by other processes on a shared machine):
+Paths (`--batch` input vectors, 1 by default; JAX ones jitted, timed with `block_until_ready`).
+Each size and K is timed in `--rounds` interleaved rounds, every path once per round (a block of
+repeats, warm caches within it): a shared host's speed drifts over seconds, so a path and dense
+are compared within a round, and `x dense` is the median over rounds of that ratio (JSON:
+`ratio_to_dense_rounds`, each round's).  JSON rows also carry the fastest repeat, `us_min` and
+`ratio_to_dense_min`, the figures least disturbed by other processes on a shared machine:
 
 * `dense`    the materialised float32 matrix, one GEMV (GEMM for a batch);
 * `gather`   `chromnas.model.structured.chromatic_matvec`: gathers `W = values[colors]` then multiplies;
@@ -69,7 +72,13 @@ _SIZES = flags.DEFINE_list("sizes", ["41x17", "6x41", "256x256", "1024x1024", "4
 _COLORS = flags.DEFINE_list("colors", ["2", "4", "17"], "Numbers of colors K.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Input vectors per matvec (x is (batch, cols); 1: a single (cols,) vector).")
 _BUDGET = flags.DEFINE_float("budget_s", 0.2, "Seconds of repeats per measurement (at least --min_repeats).")
-_MIN_REPEATS = flags.DEFINE_integer("min_repeats", 5, "Fewest timed repeats per measurement.")
+_MIN_REPEATS = flags.DEFINE_integer("min_repeats", 5, "Fewest timed repeats per measurement (per round).")
+_ROUNDS = flags.DEFINE_integer(
+  "rounds",
+  5,
+  "Interleaved rounds: each round times every path of a size and K once (a block of repeats), and "
+  "the ratio to dense is the median over rounds of the ratio within a round.",
+)
 _MAX_GROUPED_MB = flags.DEFINE_float("max_grouped_mb", 64.0, "Skip the grouped path above this one-hot size.")
 _NUMPY = flags.DEFINE_bool("numpy", True, "Also time the NumPy runtime paths.")
 _JAX = flags.DEFINE_bool("jax", True, "Time the JAX paths.")
@@ -112,17 +121,37 @@ def _time(fn, budget_s: float, min_repeats: int) -> float:
 def _time_stats(fn, budget_s: float, min_repeats: int) -> tuple[float, float]:
   """Median and fastest seconds of `fn()` after one warm-up (on a shared machine the fastest
   repeat is the one least disturbed by other processes)."""
-  fn()
-  start = time.perf_counter()
-  fn()
-  first = time.perf_counter() - start
-  repeats = int(min(1000, max(min_repeats, budget_s / max(first, 1e-9))))
-  times = []
-  for _ in range(repeats):
+  medians, fastest = _time_rounds({0: fn}, budget_s, min_repeats, 1)
+  return medians[0][0], fastest[0]
+
+
+def _time_rounds(fns: dict, budget_s: float, min_repeats: int, rounds: int) -> tuple[dict, dict]:
+  """`(medians, fastest)`: per key of `fns`, the median seconds of `fn()` in each of `rounds` blocks
+  of repeats (`budget_s / rounds` seconds, at least `min_repeats`, each after a warm-up call) and
+  the fastest repeat of all.  Round `r` times every function once, in order, so a machine whose
+  speed drifts over seconds (a shared host) slows all of them alike within a round; a ratio of two
+  paths is then best taken per round."""
+  counts = {}
+  for key, fn in fns.items():
+    fn()
     start = time.perf_counter()
     fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times), min(times)
+    first = time.perf_counter() - start
+    counts[key] = int(min(1000, max(min_repeats, budget_s / rounds / max(first, 1e-9))))
+  medians: dict = {key: [] for key in fns}
+  fastest = {key: math.inf for key in fns}
+  for r in range(rounds):
+    for key, fn in fns.items():
+      if r:
+        fn()  # the previous path's block evicted this one's data from the caches
+      times = []
+      for _ in range(counts[key]):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+      medians[key].append(statistics.median(times))
+      fastest[key] = min(fastest[key], min(times))
+  return medians, fastest
 
 
 def copy_bandwidth(nbytes: int, budget_s: float = 0.2, min_repeats: int = 5) -> float:
@@ -190,8 +219,11 @@ def run(
   with_jax=True,
   jax_paths=("dense", "gather", "grouped", "mailman", "host", "packed"),
   jax_repeats=1,
+  rounds=1,
 ):
-  """All measurements as a list of dicts (one per size, K and path)."""
+  """All measurements as a list of dicts (one per size, K and path); `rounds` interleaved rounds
+  per size and K (see `_time_rounds`): `us` is the median of the rounds' medians and
+  `ratio_to_dense` the median over rounds of the path's median over dense's in the same round."""
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from chromnas.core import mailman as host_mailman  # pylint: disable=g-import-not-at-top
@@ -304,15 +336,18 @@ def run(
           paths[("numba", "permute")] = lambda: permute.matvec(values, permute_plan, x)
         if avx2_plan is not None:
           paths[("numba", "avx2")] = lambda: permute_avx2.matvec(values, avx2_plan, x)
+      errors = {key: _rel_err(fn(), expected) for key, fn in paths.items()}
+      medians, fastest_of = _time_rounds(paths, budget_s, min_repeats, max(1, rounds))
       results = {}
-      for (engine, name), fn in paths.items():
-        err = _rel_err(fn(), expected)
+      for engine, name in paths:
         per_call = jax_repeats if engine == "jax" and name != "host" else 1
-        median, fastest = _time_stats(fn, budget_s, min_repeats)
-        results[(engine, name)] = (median / per_call, err, fastest / per_call)
-      for (engine, name), (seconds, err, fastest) in results.items():
+        per_round = [m / per_call for m in medians[(engine, name)]]
+        results[(engine, name)] = (per_round, errors[(engine, name)], fastest_of[(engine, name)] / per_call)
+      for (engine, name), (per_round, err, fastest) in results.items():
         base_engine = "numpy" if engine == "numba" else engine
-        base, _, base_fastest = results[(base_engine, "dense")]
+        base_rounds, _, base_fastest = results[(base_engine, "dense")]
+        seconds = statistics.median(per_round)
+        ratios = [t / b for t, b in zip(per_round, base_rounds)]
         nbytes, block_width = kept[name], blocks.get(name, 0)
         if (engine, name) == ("jax", "mailman"):
           nbytes, block_width = kept_jax_mailman
@@ -324,7 +359,8 @@ def run(
           path=name,
           block=block_width,
           us=seconds * 1e6,
-          ratio_to_dense=seconds / base,
+          ratio_to_dense=statistics.median(ratios),
+          ratio_to_dense_rounds=ratios,
           rel_err=err,
           bytes=nbytes,
           read_bytes=read,
@@ -504,6 +540,8 @@ def _parse_shapes():
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}")
+  if _ROUNDS.value < 1:
+    fail(f"--rounds must be at least 1, got {_ROUNDS.value}")
   if _DEPLOY.value:
     from experiments import bench_deploy  # pylint: disable=g-import-not-at-top
 
@@ -531,7 +569,8 @@ def main(argv):
     print(
       f"# {device}, {os.cpu_count()} CPUs, ISA {_ISA.value}; NumPy BLAS threads: {_NUMPY_THREADS.value or 'default'}; "
       f"kernel threads: {_KERNEL_THREADS.value or 'all'}; mailman kernel backend: {host_mailman.backend()}; "
-      f"batch {_BATCH.value}; median of >= {_MIN_REPEATS.value} repeats"
+      f"batch {_BATCH.value}; {_ROUNDS.value} interleaved rounds of >= {_MIN_REPEATS.value} repeats per path; "
+      "time: median of the rounds' medians; x dense: median over rounds of the ratio within a round"
     )
     print(HEADER)
   start = time.perf_counter()
@@ -549,6 +588,7 @@ def main(argv):
     with_jax=_JAX.value,
     jax_paths=tuple(_JAX_PATHS.value),
     jax_repeats=_JAX_REPEATS.value,
+    rounds=_ROUNDS.value,
   )
   if text:
     print(summary(rows))

@@ -23,10 +23,8 @@ a row's best record has no policy here to become its zoo file; 2 on bad input.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-import time
 
 from absl import app, flags
 
@@ -39,30 +37,6 @@ _RESULTS_DIR = flags.DEFINE_string("results_dir", "results", "Holds reproduction
 _RTOL = flags.DEFINE_float("rtol", 0.005, "Largest relative difference of the means that passes.")
 _WORKDIRS = flags.DEFINE_bool("workdirs", False, "Also judge the records whose workdir policy is on this machine.")
 _UPDATE = flags.DEFINE_bool("update", False, "Write the new figures into the csv and keep the zoo on the best record.")
-
-
-def judge(record: dict, path: str) -> dict:
-  """The judged figures of the policy at `path` on `record`'s episodes: `zoo_mean`, `zoo_std`,
-  `zoo_max` (rounded as the csv holds them), plus `env` and `seconds`."""
-  from chromnas import deploy
-
-  start = time.perf_counter()
-  returns, env = deploy.evaluate_policy_file(
-    path, int(record["zoo_episodes"]), seed=reproduction.judge_seed(int(record["seed"]))
-  )
-  figures = reproduction.judged_figures(list(returns))
-  return {**figures, "env": env, "seconds": time.perf_counter() - start}
-
-
-def workdir_policy(record: dict) -> str | None:
-  """`<workdir>/policy.chromnas` of `record` if that file is on this machine, else None."""
-  path = os.path.join(str(record.get("workdir") or ""), "policy.chromnas")
-  return path if record.get("workdir") and os.path.isfile(path) else None
-
-
-def agrees(new: float, old: float, rtol: float) -> bool:
-  """Whether two judged means agree: both finite and `|new - old| <= rtol |old|`."""
-  return math.isfinite(new) and math.isfinite(old) and abs(new - old) <= rtol * abs(old)
 
 
 def main(argv):
@@ -90,7 +64,7 @@ def main(argv):
     targets = [(zoo_rec, zoo_path)]
     if _WORKDIRS.value:
       for rec in records:
-        path = workdir_policy(rec)
+        path = reproduction.workdir_policy(rec)
         if rec["config"] == row.config and rec is not zoo_rec and path:
           targets.append((rec, path))
     for rec, path in targets:
@@ -98,9 +72,9 @@ def main(argv):
         print(f"FAIL  {row.config}: {path} is missing")
         missing += 1
         continue
-      new = judge(rec, path)
+      new = reproduction.judge_policy(rec, path)
       judged += 1
-      same = agrees(new["zoo_mean"], float(rec["zoo_mean"]), _RTOL.value)
+      same = reproduction.agrees(new["zoo_mean"], float(rec["zoo_mean"]), _RTOL.value)
       differ += not same
       seed = int(rec["seed"])
       print(
@@ -114,7 +88,7 @@ def main(argv):
     if _UPDATE.value:
       best = reproduction.zoo_record(row, records)
       if best is not zoo_rec:  # another record judges higher now: its policy becomes the zoo file
-        path = workdir_policy(best)
+        path = reproduction.workdir_policy(best)
         if path:
           shutil.copyfile(path, zoo_path)
           print(f"zoo   {row.config}: now {best['source']} seed {best['seed']} ({best['zoo_mean']:.3f}), from {path}")

@@ -77,6 +77,7 @@ CASES = [
   ("bench_throughput", ["--task=no_such_task"], "--task"),
   ("bench_inference", ["--sizes=41by17"], "--sizes"),
   ("bench_inference", ["--colors=two"], "--colors"),
+  ("bench_inference", ["--rounds=0"], "--rounds must be at least 1"),
 ]
 
 

@@ -27,8 +27,10 @@ from chromnas.reproduction.records import (
   NO_SOURCE,
   ROW,
   SOURCES,
+  agrees,
   first_reaching,
   infer_source,
+  judge_policy,
   judge_seed,
   judged_figures,
   key,
@@ -39,6 +41,7 @@ from chromnas.reproduction.records import (
   summarize_seed,
   with_source,
   workdir,
+  workdir_policy,
   write_csv,
 )
 from chromnas.reproduction.report import (
@@ -59,6 +62,7 @@ __all__ = [
   "FIELDS",
   "LEGACY_ENAS",
   "judge_seed",
+  "judge_policy",
   "judged_figures",
   "NO_SOURCE",
   "READING",
@@ -70,6 +74,7 @@ __all__ = [
   "Row",
   "aggregate",
   "family_of",
+  "agrees",
   "first_reaching",
   "infer_source",
   "key",
@@ -84,6 +89,7 @@ __all__ = [
   "summarize_seed",
   "with_source",
   "workdir",
+  "workdir_policy",
   "write_csv",
   "zoo_record",
 ]

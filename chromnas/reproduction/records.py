@@ -137,6 +137,31 @@ def judged_figures(zoo_returns: Sequence[float]) -> dict:
   }
 
 
+def workdir_policy(record: Mapping) -> str | None:
+  """`<workdir>/policy.chromnas` of `record` if that file is on this machine, else None."""
+  path = os.path.join(str(record.get("workdir") or ""), "policy.chromnas")
+  return path if record.get("workdir") and os.path.isfile(path) else None
+
+
+def judge_policy(record: Mapping, path: str) -> dict:
+  """The judged figures of the policy file at `path` on `record`'s episodes (`zoo_episodes` of
+  them from episode seed `judge_seed(seed)`, as `experiments.evaluate --policy=... --seed=...`
+  plays them): `zoo_mean`, `zoo_std`, `zoo_max` as `judged_figures` rounds them, plus `env`
+  (the judge's environment) and `seconds`."""
+  import time  # pylint: disable=g-import-not-at-top
+
+  from chromnas import deploy  # pylint: disable=g-import-not-at-top
+
+  start = time.perf_counter()
+  returns, env = deploy.evaluate_policy_file(path, int(record["zoo_episodes"]), seed=judge_seed(int(record["seed"])))
+  return {**judged_figures(list(returns)), "env": env, "seconds": time.perf_counter() - start}
+
+
+def agrees(new: float, old: float, rtol: float) -> bool:
+  """Whether two judged means agree: both finite and `|new - old| <= rtol |old|`."""
+  return math.isfinite(new) and math.isfinite(old) and abs(new - old) <= rtol * abs(old)
+
+
 def summarize_seed(
   row: Row,
   seed: int,
