@@ -68,6 +68,9 @@ for trial in "$@"; do
     enas_decay09) flags=(--config.partition_source=enas "${default_t[@]}" --config.controller.elite_decay=0.9) ;;
     enas_decay07) flags=(--config.partition_source=enas "${default_t[@]}" --config.controller.elite_decay=0.7) ;;
     enas_t15) flags=(--config.partition_source=enas --config.controller.temperature=1.5) ;;
+    # The row setting (temperature 1.5) with every position's entropy held at 0.5 nats or more.
+    enas_t15_floor05) flags=(--config.partition_source=enas --config.controller.temperature=1.5
+                             --config.controller.entropy_floor=0.5) ;;
     # Twice as many controller samples as ES directions: each member of a pair its own partition.
     enas_member_samples) flags=(--config.partition_source=enas "${default_t[@]}" --config.pairs_per_partition=0) ;;
     row) flags=() ;;

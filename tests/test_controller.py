@@ -80,6 +80,37 @@ def test_reinforce_moves_probability_to_rewarded_choice(advantage):
   np.testing.assert_array_equal(ctrl.greedy(cfg, state.params), [1, 1, 1])
 
 
+def test_entropy_floor_lifts_a_collapsed_controller_and_leaves_an_open_one():
+  """With equal rewards (no policy-gradient signal), `entropy_floor` raises the entropy of a
+  controller peaked on one coloring (every position below the floor) to about the floor, and does
+  not move a uniform one (every position above it) at all; 0 turns it off."""
+  opt = optax.adam(0.1)
+  rewards = jnp.ones((16,))
+
+  def run(peak, floor, steps=60):
+    cfg = ctrl.ControllerConfig(num_positions=5, num_choices=4, hidden_size=8, init_logit_peak=peak)
+    state = ctrl.reinforce_init(cfg, jax.random.PRNGKey(0), opt)
+
+    def step(state, key):
+      choices, _ = ctrl.sample(cfg, state.params, key, 16)
+      return ctrl.reinforce_update(cfg, state, choices, rewards, opt, entropy_floor=floor)[0], None
+
+    start = state
+    state, _ = jax.lax.scan(step, state, jax.random.split(jax.random.PRNGKey(1), steps))
+    mean_entropy = lambda st: float(ctrl.position_entropies(cfg, st.params, ctrl.greedy(cfg, st.params)[None]).mean())
+    return start, state, mean_entropy(start), mean_entropy(state)
+
+  _, _, before, after = run(peak=8.0, floor=0.5)
+  # Adam's momentum carries it somewhat past the floor; above it the bonus has no gradient, so it
+  # stops well short of uniform (log 4 = 1.39).
+  assert before < 0.05 and 0.45 < after < 1.1, (before, after)
+  _, _, before, after = run(peak=8.0, floor=0.0)
+  assert after < 0.05, after
+  start, end, before, after = run(peak=0.0, floor=0.5, steps=5)
+  assert before == pytest.approx(np.log(4), rel=1e-3)
+  chex.assert_trees_all_close(end.params, start.params)
+
+
 def test_nan_rewards_do_not_corrupt_controller():
   cfg = ctrl.ControllerConfig(
     num_positions=3, num_choices=2, hidden_size=8, tanh_constant=2.5, init_logit_scale=0.0, init_logit_peak=0.0
@@ -170,6 +201,8 @@ def test_training_defaults_have_one_home():
     "elite_size": 16,
     "elite_weight": 1.0,
     "elite_decay": 1.0,
+    "entropy_floor": 0.0,
+    "entropy_floor_weight": 1.0,
   }
   assert partition_sources.CONTROLLER_DEFAULTS == expected
   assert config.default_config().controller.to_dict() == expected

@@ -242,6 +242,7 @@ BAD_INPUTS = [
   ("train", ["--config.controller.init_logit_scale=nan"], "config.controller.init_logit_scale"),
   ("train", ["--config.controller.learning_rate=-1"], "config.controller.learning_rate"),
   ("train", ["--config.controller.elite_decay=1.5"], "config.controller.elite_decay"),
+  ("train", ["--config.controller.entropy_floor=-0.5"], "config.controller.entropy_floor"),
   ("train", ["--config.reward_shift=-1"], "config.reward_shift"),
   ("train", ["--workdir=WORKDIR_IS_A_FILE"], "File exists"),
   ("train", ["--env_kwargs={bad"], "not valid JSON"),

@@ -99,6 +99,12 @@ class ReinforceConfig:
   # old weights make room for new ones when the returns plateau (a soft form of the aging that
   # regularized evolution uses).
   elite_decay: float = 1.0
+  # 0: off.  Above 0 (nats), a hinge bonus `entropy_floor_weight * sum_i min(H_i, entropy_floor)`
+  # over the positions i of each sampled path: it pushes a position back only while its entropy is
+  # below the floor, so the elite memory can still concentrate the controller, but not collapse it
+  # onto one coloring in the first few hundred thousand steps, before ES has trained under any.
+  entropy_floor: float = 0.0
+  entropy_floor_weight: float = 1.0
 
 
 def init(config: ControllerConfig, key: jax.Array) -> dict:
@@ -345,10 +351,14 @@ def reinforce_update(
   elites: jax.Array | None = None,
   elite_rewards: jax.Array | None = None,
   elite_weight: float = ReinforceConfig.elite_weight,
+  entropy_floor: float = ReinforceConfig.entropy_floor,
+  entropy_floor_weight: float = ReinforceConfig.entropy_floor_weight,
 ):
   """One REINFORCE step on the colorings `choices (n, E)` that earned `rewards (n,)`.
 
-  Loss `-mean(A_i log p(c_i)) - entropy_coef * mean(H_i)` with advantages `A_i` from
+  Loss `-mean(A_i log p(c_i)) - entropy_coef * mean(H_i)` (with `entropy_floor` f > 0 also
+  `- entropy_floor_weight * mean_i sum_e min(H_ie, f)`, `H_ie` the entropy at position e along
+  path i) with advantages `A_i` from
   `advantages(rewards, b, advantage)` (non-finite rewards get weight 0) and the moving-average
   baseline updated as `b <- decay b + (1 - decay) mean(R)` (initialised to the first batch's
   mean; reported whatever `advantage` is).  Returns `(new_state, metrics)`; `diagnostics` adds
@@ -363,8 +373,11 @@ def reinforce_update(
   adv = advantages(rewards, baseline, advantage)
 
   def loss_fn(params):
-    logp, ent = log_prob_and_entropy(config, params, choices)
+    logp_pos, ent_pos = _teacher_forced(config, params, choices)  # (E, n) each
+    logp, ent = logp_pos.sum(axis=0), ent_pos.sum(axis=0)
     loss = -jnp.sum(adv * logp) / n_valid - entropy_coef * jnp.mean(ent)
+    if entropy_floor > 0:
+      loss = loss - entropy_floor_weight * jnp.mean(jnp.sum(jnp.minimum(ent_pos, entropy_floor), axis=0))
     if elites is not None and elites.shape[0]:
       assert elite_rewards is not None, "elites come with their elite_rewards"
       known = jnp.isfinite(elite_rewards)

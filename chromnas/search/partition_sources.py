@@ -228,6 +228,8 @@ def _controller(num_positions: int, num_choices: int, *, trained: bool, budget: 
         elites=elite_s,
         elite_rewards=elite_r,
         elite_weight=o["elite_weight"],
+        entropy_floor=o["entropy_floor"],
+        entropy_floor_weight=o["entropy_floor_weight"],
       )
       if o["diagnostics"]:
         before = ctrl.greedy(config, state.reinforce.params)

@@ -217,6 +217,10 @@ def validate(c: ml_collections.ConfigDict) -> policy_spec.PolicySpec:
     )
   if not (isinstance(c.controller.elite_decay, (int, float)) and 0.0 <= c.controller.elite_decay <= 1.0):
     _fail("controller.elite_decay", f"must be a number in [0, 1] (1 = no decay), got {c.controller.elite_decay!r}")
+  for field in ("entropy_floor", "entropy_floor_weight"):
+    value = c.controller[field]
+    if not (isinstance(value, (int, float)) and 0.0 <= value < 1e6):
+      _fail(f"controller.{field}", f"must be a finite number >= 0 (entropy_floor 0 = off), got {value!r}")
   if not (isinstance(c.controller.hidden_size, int) and c.controller.hidden_size >= 1):
     _fail("controller.hidden_size", f"must be a positive integer, got {c.controller.hidden_size!r}")
   if not c.controller.learning_rate > 0:
