@@ -173,9 +173,12 @@ ENAS_TRIED = (
   "(Walker2d H41 seeds 0 and 2, HalfCheetah H41,H41 seed 0), its controller was close to deterministic "
   "within the first 5M steps (mean entropy per position about 0.2 or less, of a possible 2.8), on a "
   "partition whose return then stayed flat: Walker2d seed 2's entropy fell below 0.3 by 0.4M steps and "
-  "0.2 by 2.6M, and its evaluations stayed at 1045-1061 from 4M to 20M steps (judged 1164). Keeping "
-  "the entropy above a floor is the untried remedy. The study of the partition sources is in "
-  "`docs/partition_sources.md`."
+  "0.2 by 2.6M, and its evaluations stayed at 1045-1061 from 4M to 20M steps (judged 1164). Holding "
+  "every position's entropy at 0.5 nats or more (`controller.entropy_floor`, trial `enas_t15_floor05`, "
+  "the same seed, 5M steps) kept the controller open (0.67 per position) but did worse: ES trained "
+  "under partitions that kept changing and its best evaluation stayed at standing (992, against the "
+  "default's 1045; population mean 106 against 676 over the last tenth). The study of the partition "
+  "sources is in `docs/partition_sources.md`."
 )
 
 
