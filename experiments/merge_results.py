@@ -127,6 +127,7 @@ def main(argv):
   if _DRY_RUN.value:
     print(f"dry run: {count} records to merge, {len(zoo_moves)} zoo files; nothing written")
   else:
+    os.makedirs(os.path.join(_INTO.value, "zoo"), exist_ok=True)
     for config, best in zoo_moves:
       dest = os.path.join(_INTO.value, "zoo", f"{config}.chromnas")
       shutil.copyfile(best["_policy"], dest + ".tmp")
